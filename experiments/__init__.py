@@ -1,0 +1,1 @@
+"""Experiments: configs, units, the fault-tolerant runner, reports and the ``pnyx`` CLI."""

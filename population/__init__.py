@@ -1,0 +1,1 @@
+"""Population dynamics on graphs and metrics of cooperation and agreement."""
