@@ -16,6 +16,7 @@ PRESETS = Path(__file__).parent / "presets"
 _KINDS: dict[str, str | type[Experiment]] = {
     "tournament": "pnyx.experiments.tournament:Tournament",
     "suite": "pnyx.experiments.suite:Suite",
+    "coral-agreement": "pnyx.experiments.coral:CoralAgreement",
 }
 
 

@@ -56,6 +56,10 @@ class Experiment:
     #: kinds that hold heavy state across units (a loaded language model) or that
     #: distribute work inside a unit themselves (Ray rollout actors).
     runs_in_driver: ClassVar[bool] = False
+    #: For ``runs_in_driver`` kinds, a scratch folder inside the run's output folder
+    #: (checkpoints and the like), set by the runner before units run; it survives
+    #: an interrupt, so a resumed unit can continue from it.
+    workdir: Path | None = None
 
     def units(self, cfg: ExperimentConfig) -> list[Unit]:
         raise NotImplementedError

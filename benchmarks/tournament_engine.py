@@ -1,0 +1,72 @@
+"""Speed of the tournament engines, as ratios measured in one run.
+
+* ``numpy``: a plain vectorised numpy loop of two memory-one players (the ceiling);
+* ``batched``: ``pnyx tournament --engine batched`` end to end (process start included);
+* ``loop``: ``pnyx tournament --engine loop`` end to end (PettingZoo, one step at a time).
+
+Targets (issue 3): batched >= 200x loop, and batched >= 30% of the numpy loop.
+Run: ``python benchmarks/tournament_engine.py``; writes ``benchmarks/results/tournament_engine.json``.
+"""
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+P1 = "memory_one(0.9,0.1,0.8,0.2,1)"
+P2 = "memory_one(0.7,0.3,0.6,0.4,0.5)"
+TURNS = 200
+
+
+def numpy_loop(games: int, turns: int) -> float:
+    """Game-turns per second of a hand-written numpy loop of two memory-one players."""
+    p = np.array([[0.9, 0.1, 0.8, 0.2, 1.0], [0.7, 0.3, 0.6, 0.4, 0.5]])
+    reward = np.array([3.0, 0.0, 5.0, 1.0])
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    obs_a = np.full(games, 4)
+    obs_b = obs_a.copy()
+    pay_a = np.zeros(games)
+    for _ in range(turns):
+        a = (rng.random(games) >= p[0][obs_a]).astype(np.int64)
+        b = (rng.random(games) >= p[1][obs_b]).astype(np.int64)
+        obs_a, obs_b = 2 * a + b, 2 * b + a
+        pay_a += reward[obs_a]
+    return games * turns / (time.perf_counter() - start)
+
+
+def cli(engine: str, repetitions: int) -> float:
+    """Game-turns per second of ``pnyx tournament`` end to end (3 pairings, self-play included)."""
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pnyx.experiments.cli", "tournament", "--players", f"{P1},{P2}",
+                        "--turns", str(TURNS), "--repetitions", str(repetitions), "--engine", engine,
+                        "--workers", "1", "--no-progress", "--out", str(Path(out) / "t")], check=True,
+                       capture_output=True)
+        return 3 * repetitions * TURNS / (time.perf_counter() - start)
+
+
+def main() -> None:
+    rates = {
+        "numpy": numpy_loop(games=250_000, turns=TURNS),
+        "batched": cli("batched", repetitions=250_000),
+        "loop": cli("loop", repetitions=100),
+    }
+    report = {
+        "game_turns_per_second": {k: round(v) for k, v in rates.items()},
+        "batched_over_loop": rates["batched"] / rates["loop"],
+        "batched_over_numpy": rates["batched"] / rates["numpy"],
+        "targets": {"batched_over_loop": 200, "batched_over_numpy": 0.3},
+    }
+    print(json.dumps(report, indent=2))
+    out = Path(__file__).parent / "results" / "tournament_engine.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

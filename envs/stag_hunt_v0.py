@@ -1,0 +1,13 @@
+"""Repeated stag hunt: coordination with a safe option.
+
+Action ``Discrete(2)``: 0 = hunt stag (cooperate), 1 = hunt hare (defect).
+Observation as in :mod:`pnyx.envs.ipd_v0`. Default payoffs R=4 (both stag), S=0
+(stag alone), T=3 (hare while the other hunts stag), P=2 (both hare): R > T >= P > S
+(Skyrms, "The Stag Hunt and the Evolution of Social Structure", 2004).
+"""
+
+from pnyx.envs.matrix_game import constructors
+
+PAYOFFS = (4, 0, 3, 2)
+
+parallel_env, raw_env, env = constructors("stag_hunt_v0", PAYOFFS)

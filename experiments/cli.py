@@ -1,0 +1,140 @@
+"""The ``pnyx`` command line: run experiments, play tournaments, list what exists, rebuild reports."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from pnyx.errors import PnyxError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, no usage dump
+        raise PnyxError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pnyx", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def execution(p):
+        p.add_argument("--out", help="output folder (default runs/<name>-<time>)")
+        p.add_argument("--workers", type=int, help="local Ray workers (default: all cores; 1 runs in-process)")
+        p.add_argument("--address", help="address of a running Ray cluster to join")
+        p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    run = sub.add_parser("run", help="run a shipped experiment or a YAML file")
+    run.add_argument("experiment", help="shipped experiment name (see 'pnyx list') or FILE.yaml")
+    run.add_argument("--quick", action="store_true", help="apply the preset's quick overrides")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config field; the value is parsed as YAML")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out, skipping finished units")
+    execution(run)
+
+    tour = sub.add_parser("tournament", help="round-robin tournament of policies in a repeated game")
+    tour.add_argument("--players", required=True, help="comma-separated policy specs, e.g. tft,memory_one(0.9,0.1,0.8,0.2,1)")
+    tour.add_argument("--game", default="ipd")
+    tour.add_argument("--turns", type=int, default=200)
+    tour.add_argument("--repetitions", type=int, default=10)
+    tour.add_argument("--seed", type=int, default=0)
+    tour.add_argument("--noise", type=float, default=0.0)
+    tour.add_argument("--engine", default="batched", help="batched (default) or loop")
+    tour.add_argument("--resume", action="store_true")
+    execution(tour)
+
+    sub.add_parser("list", help="shipped experiments, environments, policies and models")
+    report = sub.add_parser("report", help="regenerate summary, plots and report.md of a run folder")
+    report.add_argument("folder")
+    return parser
+
+
+def _default_out(name: str) -> Path:
+    return Path("runs") / f"{Path(name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _list() -> None:
+    import pnyx.envs
+    from pnyx.agents import policy_names
+    from pnyx.experiments.catalog import kind_names, preset_names
+    from pnyx.experiments.config import load_yaml
+    from pnyx.experiments.catalog import preset_path
+
+    print("experiments:")
+    for name in preset_names():
+        print(f"  {name:24s} {load_yaml(preset_path(name)).get('description', '')}")
+    print("experiment kinds: " + ", ".join(kind_names()))
+    print("environments: " + ", ".join(pnyx.envs.names()))
+    print("policies:")
+    for name, doc in policy_names().items():
+        print(f"  {name:24s} {doc}")
+    try:
+        from pnyx.agents.llm import model_names
+    except ImportError:
+        return
+    print("language models: " + ", ".join(model_names()))
+
+
+def _report(folder: str) -> None:
+    from pnyx.experiments.config import load_yaml, validate
+    from pnyx.experiments.runner import finalize
+    from pnyx.experiments.suite import Suite
+
+    out = Path(folder)
+    if not (out / "config.yaml").is_file():
+        raise PnyxError(f"{folder!r} is not a pnyx run folder (no config.yaml)")
+    kind, cfg = validate(load_yaml(out / "config.yaml"))
+    if isinstance(kind, Suite):
+        for name in cfg.parts:
+            _report(str(out / name))
+        return
+    finalize(kind, cfg, out)
+    print(f"report: {out / 'report.md'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    out = None
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "list":
+            _list()
+            return 0
+        if args.command == "report":
+            _report(args.folder)
+            return 0
+        from pnyx.experiments.runner import run, run_experiment
+
+        common = dict(resume=args.resume, workers=args.workers, address=args.address, progress=not args.no_progress)
+        if args.command == "run":
+            out = Path(args.out) if args.out else _default_out(args.experiment)
+            summary = run_experiment(args.experiment, out=out, quick=args.quick, seed=args.seed,
+                                     overrides=args.overrides, **common)
+        else:
+            from pnyx.agents import split_specs
+            from pnyx.experiments.config import validate
+
+            if args.workers is not None and args.workers < 1:
+                raise PnyxError(f"--workers must be >= 1, got {args.workers}")
+            kind, cfg = validate({"kind": "tournament", "players": split_specs(args.players), "game": args.game,
+                                  "turns": args.turns, "repetitions": args.repetitions, "seed": args.seed,
+                                  "noise": args.noise, "engine": args.engine})
+            out = Path(args.out) if args.out else _default_out("tournament")
+            summary = run(kind, cfg, out, **common)
+        failed = summary.get("run", {}).get("failed", 0)
+        print(f"results: {out}" + (f" ({failed} units failed; see report.md)" if failed else ""))
+        return 1 if failed else 0
+    except PnyxError as e:
+        print(f"pnyx: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        where = f"; finished units are kept in {out}, rerun with --resume to continue" if out else ""
+        print(f"pnyx: interrupted{where}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""From a YAML file and command-line overrides to a validated, frozen config.
+
+A preset is YAML with ``kind:``, the kind's fields, and an optional ``quick:``
+mapping of overrides applied by ``--quick``. ``--set key=value`` overrides come
+last; values are parsed as YAML and dotted keys reach into nested mappings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import ValidationError
+
+from pnyx.errors import PnyxError
+from pnyx.experiments.catalog import get_kind, preset_path
+from pnyx.experiments.experiment import Experiment, ExperimentConfig
+
+
+def load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise PnyxError(f"broken YAML in {path}{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise PnyxError(f"{path} must hold a YAML mapping")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``'a.b=[1, 2]'`` -> ``(['a', 'b'], [1, 2])``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise PnyxError(f"--set needs key=value, got {text!r}")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        raise PnyxError(f"--set {key}: value {value!r} is not valid YAML") from None
+    return key.strip().split("."), parsed
+
+
+def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
+    data = _deep_copy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise PnyxError(f"--set {'.'.join(path)}: {part!r} is not a mapping")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def merge(base: dict, update: dict) -> dict:
+    """``base`` updated by ``update``, recursively for nested mappings."""
+    out = _deep_copy(base)
+    for key, value in update.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _deep_copy(data):
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def validate(data: dict) -> tuple[Experiment, ExperimentConfig]:
+    """The kind and its validated config; errors become one-line :class:`PnyxError`."""
+    if "kind" not in data:
+        raise PnyxError("config has no 'kind' field")
+    kind = get_kind(str(data["kind"]))
+    try:
+        return kind, kind.Config.model_validate(data)
+    except ValidationError as e:
+        raise PnyxError(describe_validation_error(e)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "config"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"unknown config field {where!r}"
+    value = first.get("input")
+    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
+    return f"invalid config field {where!r}: {message}{shown}"
+
+
+def resolve(name_or_file: str, *, quick: bool = False, seed: int | None = None,
+            overrides: Iterable[str] = ()) -> tuple[Experiment, ExperimentConfig]:
+    """Load a preset or YAML file, apply ``--quick``, ``--seed`` and ``--set``, validate."""
+    data = load_yaml(preset_path(name_or_file))
+    quick_overrides = data.pop("quick", None) or {}
+    if quick:
+        data = merge(data, quick_overrides)
+    if seed is not None:
+        data["seed"] = seed
+    return validate(apply_overrides(data, overrides))

@@ -1,0 +1,96 @@
+"""Playing one pairing of two policies for many repetitions of a repeated 2x2 game.
+
+Two engines give the same results for deterministic strategies and agree
+statistically for stochastic ones:
+
+* ``loop`` steps a PettingZoo Parallel environment one game and one step at a time,
+  calling each policy's per-step ``act``;
+* ``batched`` plays all repetitions in lock-step on numpy arrays, calling each
+  policy's ``act_batch`` once per turn (per-step policies run through
+  :class:`pnyx.agents.PerGame`, at loop speed).
+
+Noise flips each intended action with probability ``noise``; observations and
+payoffs follow the actions actually played.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from pnyx.agents import as_batch_policy
+from pnyx.envs.matrix_game import MatrixGameEnv, payoff_table
+
+START = 4
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Per-repetition mean payoff per turn and cooperation rate, shape ``(2, repetitions)``:
+    row 0 for the first policy, row 1 for the second."""
+
+    payoff: np.ndarray
+    cooperation: np.ndarray
+
+
+def _seeds(seed: np.random.SeedSequence) -> tuple[int, int, np.random.SeedSequence]:
+    a, b, noise = seed.spawn(3)
+    return int(a.generate_state(1)[0]), int(b.generate_state(1)[0]), noise
+
+
+def play_batched(factory_a: Callable[[], Any], factory_b: Callable[[], Any], *, payoffs, turns: int,
+                 repetitions: int, noise: float, seed: np.random.SeedSequence) -> MatchResult:
+    seed_a, seed_b, noise_seed = _seeds(seed)
+    table = payoff_table(payoffs).reshape(4, 2)  # row = 2 * a0 + a1 = player 0's observation code
+    reward_a, reward_b = table[:, 0].copy(), table[:, 1].copy()
+    policy_a, policy_b = as_batch_policy(factory_a), as_batch_policy(factory_b)
+    policy_a.reset_batch(repetitions, seed_a)
+    policy_b.reset_batch(repetitions, seed_b)
+    rng = np.random.default_rng(noise_seed)
+    obs_a = np.full(repetitions, START, dtype=np.int64)
+    obs_b = obs_a.copy()
+    payoff = np.zeros((2, repetitions))
+    defections = np.zeros((2, repetitions), dtype=np.int64)
+    for _ in range(turns):
+        a = np.asarray(policy_a.act_batch(obs_a), dtype=np.int64)
+        b = np.asarray(policy_b.act_batch(obs_b), dtype=np.int64)
+        if noise:
+            a = a ^ (rng.random(repetitions) < noise)
+            b = b ^ (rng.random(repetitions) < noise)
+        obs_a = 2 * a + b
+        obs_b = 2 * b + a
+        payoff[0] += reward_a[obs_a]
+        payoff[1] += reward_b[obs_a]
+        defections[0] += a
+        defections[1] += b
+    return MatchResult(payoff / turns, (turns - defections) / turns)
+
+
+def play_loop(factory_a: Callable[[], Any], factory_b: Callable[[], Any], *, payoffs, turns: int,
+              repetitions: int, noise: float, seed: np.random.SeedSequence) -> MatchResult:
+    seed_a, seed_b, noise_seed = _seeds(seed)
+    seeds_a = np.random.SeedSequence(seed_a).generate_state(repetitions)
+    seeds_b = np.random.SeedSequence(seed_b).generate_state(repetitions)
+    rng = np.random.default_rng(noise_seed)
+    env = MatrixGameEnv(payoffs, rounds=turns)
+    payoff = np.zeros((2, repetitions))
+    cooperation = np.zeros((2, repetitions))
+    for r in range(repetitions):
+        policy_a, policy_b = factory_a(), factory_b()
+        policy_a.reset(seed=int(seeds_a[r]))
+        policy_b.reset(seed=int(seeds_b[r]))
+        obs, _ = env.reset()
+        while env.agents:
+            a, b = int(policy_a.act(obs["player_0"])), int(policy_b.act(obs["player_1"]))
+            if noise:
+                a ^= int(rng.random() < noise)
+                b ^= int(rng.random() < noise)
+            obs, rewards, *_ = env.step({"player_0": a, "player_1": b})
+            payoff[:, r] += rewards["player_0"], rewards["player_1"]
+            cooperation[:, r] += 1 - a, 1 - b
+    return MatchResult(payoff / turns, cooperation / turns)
+
+
+ENGINES = {"batched": play_batched, "loop": play_loop}

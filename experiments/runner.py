@@ -1,0 +1,225 @@
+"""The experiment runner: units as Ray tasks, written as they finish, resumable, reproducible.
+
+* Each unit's randomness is a ``SeedSequence`` derived from the experiment seed and
+  the unit's key, never from worker identity or completion order: the same seed gives
+  the same results on 1 worker, 2 workers or a cluster.
+* Each finished unit is written at once (:mod:`pnyx.experiments.store`); ``resume``
+  skips finished units. Ray retries a unit whose worker process or node died; a unit
+  that raises is recorded with its error and the run goes on.
+* At the end the rows are merged in unit order into ``results.parquet``, then
+  ``summary.json``, ``report.md`` and ``plots/`` are written; ``summary.json`` is
+  written last, so a folder without it is an unfinished run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import traceback
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from pnyx.errors import PnyxError
+from pnyx.experiments.config import resolve, validate
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, Unit, UnitOutput
+from pnyx.experiments.report import write_report
+from pnyx.experiments.store import UnitStore, atomic_write, atomic_write_text
+from pnyx.experiments.suite import Suite
+
+TASK_RETRIES = 3  # for lost workers and nodes; a unit's own exceptions are not retried
+
+
+def unit_seed(seed: int, key: str) -> np.random.SeedSequence:
+    """The unit's seed: a function of the experiment seed and the unit key only."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return np.random.SeedSequence(seed, spawn_key=tuple(int.from_bytes(digest[i:i + 4], "little") for i in (0, 4)))
+
+
+def run_units(kind: Experiment, cfg_data: dict, units: list[Unit]) -> list[tuple[str, UnitOutput | None, str | None]]:
+    """Run units in this process; exceptions become error strings (the unit failed, the run goes on)."""
+    cfg = kind.Config.model_validate(cfg_data)
+    results = []
+    for unit in units:
+        try:
+            output = kind.run_unit(cfg, unit, unit_seed(cfg.seed, unit.key))
+            output.rows.insert(0, "unit", unit.key)
+            results.append((unit.key, output, None))
+        except PnyxError as e:
+            results.append((unit.key, None, str(e)))
+        except Exception as e:  # noqa: BLE001 - recorded with its traceback's last line
+            last = traceback.format_exception_only(type(e), e)[-1].strip()
+            results.append((unit.key, None, last))
+    return results
+
+
+def _batches(units: list[Unit], workers: int) -> list[list[Unit]]:
+    """Small units travel together, so that many tiny units do not drown in scheduling."""
+    size = max(1, math.ceil(len(units) / (workers * 16)))
+    return [units[i:i + size] for i in range(0, len(units), size)]
+
+
+def _ray_workers(workers: int | None, address: str | None) -> int:
+    import ray
+
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)
+    return int(ray.cluster_resources().get("CPU", 1))
+
+
+def _execute_ray(kind, cfg, todo, store, bar, workers):
+    import ray
+
+    remote = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(run_units)
+    data = cfg.model_dump(mode="json")
+    pending = [remote.remote(kind, data, batch) for batch in _batches(todo, workers)]
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                _record(ray.get(ref), store, bar)
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+
+
+def _record(results, store: UnitStore, bar) -> None:
+    for key, output, error in results:
+        if error is None:
+            store.write(key, output)
+        else:
+            store.write_failure(key, error)
+            bar.write(f"unit {key!r} failed: {error}")
+        bar.update(1)
+
+
+def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool = False,
+            workers: int | None = None, address: str | None = None, progress: bool = True) -> dict:
+    """Run every unfinished unit of ``cfg`` into ``out``, then merge, summarize and report."""
+    _prepare_out(cfg, out, resume)
+    store = UnitStore(out)
+    units = kind.units(cfg)
+    keys = [u.key for u in units]
+    if len(set(keys)) != len(keys):
+        raise PnyxError("experiment produced duplicate unit keys")
+    todo = [u for u in units if store.status(u.key) != "done"]
+    use_ray = not kind.runs_in_driver and (address is not None or (workers or os.cpu_count()) > 1)
+    n_workers = _ray_workers(workers, address) if use_ray and todo else 1
+    with tqdm(total=len(units), initial=len(units) - len(todo), desc=cfg.kind, unit="unit",
+              disable=not progress, dynamic_ncols=True) as bar:
+        if use_ray and todo:
+            _execute_ray(kind, cfg, todo, store, bar, n_workers)
+        else:
+            if kind.runs_in_driver:
+                kind.workdir = out / "work"
+                kind.workdir.mkdir(exist_ok=True)
+            data = cfg.model_dump(mode="json")
+            for unit in todo:
+                _record(run_units(kind, data, [unit]), store, bar)
+    return finalize(kind, cfg, out, units=units, workers=n_workers)
+
+
+def _prepare_out(cfg: ExperimentConfig, out: Path, resume: bool) -> None:
+    resolved = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    config_file = out / "config.yaml"
+    if out.exists() and any(out.iterdir()):
+        if not resume:
+            raise PnyxError(f"output folder {str(out)!r} is not empty; pass --resume to continue it or choose another --out")
+        if config_file.exists() and config_file.read_text() != resolved:
+            old = yaml.safe_load(config_file.read_text()) or {}
+            new = cfg.model_dump(mode="json")
+            field = next((k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)), "?")
+            raise PnyxError(f"cannot resume {str(out)!r}: its config differs in field {field!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(config_file, resolved)
+
+
+def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[Unit] | None = None,
+             workers: int | None = None) -> dict:
+    """Merge finished units, then write results, records, summary, plots and report."""
+    units = kind.units(cfg) if units is None else units
+    store = UnitStore(out)
+    frames, records, failures = [], {}, []
+    for unit in units:
+        status = store.status(unit.key)
+        if status == "done":
+            output = store.load(unit.key)
+            frames.append(output.rows)
+            for name, items in output.records.items():
+                records.setdefault(name, []).extend(items)
+        else:
+            failures.append({"unit": unit.key, "error": store.error(unit.key) or "not run"})
+    results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    atomic_write(out / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
+    for name, items in records.items():
+        atomic_write_text(out / f"{name}.jsonl", "".join(json.dumps(item) + "\n" for item in items))
+    summary = kind.summarize(cfg, results, records) if frames else {}
+    summary["run"] = {"units": len(units), "finished": len(units) - len(failures), "failed": len(failures),
+                      "failures": failures}
+    if workers is not None:
+        summary["ray"] = {"workers": workers}
+    elif (out / "summary.json").exists():
+        summary["ray"] = json.loads((out / "summary.json").read_text()).get("ray", {})
+    plot_dir = out / "plots"
+    plot_dir.mkdir(exist_ok=True)
+    if frames:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        kind.plot(cfg, results, summary, plot_dir)
+    write_report(out, kind, cfg, summary)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_json_default))
+    return summary
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def run_suite(kind: Suite, cfg, out: Path, **options) -> dict:
+    """Run each part of a suite into ``out/<part>``; the suite's files index the parts."""
+    _prepare_out(cfg, out, options.get("resume", False))
+    summaries = {}
+    for name, part in cfg.part_configs().items():
+        part_kind, part_cfg = validate(part)
+        summaries[name] = run(part_kind, part_cfg, out / name, **options)
+    index = pd.DataFrame([{"part": name, "kind": part["kind"], "units": summaries[name]["run"]["units"],
+                           "failed": summaries[name]["run"]["failed"], "folder": name}
+                          for name, part in cfg.parts.items()])
+    atomic_write(out / "results.parquet", lambda tmp: index.to_parquet(tmp, index=False))
+    summary = {"parts": summaries, "run": {"units": int(index["units"].sum()), "failed": int(index["failed"].sum())}}
+    (out / "plots").mkdir(exist_ok=True)
+    write_report(out, kind, cfg, summary)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_json_default))
+    return summary
+
+
+def run(kind: Experiment, cfg: ExperimentConfig, out: Path, **options) -> dict:
+    if isinstance(kind, Suite):
+        return run_suite(kind, cfg, out, **options)
+    return execute(kind, cfg, out, **options)
+
+
+def run_experiment(name_or_file: str, *, out: str | Path, quick: bool = False, seed: int | None = None,
+                   overrides: Iterable[str] = (), resume: bool = False, workers: int | None = None,
+                   address: str | None = None, progress: bool = True) -> dict:
+    """Resolve a preset or YAML file and run it into ``out``; returns the summary."""
+    if workers is not None and workers < 1:
+        raise PnyxError(f"--workers must be >= 1, got {workers}")
+    kind, cfg = resolve(name_or_file, quick=quick, seed=seed, overrides=overrides)
+    return run(kind, cfg, Path(out), resume=resume, workers=workers, address=address, progress=progress)

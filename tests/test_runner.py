@@ -1,0 +1,118 @@
+"""The runner: determinism across worker counts, lost workers, failing units, interrupt and resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import ray.cloudpickle
+
+from pnyx.experiments.config import validate
+from pnyx.experiments.runner import execute, unit_seed
+from pnyx.experiments.tournament import Tournament
+
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # test kinds travel to Ray workers
+
+PLAYERS = ["tft", "random(0.5)", "wsls", "memory_one(0.9,0.2,0.7,0.1,1)"]
+
+
+def config(**fields):
+    return validate({"kind": "tournament", "players": PLAYERS, "turns": 30, "repetitions": 8,
+                     "noise": 0.05, "seed": 11, **fields})
+
+
+class CrashOnce(Tournament):
+    """Kills its own worker process the first time it plays the pairing ``victim``."""
+
+    def __init__(self, marker: Path, victim: str):
+        self.marker, self.victim = marker, victim
+
+    def run_unit(self, cfg, unit, seed):
+        if unit.key == self.victim and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().run_unit(cfg, unit, seed)
+
+
+class FailOne(Tournament):
+    def run_unit(self, cfg, unit, seed):
+        if unit.key == "wsls vs wsls":
+            raise ValueError("boom")
+        return super().run_unit(cfg, unit, seed)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An undisturbed in-process run (one worker)."""
+    kind, cfg = config()
+    out = tmp_path_factory.mktemp("reference")
+    execute(kind, cfg, out, workers=1, progress=False)
+    return pd.read_parquet(out / "results.parquet")
+
+
+def test_unit_seeds_depend_only_on_seed_and_key():
+    assert unit_seed(1, "a").generate_state(4).tolist() == unit_seed(1, "a").generate_state(4).tolist()
+    assert unit_seed(1, "a").generate_state(4).tolist() != unit_seed(1, "b").generate_state(4).tolist()
+    assert unit_seed(1, "a").generate_state(4).tolist() != unit_seed(2, "a").generate_state(4).tolist()
+
+
+def test_two_ray_workers_match_one_in_process_worker(ray_session, reference, tmp_path):
+    kind, cfg = config()
+    summary = execute(kind, cfg, tmp_path, workers=2, progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), reference)
+    assert summary["ray"]["workers"] == 2
+
+
+def test_killed_worker_is_retried_with_identical_results(ray_session, reference, tmp_path):
+    _, cfg = config()
+    kind = CrashOnce(tmp_path / "crashed", victim="random(0.5) vs wsls")
+    summary = execute(kind, cfg, tmp_path / "out", workers=2, progress=False)
+    assert (tmp_path / "crashed").exists(), "the worker was never killed"
+    assert summary["run"]["failed"] == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / "results.parquet"), reference)
+
+
+def test_failing_unit_is_recorded_and_the_run_goes_on(tmp_path):
+    _, cfg = config()
+    summary = execute(FailOne(), cfg, tmp_path, workers=1, progress=False)
+    assert summary["run"]["failed"] == 1
+    assert summary["run"]["failures"] == [{"unit": "wsls vs wsls", "error": "ValueError: boom"}]
+    assert set(pd.read_parquet(tmp_path / "results.parquet")["unit"]) == {u.key for u in Tournament().units(cfg)} - {"wsls vs wsls"}
+    assert "ValueError: boom" in (tmp_path / "report.md").read_text()
+    # a resume retries the failed unit only
+    execute(Tournament(), cfg, tmp_path, resume=True, workers=1, progress=False)
+    assert len(pd.read_parquet(tmp_path / "results.parquet")) == 10 * 8 * 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_and_resume_give_undisturbed_results(tmp_path, sig):
+    experiment = tmp_path / "slow.yaml"
+    experiment.write_text(
+        "kind: tournament\nseed: 5\nengine: loop\nturns: 100\nrepetitions: 40\nnoise: 0.05\n"
+        "players: [tft, alld, grim, wsls, random, tf2t, stft, alternator]\n")
+    cli = [sys.executable, "-m", "pnyx.experiments.cli", "run", str(experiment), "--workers", "1", "--no-progress"]
+    undisturbed, resumed = tmp_path / "undisturbed", tmp_path / "resumed"
+    assert subprocess.run([*cli, "--out", str(undisturbed)], capture_output=True).returncode == 0
+
+    proc = subprocess.Popen([*cli, "--out", str(resumed)], stderr=subprocess.PIPE, text=True)
+    units = resumed / "units"
+    deadline = time.time() + 120
+    while len(list(units.glob("*.json"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err
+    assert not (resumed / "summary.json").exists()
+    finished = {p: p.stat().st_mtime_ns for p in units.glob("*.json")}
+    assert 3 <= len(finished) < 36
+
+    proc = subprocess.run([*cli, "--out", str(resumed), "--resume"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert all(p.stat().st_mtime_ns == t for p, t in finished.items()), "finished units were recomputed"
+    pd.testing.assert_frame_equal(pd.read_parquet(resumed / "results.parquet"),
+                                  pd.read_parquet(undisturbed / "results.parquet"))

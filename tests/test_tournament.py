@@ -1,0 +1,128 @@
+"""Tournaments: both engines, closed-form payoffs, reproducibility, the CLI end to end."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pnyx.agents import policy_factory
+from pnyx.experiments.cli import main
+from pnyx.experiments.match import play_batched, play_loop
+
+CLASSIC = (3, 0, 5, 1)
+DETERMINISTIC = ["allc", "alld", "tft", "tf2t", "stft", "grim", "wsls", "alternator"]
+
+
+def match(engine, a, b, turns=50, repetitions=3, noise=0.0, seed=0):
+    return engine(policy_factory(a), policy_factory(b), payoffs=CLASSIC, turns=turns,
+                  repetitions=repetitions, noise=noise, seed=np.random.SeedSequence(seed))
+
+
+@pytest.mark.parametrize("a", DETERMINISTIC)
+@pytest.mark.parametrize("b", ["tft", "alld", "grim", "alternator"])
+def test_engines_agree_exactly_on_deterministic_strategies(a, b):
+    batched, loop = match(play_batched, a, b), match(play_loop, a, b)
+    np.testing.assert_array_equal(batched.payoff, loop.payoff)
+    np.testing.assert_array_equal(batched.cooperation, loop.cooperation)
+
+
+def test_closed_form_payoffs():
+    r = match(play_batched, "tft", "alld", turns=200, repetitions=1)
+    assert r.payoff[:, 0].tolist() == pytest.approx([(0 + 199 * 1) / 200, (5 + 199 * 1) / 200])
+    r = match(play_batched, "alternator", "allc", turns=10, repetitions=1)
+    assert r.payoff[:, 0].tolist() == pytest.approx([(5 * 3 + 5 * 5) / 10, (5 * 3 + 5 * 0) / 10])
+    assert r.cooperation[:, 0].tolist() == [0.5, 1.0]
+
+
+def test_engines_agree_statistically_on_stochastic_strategies():
+    args = dict(turns=100, repetitions=300, noise=0.05)
+    batched = match(play_batched, "random(0.5)", "wsls", **args)
+    loop = match(play_loop, "random(0.5)", "wsls", **args)
+    for row in range(2):
+        diff = batched.payoff[row].mean() - loop.payoff[row].mean()
+        se = np.hypot(batched.payoff[row].std(), loop.payoff[row].std()) / np.sqrt(300)
+        assert abs(diff) < 4 * se
+
+
+def test_noise_flips_actions():
+    r = match(play_batched, "allc", "allc", turns=200, repetitions=200, noise=0.1)
+    assert r.cooperation.mean() == pytest.approx(0.9, abs=0.01)
+
+
+@pytest.mark.parametrize("engine", [play_batched, play_loop])
+def test_same_seed_same_results(engine):
+    a = match(engine, "random(0.4)", "memory_one(0.9,0.1,0.8,0.2,1)", noise=0.02, seed=3)
+    b = match(engine, "random(0.4)", "memory_one(0.9,0.1,0.8,0.2,1)", noise=0.02, seed=3)
+    c = match(engine, "random(0.4)", "memory_one(0.9,0.1,0.8,0.2,1)", noise=0.02, seed=4)
+    np.testing.assert_array_equal(a.payoff, b.payoff)
+    assert not np.array_equal(a.payoff, c.payoff)
+
+
+def pnyx(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "pnyx.experiments.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_tournament_cli_outputs(tmp_path):
+    players = "tft,alld,memory_one(0.9,0.1,0.8,0.2,1)"
+    out = tmp_path / "t"
+    proc = pnyx("tournament", "--players", players, "--turns", "20", "--repetitions", "4", "--seed", "1",
+                "--workers", "1", "--no-progress", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    results = pd.read_parquet(out / "results.parquet")
+    assert {"player", "opponent", "repetition", "payoff", "cooperation"} <= set(results.columns)
+    assert set(results["player"]) == {"tft", "alld", "memory_one(0.9,0.1,0.8,0.2,1)"}
+    # 6 pairings (self-play included) x 4 repetitions x 2 seats
+    assert len(results) == 6 * 4 * 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["payoff_matrix"]["tft"]["alld"] == pytest.approx(19 / 20)
+    assert summary["ranking"][0] in {"tft", "alld", "memory_one(0.9,0.1,0.8,0.2,1)"}
+    assert (out / "plots" / "payoff_matrix.png").stat().st_size > 0
+    assert (out / "report.md").exists() and (out / "config.yaml").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["tournament", "--players", "tft,bogus"], "unknown policy 'bogus'"),
+    (["tournament", "--players", "tft", "--turns", "-5"], "'turns'"),
+    (["tournament", "--players", "tft", "--turns", "0"], "'turns'"),
+    (["tournament", "--players", "random(2)"], "p=2 is outside [0, 1]"),
+    (["tournament", "--players", "tft,memory_one(0.9,0.1"], "unbalanced '('"),
+    (["tournament", "--players", "tft", "--noise", "1.5"], "'noise'"),
+    (["tournament", "--players", "tft", "--engine", "warp"], "'engine'"),
+    (["run", "no-such-experiment"], "unknown experiment 'no-such-experiment'"),
+    (["run", "quickstart", "--set", "colour=blue"], "unknown config field 'colour'"),
+    (["run", "quickstart", "--set", "seed=[1"], "not valid YAML"),
+    (["run", "quickstart", "--workers", "0"], "--workers must be >= 1"),
+    (["run"], "the following arguments are required"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message):
+    if args[0] in ("run", "tournament") and len(args) > 1:
+        args = [*args, "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("pnyx: error: ") and message in err
+    assert not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_bad_input_from_the_shell_has_no_traceback(tmp_path):
+    proc = pnyx("tournament", "--players", "tft,bogus", "--out", str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr == "pnyx: error: invalid config field 'players': unknown policy 'bogus' (see 'pnyx list'; or use package.module:Class)\n"
+
+
+def test_broken_yaml_file(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: tournament\nplayers: [tft, alld\n")
+    assert main(["run", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "broken YAML" in capsys.readouterr().err
+
+
+def test_existing_output_folder_needs_resume(tmp_path, capsys):
+    args = ["tournament", "--players", "tft,alld", "--turns", "5", "--workers", "1", "--no-progress", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert main(args) == 2 and "--resume" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+    assert main([*args, "--turns", "6", "--resume"]) == 2
+    assert "differs in field 'turns'" in capsys.readouterr().err
