@@ -124,9 +124,15 @@ def main(argv: list[str] | None = None) -> int:
                                   "noise": args.noise, "engine": args.engine})
             out = Path(args.out) if args.out else _default_out("tournament")
             summary = run(kind, cfg, out, **common)
-        failed = summary.get("run", {}).get("failed", 0)
-        print(f"results: {out}" + (f" ({failed} units failed; see report.md)" if failed else ""))
-        return 1 if failed else 0
+        print(f"results: {out}")
+        run_info = summary.get("run", {})
+        if run_info.get("failed"):
+            first = (run_info.get("failures") or [{}])[0]
+            detail = f" (first: {first['unit']}: {first['error']})" if first else ""
+            print(f"pnyx: error: {run_info['failed']} of {run_info['units']} units failed{detail}; "
+                  f"see {out / 'report.md'}; --resume retries them", file=sys.stderr)
+            return 1
+        return 0
     except PnyxError as e:
         print(f"pnyx: error: {e}", file=sys.stderr)
         return 2

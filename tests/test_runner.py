@@ -116,3 +116,29 @@ def test_interrupt_and_resume_give_undisturbed_results(tmp_path, sig):
     assert all(p.stat().st_mtime_ns == t for p, t in finished.items()), "finished units were recomputed"
     pd.testing.assert_frame_equal(pd.read_parquet(resumed / "results.parquet"),
                                   pd.read_parquet(undisturbed / "results.parquet"))
+
+
+def test_many_tiny_units_travel_in_few_tasks():
+    from pnyx.experiments.experiment import Unit
+    from pnyx.experiments.runner import _batches
+
+    units = [Unit(str(i)) for i in range(10_000)]
+    batches = _batches(units, workers=2)
+    assert len(batches) == 32 and [u.key for b in batches for u in b] == [u.key for u in units]
+    assert len(_batches(units[:5], workers=2)) == 5
+
+
+def test_report_is_rebuilt_from_units(tmp_path, capsys):
+    from pnyx.experiments.cli import main
+
+    kind, cfg = config()
+    execute(kind, cfg, tmp_path, workers=1, progress=False)
+    before = (tmp_path / "summary.json").read_text()
+    (tmp_path / "report.md").unlink()
+    (tmp_path / "plots" / "payoff_matrix.png").unlink()
+    assert main(["report", str(tmp_path)]) == 0
+    assert (tmp_path / "plots" / "payoff_matrix.png").exists()
+    assert (tmp_path / "summary.json").read_text() == before
+    assert "## Findings" in (tmp_path / "report.md").read_text()
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "not a pnyx run folder" in capsys.readouterr().err
