@@ -16,7 +16,8 @@ PRESETS = Path(__file__).parent / "presets"
 _KINDS: dict[str, str | type[Experiment]] = {
     "tournament": "pnyx.experiments.tournament:Tournament",
     "suite": "pnyx.experiments.suite:Suite",
-    "coral-agreement": "pnyx.experiments.coral:CoralAgreement",
+    "weis-ipd": "pnyx.experiments.weis:WeisIPD",
+    "network-cooperation": "pnyx.experiments.network_cooperation:NetworkCooperation",
 }
 
 

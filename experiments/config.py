@@ -83,8 +83,10 @@ def validate(data: dict) -> tuple[Experiment, ExperimentConfig]:
 
 def describe_validation_error(error: ValidationError) -> str:
     first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "config"
+    where = ".".join(str(p) for p in first["loc"])
     message = first["msg"].removeprefix("Value error, ")
+    if not where:
+        return f"invalid config: {message}"
     if first["type"] == "extra_forbidden":
         return f"unknown config field {where!r}"
     value = first.get("input")
