@@ -29,7 +29,7 @@ _SPEC = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.]*(?::[A-Za-z_]\w*)?)\s*(?:\((?P<
 def register_policy(name: str, factory: Callable[..., Any], description: str | None = None) -> None:
     """Register ``factory`` (a class or function taking the spec's arguments) under ``name``."""
     _REGISTRY[name] = factory
-    _DESCRIPTIONS[name] = description or (factory.__doc__ or "").strip().splitlines()[0]
+    _DESCRIPTIONS[name] = description or " ".join((factory.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 def policy_names() -> dict[str, str]:

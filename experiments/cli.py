@@ -56,21 +56,25 @@ def _default_out(name: str) -> Path:
     return Path("runs") / f"{Path(name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _shorten(text: str, width: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
+
+
 def _list() -> None:
     import pnyx.envs
     from pnyx.agents import policy_names
-    from pnyx.experiments.catalog import kind_names, preset_names
+    from pnyx.experiments.catalog import kind_names, preset_names, preset_path
     from pnyx.experiments.config import load_yaml
-    from pnyx.experiments.catalog import preset_path
 
     print("experiments:")
     for name in preset_names():
-        print(f"  {name:24s} {load_yaml(preset_path(name)).get('description', '')}")
+        print(f"  {name:24s} {_shorten(load_yaml(preset_path(name)).get('description', ''))}")
     print("experiment kinds: " + ", ".join(kind_names()))
     print("environments: " + ", ".join(pnyx.envs.names()))
     print("policies:")
     for name, doc in policy_names().items():
-        print(f"  {name:24s} {doc}")
+        print(f"  {name:24s} {_shorten(doc)}")
     try:
         from pnyx.agents.llm import model_names
     except ImportError:
@@ -97,6 +101,7 @@ def _report(folder: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `pnyx list | head` ends quietly
     out = None
     try:
         args = _parser().parse_args(argv)
