@@ -116,6 +116,10 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
     todo = [u for u in units if store.status(u.key) != "done"]
     use_ray = not kind.runs_in_driver and (address is not None or (workers or os.cpu_count()) > 1)
     n_workers = _ray_workers(workers, address) if use_ray and todo else 1
+    if kind.runs_in_driver:
+        if todo and (address or workers):  # the kind distributes inside its units on this Ray
+            _ray_workers(workers, address)
+        n_workers = None  # the kind reports its own workers
     with tqdm(total=len(units), initial=len(units) - len(todo), desc=cfg.kind, unit="unit",
               disable=not progress, dynamic_ncols=True) as bar:
         if use_ray and todo:
@@ -167,10 +171,11 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
     summary = kind.summarize(cfg, results, records) if frames else {}
     summary["run"] = {"units": len(units), "finished": len(units) - len(failures), "failed": len(failures),
                       "failures": failures}
-    if workers is not None:
-        summary["ray"] = {"workers": workers}
-    elif (out / "summary.json").exists():
-        summary["ray"] = json.loads((out / "summary.json").read_text()).get("ray", {})
+    if "ray" not in summary:  # kinds that distribute inside their units report their own
+        if workers is not None:
+            summary["ray"] = {"workers": workers}
+        elif (out / "summary.json").exists():  # `pnyx report` keeps what the run recorded
+            summary["ray"] = json.loads((out / "summary.json").read_text()).get("ray", {})
     plot_dir = out / "plots"
     plot_dir.mkdir(exist_ok=True)
     if frames:

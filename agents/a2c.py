@@ -1,0 +1,92 @@
+"""Advantage actor-critic (A2C) with generalised advantage estimation, as in Weis et al. 2026
+(arXiv:2602.16301), appendix A.
+
+One update takes a batch of whole episodes of equal length (time first):
+rewards are rescaled, advantages come from GAE (Schulman et al. 2016, "High-dimensional
+continuous control using generalized advantage estimation") with the value after the
+last round taken as 0, advantages are normalised over the batch, and the loss is
+
+    -mean(log pi(a|h) * A) + value_coef * mean((V(h) - R)^2) - entropy_coef * mean(H[pi(.|h)])
+
+with returns ``R = A + V`` (before normalisation), minimised by Adam with the gradient
+norm clipped.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from pnyx.errors import PnyxError
+
+
+class A2CConfig(BaseModel):
+    """A2C hyperparameters; the defaults are the paper's mixed-pool run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    batch: int = Field(4096, gt=0, description="episodes per update")
+    lr: float = Field(1e-3, gt=0)
+    adam_eps: float = Field(1e-5, gt=0)
+    gamma: float = Field(0.99, ge=0, le=1)
+    gae_lambda: float = Field(1.0, ge=0, le=1)
+    normalize_advantages: bool = True
+    reward_scale: float = Field(0.02, gt=0)
+    value_coef: float = Field(0.5, ge=0)
+    entropy_coef: float = Field(0.01, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+
+
+#: The paper's in-context best-response step.
+BEST_RESPONSE = A2CConfig(batch=2048, lr=5e-3, gae_lambda=0.99, reward_scale=0.2, entropy_coef=0.001)
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
+    """Advantages (T, n) of episodes that end after their last step (time first)."""
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    next_value = torch.zeros_like(values[0])
+    for t in reversed(range(rewards.shape[0])):
+        delta = rewards[t] + gamma * next_value - values[t]
+        running = delta + gamma * lam * running
+        advantages[t] = running
+        next_value = values[t]
+    return advantages
+
+
+class A2C:
+    """Updates ``net`` (with ``sequence(obs, partner) -> logits, values``) from batches of episodes."""
+
+    def __init__(self, net: nn.Module, cfg: A2CConfig):
+        self.net, self.cfg = net, cfg
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+
+    def loss(self, obs, partner, actions, rewards) -> tuple[torch.Tensor, dict[str, float]]:
+        """The A2C loss of a batch: ``obs``, ``actions``, ``rewards`` (T, n); ``partner`` (n,)."""
+        cfg = self.cfg
+        logits, values = self.net.sequence(obs, partner)
+        with torch.no_grad():
+            advantages = gae(rewards * cfg.reward_scale, values, cfg.gamma, cfg.gae_lambda)
+            returns = advantages + values
+            if cfg.normalize_advantages:
+                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        log_probs = torch.log_softmax(logits, -1)
+        chosen = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+        policy_loss = -(chosen * advantages).mean()
+        value_loss = (values - returns).pow(2).mean()
+        loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+        stats = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy.item()}
+        return loss, stats
+
+    def update(self, obs, partner, actions, rewards) -> dict[str, float]:
+        """One gradient step; raises :class:`PnyxError` if the loss is not finite."""
+        loss, stats = self.loss(obs, partner, actions, rewards)
+        if not torch.isfinite(loss):
+            raise PnyxError(f"A2C loss became {loss.item()} ({stats}); lower the learning rate or reward_scale")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        stats["grad_norm"] = float(nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip))
+        self.optimizer.step()
+        return {"loss": loss.item(), **stats}

@@ -1,0 +1,133 @@
+"""Sequence-model policies: state carried across steps and reset at episode boundaries,
+save/load round trips, and checkpoints as player specs."""
+
+import numpy as np
+import pytest
+import torch
+
+from pnyx.agents import as_batch_policy, policy_factory
+from pnyx.agents.sequence import START, SequencePolicy, build_net, load_net, load_policy, save_policy
+from pnyx.errors import PnyxError
+
+PAYOFFS = [1, -1, 2, 0]
+SPECS = {
+    "gru": {"kind": "gru", "payoffs": PAYOFFS, "embed": 8, "hidden": 16},
+    "transformer": {"kind": "transformer", "payoffs": PAYOFFS, "embed": 8, "d_model": 16, "layers": 2, "heads": 2},
+}
+
+
+def _net(kind, partner_ids=0, seed=0):
+    torch.manual_seed(seed)
+    return build_net(SPECS[kind] | {"partner_ids": partner_ids}).eval()
+
+
+def _episodes(n, steps, seed=0):
+    """Random observation sequences (steps, n) that start with the first-round code."""
+    obs = torch.from_numpy(np.random.default_rng(seed).integers(0, 4, size=(steps, n)))
+    obs[0] = START
+    return obs
+
+
+def _step_all(net, obs, partner=None, state=None):
+    state = net.initial_state(obs.shape[1]) if state is None else state
+    logits = []
+    for t in range(obs.shape[0]):
+        out, _, state = net.step(obs[t], partner, state)
+        logits.append(out)
+    return torch.stack(logits), state
+
+
+@pytest.mark.parametrize("kind", ["gru", "transformer"])
+def test_step_by_step_equals_whole_sequence(kind):
+    net = _net(kind, partner_ids=4)
+    obs, partner = _episodes(5, 7), torch.tensor([0, 1, 2, 3, 0])
+    with torch.no_grad():
+        stepped, _ = _step_all(net, obs, partner)
+        whole, _ = net.sequence(obs, partner)
+    torch.testing.assert_close(stepped, whole, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["gru", "transformer"])
+def test_state_resets_at_episode_boundary_per_game(kind):
+    net = _net(kind)
+    first, second = _episodes(2, 4, seed=1), _episodes(2, 5, seed=2)
+    with torch.no_grad():
+        _, state = _step_all(net, first)
+        # game 0 starts a new episode (the first-round code) while game 1 goes on
+        obs = second.clone()
+        obs[0, 1] = 2
+        carried, _ = _step_all(net, obs, state=state)
+        fresh, _ = _step_all(net, second[:, :1])
+        continued, _ = _step_all(net, torch.cat([first[:, 1:], obs[:, 1:]]))
+    torch.testing.assert_close(carried[:, 0], fresh[:, 0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(carried[:, 1], continued[-5:, 0], atol=1e-5, rtol=1e-5)
+    # the history matters: without the reset, game 0's outputs differ
+    assert not torch.allclose(carried[:, 1], fresh[:, 0], atol=1e-3)
+
+
+def _saturated(defect: bool):
+    net = _net("gru")
+    with torch.no_grad():
+        net.policy.weight.zero_()
+        net.policy.bias.copy_(torch.tensor([0.0, 30.0] if defect else [30.0, 0.0]))
+    return net
+
+
+def test_policy_samples_its_head_and_batches_like_single_games():
+    assert SequencePolicy(_saturated(True)).act(START) == 1
+    assert SequencePolicy(_saturated(False)).act(START) == 0
+    net, obs = _net("gru"), _episodes(64, 6, seed=3).numpy()
+    batched = SequencePolicy(net)
+    batched.reset_batch(64, seed=7)
+    actions = np.stack([batched.act_batch(o) for o in obs])
+    again = SequencePolicy(net)
+    again.reset_batch(64, seed=7)
+    assert np.array_equal(actions, np.stack([again.act_batch(o) for o in obs]))
+    # the sampled rate follows the network's defection probability
+    with torch.no_grad():
+        p = torch.softmax(net.sequence(torch.from_numpy(obs), None)[0], -1)[..., 1].mean().item()
+    assert abs(actions.mean() - p) < 0.1
+    assert set(np.unique(actions)) == {0, 1}
+
+
+@pytest.mark.parametrize("kind", ["gru", "transformer"])
+def test_save_load_round_trip(tmp_path, kind):
+    net = _net(kind, partner_ids=4, seed=5)
+    path = tmp_path / "learner.pt"
+    save_policy(path, net, partner_id=2)
+    loaded, partner_id = load_net(path)
+    assert partner_id == 2 and loaded.spec == net.spec
+    obs, partner = _episodes(3, 6), torch.tensor([2, 2, 2])
+    with torch.no_grad():
+        assert torch.equal(net.sequence(obs, partner)[0], loaded.sequence(obs, partner)[0])
+    a, b = SequencePolicy(net, 2), load_policy(path)
+    a.reset_batch(3, seed=1)
+    b.reset_batch(3, seed=1)
+    assert all(np.array_equal(a.act_batch(o), b.act_batch(o)) for o in obs.numpy())
+
+
+def test_checkpoint_is_a_player_spec(tmp_path):
+    from pnyx.experiments.match import play_batched
+
+    path = tmp_path / "always-defect.pt"
+    save_policy(path, _saturated(True))
+    factory = policy_factory(str(path))
+    policy = as_batch_policy(factory)
+    policy.reset_batch(4, seed=0)
+    assert policy.act_batch(np.array([START, 0, 1, 3])).tolist() == [1, 1, 1, 1]
+    result = play_batched(factory, policy_factory("allc"), payoffs=(1, -1, 2, 0), turns=5, repetitions=3,
+                          noise=0.0, seed=np.random.SeedSequence(0))
+    assert np.array_equal(result.cooperation, [[0, 0, 0], [1, 1, 1]])
+    assert np.array_equal(result.payoff, [[2, 2, 2], [-1, -1, -1]])
+
+
+def test_bad_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "junk.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(PnyxError, match="cannot read checkpoint"):
+        load_policy(path)
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(PnyxError, match="not a pnyx sequence policy"):
+        load_policy(path)
+    with pytest.raises(PnyxError, match="unknown sequence model kind 'lstm'"):
+        build_net({"kind": "lstm", "payoffs": PAYOFFS})
