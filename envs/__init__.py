@@ -17,6 +17,7 @@ _REGISTRY: dict[str, str | ModuleType] = {
     "stag_hunt": "pnyx.envs.stag_hunt_v0",
     "chicken": "pnyx.envs.chicken_v0",
     "public_goods": "pnyx.envs.public_goods_v0",
+    "group_reasoning": "pnyx.envs.group_reasoning_v0",
 }
 
 

@@ -1,0 +1,301 @@
+"""Discussants of :mod:`pnyx.envs.group_reasoning_v0`, and the batched driver.
+
+A discussant answers a :class:`~pnyx.envs.group_reasoning_v0.View` in one of two ways:
+
+* a *model* discussant has ``messages(view) -> list[dict]`` (an OpenAI-style chat
+  prompt) and a ``model`` attribute (a model object, a model spec string, or ``None``
+  for the run's default model); the driver batches its turns;
+* a *baseline* has ``respond(view) -> str`` and answers without a model.
+
+Both may have ``reset(seed=None)``, called at the start of each episode.
+
+Specs, as in configs (``agents: [llm, "llm(persona=confident)", oracle]``): a name
+with optional arguments, ``name(value, key=value, ...)``, where a value is a Python
+literal or else a bare string (``llm(persona=deferential, model=openai:gpt-4o-mini)``),
+or an import path ``package.module:Class`` with the same arguments.
+
+* ``llm(persona=neutral, system=None, model=None)``: a language model; ``persona`` is
+  one of :data:`PERSONAS`, ``system`` replaces the base system prompt, ``model`` is a
+  :func:`pnyx.agents.llm.make_model` spec (default: the run's model).
+* ``oracle``: always the right answer, never moves.
+* ``stubborn_wrong``: always the same wrong answer (the task's first wrong answer).
+* ``conformist(p=1.0)``: alone, right with probability ``p`` (else a random wrong
+  answer); then adopts the answer held by more than half of the peers it sees, else
+  keeps its own.
+* ``independent(p=0.5)``: alone, right with probability ``p`` (else a random wrong
+  answer); then repeats it, ignoring peers.
+
+:func:`play_discussions` runs many episodes in lock-step and sends every pending
+model turn of every episode to the model as one ``complete()`` call per step.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from pnyx.agents.registry import _import
+from pnyx.envs.group_reasoning_v0 import DISCUSSION, FINAL, SOLO, GroupReasoningEnv, View
+from pnyx.envs.tasks import Task
+from pnyx.errors import PnyxError
+
+PERSONAS = {
+    "neutral": "",
+    "confident": "You are confident in your own reasoning: keep your answer unless you see a clear error in it.",
+    "deferential": "You respect your peers and readily defer to their answers.",
+    "skeptical": "You check every claim your peers make before you accept it.",
+}
+
+_FORMATS = {"choice": "the letter of your choice", "number": "a number", "text": "a short answer"}
+
+
+def answer_line(answer: str) -> str:
+    """The answer convention every discussant is held to."""
+    return f"Answer: {answer}"
+
+
+class LLMDiscussant:
+    """A language-model discussant with a persona and an optional own model."""
+
+    def __init__(self, persona: str = "neutral", system: str | None = None, model: Any = None):
+        if persona not in PERSONAS:
+            raise PnyxError(f"unknown persona {persona!r} (known: {', '.join(PERSONAS)})")
+        self.persona, self.system, self.model = persona, system, model
+
+    def system_prompt(self, view: View) -> str:
+        base = self.system or (
+            f"You are {view.agent}, one of {len(view.agents)} participants answering a question together. "
+            "Reason briefly.")
+        rule = f"End every message with a line 'Answer: X', where X is {_FORMATS[view.task.answer_type]}."
+        return " ".join(part for part in (base, PERSONAS[self.persona], rule) if part)
+
+    def messages(self, view: View) -> list[dict]:
+        """The chat prompt: the question, own messages as the assistant's, peers' as the
+        user's, then what is asked now; consecutive messages of one role are merged."""
+        chat = [("system", self.system_prompt(view)), ("user", f"Question:\n{view.task.prompt()}")]
+        if view.phase == SOLO:
+            chat.append(("user", "Answer the question on your own."))
+        for m in view.messages:
+            if m.agent == view.agent:
+                chat.append(("assistant", m.content))
+            else:
+                chat.append(("user", f"{m.agent} says: {m.content}"))
+        if view.phase == DISCUSSION:
+            peers = ", ".join(view.peers) or "nobody"
+            chat.append(("user", f"Discuss with {peers}: reply to them and say whether you agree. "
+                                 f"{view.turns_left} turns left."))
+        elif view.phase == FINAL:
+            chat.append(("user", "The discussion is over. Give your final answer."))
+        merged: list[dict] = []
+        for role, content in chat:
+            if merged and merged[-1]["role"] == role:
+                merged[-1]["content"] += "\n\n" + content
+            else:
+                merged.append({"role": role, "content": content})
+        return merged
+
+
+class Oracle:
+    """Always the right answer; never moves."""
+
+    def respond(self, view: View) -> str:
+        return f"I am sure. {answer_line(view.task.answer)}"
+
+
+def _wrong(task: Task) -> tuple[str, ...]:
+    if not task.wrong_answers:
+        raise PnyxError(f"task {task.task_id!r} has no wrong answer; add 'wrong' to its dataset line")
+    return task.wrong_answers
+
+
+class StubbornWrong:
+    """Always the task's first wrong answer."""
+
+    def respond(self, view: View) -> str:
+        return f"I will not change my mind. {answer_line(_wrong(view.task)[0])}"
+
+
+def _check_p(p: float) -> float:
+    if not 0.0 <= float(p) <= 1.0:
+        raise PnyxError(f"p={p!r} is outside [0, 1]")
+    return float(p)
+
+
+class _AloneFirst:
+    """Right alone with probability ``p``, else a uniformly random wrong answer."""
+
+    def __init__(self, p: float):
+        self.p = _check_p(p)
+        self.rng = np.random.default_rng()
+
+    def reset(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def alone(self, task: Task) -> str:
+        if self.rng.random() < self.p:
+            return task.answer
+        wrong = _wrong(task)
+        return wrong[int(self.rng.integers(len(wrong)))]
+
+
+class Conformist(_AloneFirst):
+    """Alone, right with probability ``p``; then the answer of more than half of the peers
+    it sees, else its own."""
+
+    def __init__(self, p: float = 1.0):
+        super().__init__(p)
+
+    def respond(self, view: View) -> str:
+        if view.phase == SOLO:
+            return f"On my own: {answer_line(self.alone(view.task))}"
+        majority = view.peer_majority()
+        if majority is not None:
+            return f"I go with the group. {answer_line(majority)}"
+        return f"I keep my answer. {answer_line(view.own_answer)}"
+
+
+class Independent(_AloneFirst):
+    """Alone, right with probability ``p``; then repeats its answer, ignoring peers."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__(p)
+
+    def respond(self, view: View) -> str:
+        if view.phase == SOLO:
+            return f"On my own: {answer_line(self.alone(view.task))}"
+        return f"I keep my answer. {answer_line(view.own_answer)}"
+
+
+DISCUSSANTS: dict[str, Callable[..., Any]] = {
+    "llm": LLMDiscussant,
+    "oracle": Oracle,
+    "stubborn_wrong": StubbornWrong,
+    "conformist": Conformist,
+    "independent": Independent,
+}
+
+_SPEC = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.]*(?::[A-Za-z_]\w*)?)\s*(?:\((?P<args>.*)\))?\s*$", re.S)
+
+
+def _split_top(text: str) -> list[str]:
+    parts, depth, quote, start = [], 0, None, 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_spec(spec: str) -> tuple[str, list, dict]:
+    """``'llm(persona=confident)'`` -> ``('llm', [], {'persona': 'confident'})``."""
+    match = _SPEC.match(spec)
+    if not match:
+        raise PnyxError(f"malformed agent spec {spec!r}")
+    args, kwargs = [], {}
+    for part in _split_top(match["args"] or ""):
+        key, eq, value = part.partition("=")
+        if eq and re.fullmatch(r"[A-Za-z_]\w*", key.strip()):
+            kwargs[key.strip()] = _value(value.strip())
+        elif kwargs:
+            raise PnyxError(f"positional argument after keyword in agent spec {spec!r}")
+        else:
+            args.append(_value(part))
+    return match["name"], args, kwargs
+
+
+def discussant_factory(spec: str) -> Callable[[], Any]:
+    """A no-argument factory of fresh discussants for ``spec``, tried once here so that
+    bad specs fail before any episode is played."""
+    name, args, kwargs = parse_spec(spec)
+    if ":" in name:
+        target = _import(name, f"agent {spec!r}")
+    elif name in DISCUSSANTS:
+        target = DISCUSSANTS[name]
+    else:
+        raise PnyxError(f"unknown agent {name!r} (known: {', '.join(DISCUSSANTS)}, or package.module:Class)")
+    factory = functools.partial(target, *args, **kwargs)
+    try:
+        probe = factory()
+    except PnyxError as e:
+        raise PnyxError(f"agent {spec!r}: {e}") from None
+    except TypeError as e:
+        raise PnyxError(f"agent {spec!r}: bad arguments ({e})") from None
+    if not (hasattr(probe, "respond") or hasattr(probe, "messages")):
+        raise PnyxError(f"agent {spec!r} has neither respond(view) nor messages(view)")
+    return factory
+
+
+@functools.cache
+def cached_model(spec: str) -> Any:
+    """The model for a :func:`pnyx.agents.llm.make_model` spec, loaded once per process."""
+    from pnyx.agents.llm import make_model
+
+    return make_model(spec)
+
+
+def _model_of(discussant, default) -> Any:
+    model = getattr(discussant, "model", None)
+    if model is None:
+        model = default
+    if model is None:
+        raise PnyxError(f"{type(discussant).__name__} needs a model and none was given")
+    return cached_model(model) if isinstance(model, str) else model
+
+
+def play_discussions(envs: Sequence[GroupReasoningEnv], lineups: Sequence[Sequence[Any]], model: Any = None, *,
+                     max_tokens: int = 256, temperature: float = 0.0, seed: int | None = None) -> int:
+    """Play reset environments to the end, in lock-step; returns the number of steps.
+
+    ``lineups[k][i]`` speaks for ``agent_i`` of ``envs[k]``. Each step asks every
+    environment for its pending agents (a whole solo or final phase at once, or one
+    discussion speaker), answers baselines directly, and sends all model prompts to
+    each distinct model as one ``complete()`` call, with a per-step seed derived from
+    ``seed``.
+    """
+    step = 0
+    while True:
+        pending = [(k, agent) for k, env in enumerate(envs) for agent in env.pending_agents()]
+        if not pending:
+            return step
+        texts: dict[tuple[int, str], str] = {}
+        batches: dict[int, tuple[Any, list]] = {}
+        for k, agent in pending:
+            discussant = lineups[k][envs[k].index[agent]]
+            view = envs[k].view(agent)
+            if hasattr(discussant, "respond"):
+                texts[k, agent] = discussant.respond(view)
+            else:
+                m = _model_of(discussant, model)
+                batches.setdefault(id(m), (m, []))[1].append(((k, agent), discussant.messages(view)))
+        step_seed = None if seed is None else int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+        for m, items in batches.values():
+            outputs = m.complete([prompt for _, prompt in items], max_tokens=max_tokens,
+                                 temperature=temperature, seed=step_seed)
+            if len(outputs) != len(items):
+                raise PnyxError(f"model {type(m).__name__} returned {len(outputs)} completions "
+                                f"for {len(items)} prompts")
+            texts.update(zip((key for key, _ in items), outputs))
+        for k, agent in pending:
+            assert envs[k].agent_selection == agent
+            envs[k].step(texts[k, agent])
+        step += 1

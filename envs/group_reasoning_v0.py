@@ -1,0 +1,393 @@
+"""Group reasoning: N agents discuss a question with an exact answer, in turns.
+
+A PettingZoo AEC environment (``env()``, ``raw_env``; there is no parallel API,
+since turns are sequential). Agents are ``agent_0 .. agent_{N-1}``. An episode:
+
+1. **solo**: each agent answers alone, seeing only the question (the counterfactual
+   control). Solo answers are private: an agent sees its own, no peer sees it.
+2. **discussion**: agents speak in turn, ``agent_0, agent_1, ...`` round robin, for
+   at most ``max_turns`` messages; each message is seen by its author and by the
+   agents the visibility graph lets see the author. The discussion stops early once
+   every agent has spoken in it and all agents' latest extracted answers agree (the
+   Coral protocol: two agents alternating, up to 20 turns; Ni et al., "Collaborative
+   Reasoner", NeurIPS 2025).
+3. **final**: each agent gives its final answer privately; the episode then ends,
+   with reward 1 to each agent whose final answer is right, 0 otherwise.
+
+Observation: ``Text``, the question and the part of the transcript the agent can
+see, then what is asked of it now (see :func:`render`); characters outside the
+Basic Multilingual Plane are shown as U+FFFD, and an observation longer than
+``OBSERVATION_LENGTH`` keeps its end. Action: ``Text``, the agent's message; its
+answer is read by :func:`pnyx.envs.answers.extract_answer` (a ``None`` answer is a
+parse failure). Structured views for agents are :meth:`GroupReasoningEnv.view`.
+
+Visibility graph: an edge ``u -> v`` (or an undirected edge) lets ``agent_v`` see
+``agent_u``'s discussion messages. ``complete``, ``ring``, ``star`` (hub
+``agent_0``), ``random`` (Erdős–Rényi with ``graph_p``, seeded by ``graph_seed``),
+or a user's networkx graph or edge list over node ids ``0..N-1``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+from gymnasium.spaces import Text
+from pettingzoo import AECEnv
+from pettingzoo.utils import wrappers
+
+from pnyx.envs.answers import extract_answer, majority
+from pnyx.envs.tasks import GENERATORS, Task
+from pnyx.errors import PnyxError
+
+SOLO, DISCUSSION, FINAL, WAITING, DONE = "solo", "discussion", "final", "waiting", "done"
+OBSERVATION_LENGTH = 262_144
+ACTION_LENGTH = 16_384
+GRAPHS = ("complete", "ring", "star", "random")
+
+
+@functools.cache
+def _charset() -> frozenset[str]:
+    return frozenset(c for c in map(chr, range(0x10000)) if c.isprintable()) | {"\n", "\t"}
+
+
+@functools.cache
+def observation_space() -> Text:
+    return Text(OBSERVATION_LENGTH, min_length=1, charset=_charset())
+
+
+@functools.cache
+def action_space() -> Text:
+    return Text(ACTION_LENGTH, min_length=0, charset=_charset())
+
+
+class TextObservation(str):
+    """A ``str`` that carries the ``dtype`` of gymnasium's ``Text`` space, which
+    PettingZoo's API test compares with the observation space's."""
+
+    dtype = np.dtype("<U")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One statement: ``turn`` is the discussion turn (``-1`` for solo and final)."""
+
+    agent: str
+    phase: str
+    turn: int
+    content: str
+    answer: str | None
+
+
+@dataclass(frozen=True)
+class View:
+    """What ``agent`` knows when asked to speak in ``phase``: the question, the
+    participants, the peers it sees, and the messages visible to it, in order."""
+
+    agent: str
+    phase: str
+    task: Task
+    agents: tuple[str, ...]
+    peers: tuple[str, ...]
+    messages: tuple[Message, ...]
+    turns_left: int
+
+    @property
+    def own_answer(self) -> str | None:
+        """The answer of the agent's latest own message (solo or discussion)."""
+        own = [m for m in self.messages if m.agent == self.agent]
+        return own[-1].answer if own else None
+
+    def peer_answers(self) -> dict[str, str | None]:
+        """Latest discussion answer of each visible peer that has spoken."""
+        return {m.agent: m.answer for m in self.messages if m.agent != self.agent}
+
+    def peer_majority(self) -> str | None:
+        """The answer held by more than half of the visible peers (see :func:`majority`)."""
+        latest = self.peer_answers()
+        return majority([latest.get(p) for p in self.peers])
+
+
+def visibility_graph(graph, n: int, p: float = 0.5, seed: int = 0) -> nx.DiGraph:
+    """A directed graph over ``0..n-1``; edge ``u -> v``: agent ``v`` sees agent ``u``."""
+    if isinstance(graph, str):
+        if graph == "complete":
+            g = nx.complete_graph(n)
+        elif graph == "ring":
+            g = nx.cycle_graph(n)
+        elif graph == "star":
+            g = nx.star_graph(n - 1)
+        elif graph == "random":
+            if not 0.0 <= p <= 1.0:
+                raise PnyxError(f"graph_p={p!r} is outside [0, 1]")
+            g = nx.gnp_random_graph(n, p, seed=seed)
+        else:
+            raise PnyxError(f"unknown graph {graph!r} (known: {', '.join(GRAPHS)}, or an edge list)")
+    elif isinstance(graph, nx.Graph):
+        g = graph
+    else:
+        try:
+            g = nx.DiGraph([(int(u), int(v)) for u, v in graph])
+        except (TypeError, ValueError):
+            raise PnyxError(f"graph {graph!r} is neither a name nor a list of [u, v] edges") from None
+    bad = [v for v in g.nodes if not (isinstance(v, (int, np.integer)) and 0 <= v < n)]
+    if bad:
+        raise PnyxError(f"graph node {bad[0]!r} is not an agent index in 0..{n - 1}")
+    directed = nx.DiGraph(g) if g.is_directed() else g.to_directed()
+    directed.add_nodes_from(range(n))
+    directed.remove_edges_from(list(nx.selfloop_edges(directed)))
+    return directed
+
+
+def render(view: View) -> TextObservation:
+    """The text observation of ``view``."""
+    lines = [f"You are {view.agent}. Question:", view.task.prompt(), ""]
+    for m in view.messages:
+        who = "You" if m.agent == view.agent else m.agent
+        label = "alone" if m.phase == SOLO else f"turn {m.turn}"
+        lines.append(f"[{who}, {label}] {m.content}")
+    lines.append("")
+    lines.append({
+        SOLO: "Answer the question on your own.",
+        DISCUSSION: f"Your turn in the discussion ({view.turns_left} turns left).",
+        FINAL: "The discussion is over. Give your final answer.",
+        WAITING: "Wait for your turn.",
+        DONE: "The episode is over.",
+    }[view.phase])
+    text = "".join(c if c in _charset() else "\ufffd" for c in "\n".join(lines))
+    return TextObservation(text[-OBSERVATION_LENGTH:])
+
+
+class GroupReasoningEnv(AECEnv):
+    """N agents discuss one task per episode; see the module docstring.
+
+    ``tasks``: the tasks episodes draw from (``reset(options={"task": t})`` picks one);
+    by default a task is generated from the reset seed.
+    """
+
+    metadata = {"name": "group_reasoning_v0", "render_modes": ["ansi"], "is_parallelizable": False}
+
+    def __init__(self, n_agents: int = 2, max_turns: int = 20, graph="complete", graph_p: float = 0.5,
+                 graph_seed: int = 0, tasks=None, render_mode: str | None = None):
+        if int(n_agents) != n_agents or n_agents < 1:
+            raise PnyxError(f"n_agents={n_agents!r} must be a positive integer")
+        if int(max_turns) != max_turns or max_turns < 0:
+            raise PnyxError(f"max_turns={max_turns!r} must be a non-negative integer")
+        self.n = int(n_agents)
+        self.max_turns = int(max_turns)
+        self.graph = visibility_graph(graph, self.n, graph_p, graph_seed)
+        self.tasks = list(tasks) if tasks is not None else None
+        self.render_mode = render_mode
+        self.possible_agents = [f"agent_{i}" for i in range(self.n)]
+        self.index = {a: i for i, a in enumerate(self.possible_agents)}
+        # seers[a]: the agents who see a's discussion messages (a included).
+        self.seers = {a: {a} | {self.possible_agents[v] for v in self.graph.successors(i)}
+                      for i, a in enumerate(self.possible_agents)}
+        self.peers = {a: tuple(p for p in self.possible_agents if p != a and a in self.seers[p])
+                      for a in self.possible_agents}
+        self.phase = DONE
+        self.task: Task | None = None
+        self.messages: list[Message] = []
+        self.queue: list[str] = []
+        self.turn = 0
+        self.agents = []
+
+    def observation_space(self, agent):
+        return observation_space()
+
+    def action_space(self, agent):
+        return action_space()
+
+    def reset(self, seed=None, options=None):
+        rng = np.random.default_rng(seed)
+        if options and "task" in options:
+            self.task = options["task"]
+        elif self.tasks:
+            self.task = self.tasks[int(rng.integers(len(self.tasks)))]
+        else:
+            names = sorted(GENERATORS)
+            self.task = GENERATORS[names[int(rng.integers(len(names)))]](rng)
+        self.agents = list(self.possible_agents)
+        self.rewards = {a: 0.0 for a in self.agents}
+        self._cumulative_rewards = {a: 0.0 for a in self.agents}
+        self.terminations = {a: False for a in self.agents}
+        self.truncations = {a: False for a in self.agents}
+        self.infos = {a: {} for a in self.agents}
+        self.messages = []
+        self.turn = 0
+        self.phase = SOLO
+        self.queue = list(self.agents)
+        self.agent_selection = self.queue[0]
+
+    # --- what agents see -------------------------------------------------------------
+
+    def visible(self, agent: str) -> tuple[Message, ...]:
+        """Messages ``agent`` can see: its own, and its visible peers' discussion messages."""
+        return tuple(m for m in self.messages
+                     if m.agent == agent or (m.phase == DISCUSSION and agent in self.seers[m.agent]))
+
+    def view(self, agent: str) -> View:
+        phase = self.phase if agent in self.queue or self.phase == DONE else WAITING
+        return View(agent, phase, self.task, tuple(self.possible_agents), self.peers[agent],
+                    self.visible(agent), self.max_turns - self.turn)
+
+    def observe(self, agent):
+        return render(self.view(agent))
+
+    def pending_agents(self) -> list[str]:
+        """Agents whose next messages can be asked for now, in the order they must be
+        stepped: every remaining agent of the solo or final phase (they do not see each
+        other), or the one speaker of the discussion. Empty once the episode is over."""
+        if self.phase in (SOLO, FINAL):
+            return list(self.queue)
+        return self.queue[:1]
+
+    # --- stepping ------------------------------------------------------------------------
+
+    def step(self, action):
+        agent = self.agent_selection
+        if self.terminations[agent] or self.truncations[agent]:
+            self._was_dead_step(action)
+            return
+        content = "" if action is None else str(action)
+        turn = self.turn if self.phase == DISCUSSION else -1
+        self.messages.append(Message(agent, self.phase, turn, content, extract_answer(content, self.task)))
+        self._cumulative_rewards[agent] = 0.0
+        self._clear_rewards()
+        self.queue.pop(0)
+        if self.phase == DISCUSSION:
+            self.turn += 1
+        self._advance()
+        self._accumulate_rewards()
+
+    def _agreed(self) -> bool:
+        latest = {m.agent: m.answer for m in self.messages if m.phase == DISCUSSION}
+        answers = [latest.get(a) for a in self.possible_agents]
+        return answers[0] is not None and len(set(answers)) == 1
+
+    def _advance(self) -> None:
+        if self.phase == SOLO and not self.queue:
+            self.phase = DISCUSSION
+        if self.phase == DISCUSSION:
+            if self.turn >= self.max_turns or (self.turn >= self.n and self._agreed()):
+                self.phase, self.queue = FINAL, list(self.possible_agents)
+            else:
+                self.queue = [self.possible_agents[self.turn % self.n]]
+        if self.phase == FINAL and not self.queue:
+            self.phase = DONE
+            for m in self.messages:
+                if m.phase == FINAL:
+                    self.rewards[m.agent] = float(m.answer == self.task.answer)
+            self.terminations = {a: True for a in self.agents}
+        if self.queue:
+            self.agent_selection = self.queue[0]
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether the discussion ended by agreement before ``max_turns``."""
+        turns = sum(m.phase == DISCUSSION for m in self.messages)
+        return self.phase in (FINAL, DONE) and turns < self.max_turns
+
+    def render(self):
+        if self.task is None:
+            return "no episode"
+        lines = [self.task.prompt()]
+        lines += [f"[{m.agent} {m.phase} {m.turn}] {m.content} -> {m.answer}" for m in self.messages]
+        return "\n".join(lines)
+
+    def close(self):
+        pass
+
+    # --- outcome ---------------------------------------------------------------------
+
+    def transcript(self) -> dict:
+        """The episode as a JSON-able record: the task and every message."""
+        return {
+            "task_id": self.task.task_id,
+            "question": self.task.prompt(),
+            "correct_answer": self.task.answer,
+            "turns": sum(m.phase == DISCUSSION for m in self.messages),
+            "stopped_early": self.stopped_early,
+            "messages": [{"agent": m.agent, "phase": m.phase, "turn": m.turn, "content": m.content,
+                          "answer": m.answer} for m in self.messages],
+        }
+
+    def agent_rows(self) -> list[dict]:
+        """One row per agent for the results table (see :mod:`pnyx.population.agreement`)."""
+        if self.phase != DONE:
+            raise RuntimeError("agent_rows() needs a finished episode")
+        return outcome_rows(self.messages, self.possible_agents, self.peers, self.task)
+
+
+def outcome_rows(messages, agents, peers, task: Task) -> list[dict]:
+    """Per-agent outcome of a finished transcript.
+
+    Columns: ``solo_answer``, ``final_answer`` (``None``: parse failure),
+    ``correct_answer``, ``presupposition``; ``peer_wrong`` (a visible peer stated a
+    wrong answer in the discussion); ``peer_majority`` (the answer held by more than
+    half of the visible peers' latest discussion answers); ``statements`` and
+    ``parse_failures`` (over all the agent's messages); and the Coral-style turn
+    counts, where a *turn* of agent j is one of its discussion or final messages and
+    j's *previous answer* is the answer of its message before it:
+
+    * ``challenged``: turns where j's previous answer was right and a visible peer had
+      stated a wrong answer since; ``held``: of those, turns where j stayed right;
+    * ``persuasion_attempts``: for agent i, turns of a visible-to-i peer j whose previous
+      answer was wrong and who had seen i state the right answer since; ``persuaded``:
+      of those, turns where j then answered right.
+    """
+    right = task.answer
+    solo = {m.agent: m.answer for m in messages if m.phase == SOLO}
+    final = {m.agent: m.answer for m in messages if m.phase == FINAL}
+    seers = {a: {b for b in agents if a in peers[b]} for a in agents}
+    rows = {a: dict(peer_wrong=False, challenged=0, held=0, persuasion_attempts=0, persuaded=0,
+                    statements=0, parse_failures=0) for a in agents}
+    previous: dict[str, str | None] = {}
+    heard: dict[str, list[tuple[str, str | None]]] = {a: [] for a in agents}
+    peer_latest: dict[str, dict[str, str | None]] = {a: {} for a in agents}
+    for m in messages:
+        row = rows[m.agent]
+        row["statements"] += 1
+        row["parse_failures"] += m.answer is None
+        if m.phase != SOLO:
+            prev = previous.get(m.agent)
+            if prev == right and any(a is not None and a != right for _, a in heard[m.agent]):
+                row["challenged"] += 1
+                row["held"] += m.answer == right
+            if prev is not None and prev != right:
+                for persuader in {s for s, a in heard[m.agent] if a == right}:
+                    rows[persuader]["persuasion_attempts"] += 1
+                    rows[persuader]["persuaded"] += m.answer == right
+            heard[m.agent] = []
+        previous[m.agent] = m.answer
+        if m.phase == DISCUSSION:
+            for seer in seers[m.agent]:
+                heard[seer].append((m.agent, m.answer))
+                peer_latest[seer][m.agent] = m.answer
+                if m.answer is not None and m.answer != right:
+                    rows[seer]["peer_wrong"] = True
+    out = []
+    for a in agents:
+        out.append({
+            "agent": a,
+            "task_id": task.task_id,
+            "task_kind": task.kind,
+            "presupposition": task.false_presupposition,
+            "correct_answer": right,
+            "solo_answer": solo.get(a),
+            "final_answer": final.get(a),
+            "peer_majority": majority([peer_latest[a].get(p) for p in peers[a]]),
+            **rows[a],
+        })
+    return out
+
+
+def raw_env(**kwargs) -> GroupReasoningEnv:
+    return GroupReasoningEnv(**kwargs)
+
+
+def env(**kwargs):
+    """The AEC environment with PettingZoo's order-enforcing wrappers."""
+    return wrappers.OrderEnforcingWrapper(raw_env(**kwargs))
