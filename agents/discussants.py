@@ -38,7 +38,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from pnyx.agents.registry import _import
+from pnyx.agents.registry import import_object
 from pnyx.envs.group_reasoning_v0 import DISCUSSION, FINAL, SOLO, GroupReasoningEnv, View
 from pnyx.envs.tasks import Task
 from pnyx.errors import PnyxError
@@ -228,7 +228,7 @@ def discussant_factory(spec: str) -> Callable[[], Any]:
     bad specs fail before any episode is played."""
     name, args, kwargs = parse_spec(spec)
     if ":" in name:
-        target = _import(name, f"agent {spec!r}")
+        target = import_object(name, f"agent {spec!r}")
     elif name in DISCUSSANTS:
         target = DISCUSSANTS[name]
     else:

@@ -68,7 +68,8 @@ def _parse_args(spec: str, args: str | None) -> tuple:
     return value
 
 
-def _import(path: str, what: str) -> Any:
+def import_object(path: str, what: str) -> Any:
+    """The object at ``package.module:attr``; a :class:`PnyxError` naming ``what`` if it is missing."""
     module_name, _, attr = path.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -90,7 +91,7 @@ def policy_factory(spec: str) -> Callable[[], Any]:
     if suffix in _FILE_LOADERS and "(" not in spec:
         if not Path(spec).is_file():
             raise PnyxError(f"checkpoint {spec!r} does not exist")
-        loader = _import(_FILE_LOADERS[suffix], f"checkpoint {spec!r}")
+        loader = import_object(_FILE_LOADERS[suffix], f"checkpoint {spec!r}")
         factory = lambda: loader(spec)  # noqa: E731
     else:
         match = _SPEC.match(spec)
@@ -98,7 +99,7 @@ def policy_factory(spec: str) -> Callable[[], Any]:
             raise PnyxError(f"malformed policy spec {spec!r}")
         name, args = match["name"], _parse_args(spec, match["args"])
         if ":" in name:
-            target = _import(name, f"policy {spec!r}")
+            target = import_object(name, f"policy {spec!r}")
         elif name in _REGISTRY:
             target = _REGISTRY[name]
         else:

@@ -15,10 +15,10 @@ backend (``openai``, ``transformers``) cannot be used as ``module:Class``.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
 from pnyx.agents.llm.protocol import LanguageModel
+from pnyx.agents.registry import import_object
 from pnyx.errors import PnyxError
 
 # name -> (factory or lazy "module:attr" path, takes an argument after the colon, description)
@@ -65,18 +65,6 @@ def model_names() -> dict[str, str]:
     return {name: entry[2] for name, entry in sorted(_REGISTRY.items())}
 
 
-def _load(path: str, spec: str) -> Any:
-    module_name, _, attr = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise PnyxError(f"cannot import module {module_name!r} for model {spec!r} ({e})") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise PnyxError(f"module {module_name!r} has no attribute {attr!r} for model {spec!r}") from None
-
-
 def make_model(spec: str, **options: Any) -> LanguageModel:
     """A language model built from ``spec`` (see the module docstring) and backend ``options``."""
     spec = spec.strip()
@@ -87,10 +75,10 @@ def make_model(spec: str, **options: Any) -> LanguageModel:
             raise PnyxError(f"model {spec!r} needs an argument: {name}:<model>")
         if not takes_argument and colon:
             raise PnyxError(f"model {name!r} takes no argument, got {spec!r}")
-        factory = _load(target, spec) if isinstance(target, str) else target
+        factory = import_object(target, f"model {spec!r}") if isinstance(target, str) else target
         args = (argument,) if takes_argument else ()
     elif colon and name and argument.isidentifier():
-        factory, args = _load(spec, spec), ()
+        factory, args = import_object(spec, f"model {spec!r}"), ()
     else:
         known = ", ".join(sorted(_REGISTRY))
         raise PnyxError(f"unknown model {spec!r} (known: {known}; or package.module:Class)")
