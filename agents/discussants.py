@@ -38,6 +38,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from pnyx.agents.llm import shared_model
 from pnyx.agents.registry import import_object
 from pnyx.envs.group_reasoning_v0 import DISCUSSION, FINAL, SOLO, GroupReasoningEnv, View
 from pnyx.envs.tasks import Task
@@ -245,21 +246,13 @@ def discussant_factory(spec: str) -> Callable[[], Any]:
     return factory
 
 
-@functools.cache
-def cached_model(spec: str) -> Any:
-    """The model for a :func:`pnyx.agents.llm.make_model` spec, loaded once per process."""
-    from pnyx.agents.llm import make_model
-
-    return make_model(spec)
-
-
 def _model_of(discussant, default) -> Any:
     model = getattr(discussant, "model", None)
     if model is None:
         model = default
     if model is None:
         raise PnyxError(f"{type(discussant).__name__} needs a model and none was given")
-    return cached_model(model) if isinstance(model, str) else model
+    return shared_model(model) if isinstance(model, str) else model
 
 
 def play_discussions(envs: Sequence[GroupReasoningEnv], lineups: Sequence[Sequence[Any]], model: Any = None, *,

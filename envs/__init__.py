@@ -18,6 +18,7 @@ _REGISTRY: dict[str, str | ModuleType] = {
     "chicken": "pnyx.envs.chicken_v0",
     "public_goods": "pnyx.envs.public_goods_v0",
     "group_reasoning": "pnyx.envs.group_reasoning_v0",
+    "goal_guarding": "pnyx.envs.goal_guarding_v0",
 }
 
 

@@ -29,45 +29,20 @@ or a user's networkx graph or edge list over node ids ``0..N-1``.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-from gymnasium.spaces import Text
 from pettingzoo import AECEnv
 from pettingzoo.utils import wrappers
 
 from pnyx.envs.answers import extract_answer, majority
 from pnyx.envs.tasks import GENERATORS, Task
+from pnyx.envs.text import TextObservation, action_space, observation_space, text_observation
 from pnyx.errors import PnyxError
 
 SOLO, DISCUSSION, FINAL, WAITING, DONE = "solo", "discussion", "final", "waiting", "done"
-OBSERVATION_LENGTH = 262_144
-ACTION_LENGTH = 16_384
 GRAPHS = ("complete", "ring", "star", "random")
-
-
-@functools.cache
-def _charset() -> frozenset[str]:
-    return frozenset(c for c in map(chr, range(0x10000)) if c.isprintable()) | {"\n", "\t"}
-
-
-@functools.cache
-def observation_space() -> Text:
-    return Text(OBSERVATION_LENGTH, min_length=1, charset=_charset())
-
-
-@functools.cache
-def action_space() -> Text:
-    return Text(ACTION_LENGTH, min_length=0, charset=_charset())
-
-
-class TextObservation(str):
-    """A ``str`` that carries the ``dtype`` of gymnasium's ``Text`` space, which
-    PettingZoo's API test compares with the observation space's."""
-
-    dtype = np.dtype("<U")
 
 
 @dataclass(frozen=True)
@@ -156,8 +131,7 @@ def render(view: View) -> TextObservation:
         WAITING: "Wait for your turn.",
         DONE: "The episode is over.",
     }[view.phase])
-    text = "".join(c if c in _charset() else "\ufffd" for c in "\n".join(lines))
-    return TextObservation(text[-OBSERVATION_LENGTH:])
+    return text_observation("\n".join(lines))
 
 
 class GroupReasoningEnv(AECEnv):

@@ -17,6 +17,7 @@ _KINDS: dict[str, str | type[Experiment]] = {
     "tournament": "pnyx.experiments.tournament:Tournament",
     "suite": "pnyx.experiments.suite:Suite",
     "weis-ipd": "pnyx.experiments.weis:WeisIPD",
+    "peer-goal-guarding": "pnyx.experiments.goal_guarding:PeerGoalGuarding",
     "coral-agreement": "pnyx.experiments.coral:CoralAgreement",
     "network-cooperation": "pnyx.experiments.network_cooperation:NetworkCooperation",
 }

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pnyx.agents.discussants import cached_model, discussant_factory, play_discussions
+from pnyx.agents.discussants import discussant_factory, play_discussions
+from pnyx.agents.llm import shared_model
 from pnyx.envs.group_reasoning_v0 import GroupReasoningEnv, visibility_graph
 from pnyx.envs.tasks import check_sources, make_tasks
 from pnyx.errors import PnyxError
@@ -128,7 +129,7 @@ class CoralAgreement(Experiment):
             envs.append(env)
             lineups.append(lineup)
         needs_default = any(not hasattr(d, "respond") and getattr(d, "model", None) is None for d in lineups[0])
-        model = cached_model(cfg.model) if needs_default else None
+        model = shared_model(cfg.model) if needs_default else None
         play_discussions(envs, lineups, model, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
                          seed=model_seed)
         rows, transcripts = [], []

@@ -2,7 +2,7 @@
 
 from pnyx.agents.llm.cache import CachedModel
 from pnyx.agents.llm.protocol import LanguageModel, model_identity
-from pnyx.agents.llm.registry import make_model, model_names, register_model
+from pnyx.agents.llm.registry import make_model, model_names, register_model, shared_model
 from pnyx.agents.llm.scripted import ScriptedModel
 
 __all__ = [
@@ -13,4 +13,5 @@ __all__ = [
     "model_identity",
     "model_names",
     "register_model",
+    "shared_model",
 ]

@@ -15,6 +15,7 @@ backend (``openai``, ``transformers``) cannot be used as ``module:Class``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from pnyx.agents.llm.protocol import LanguageModel
@@ -89,3 +90,9 @@ def make_model(spec: str, **options: Any) -> LanguageModel:
     if not callable(getattr(model, "complete", None)):
         raise PnyxError(f"model {spec!r} has no complete(prompts, ...) method")
     return model
+
+
+@functools.cache
+def shared_model(spec: str) -> LanguageModel:
+    """The model for ``spec``, built once per process and shared by every caller."""
+    return make_model(spec)
