@@ -28,9 +28,9 @@ from tqdm.auto import tqdm
 
 from pnyx.errors import PnyxError
 from pnyx.experiments.config import resolve, validate
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, Unit, UnitOutput
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, Unit
 from pnyx.experiments.report import write_report
-from pnyx.experiments.store import UnitStore, atomic_write, atomic_write_text
+from pnyx.experiments.store import UnitResult, UnitStore, atomic_write, atomic_write_text
 from pnyx.experiments.suite import Suite
 
 TASK_RETRIES = 3  # for lost workers and nodes; a unit's own exceptions are not retried
@@ -42,9 +42,10 @@ def unit_seed(seed: int, key: str) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=tuple(int.from_bytes(digest[i:i + 4], "little") for i in (0, 4)))
 
 
-def run_units(kind: Experiment, cfg_data: dict, units: list[Unit]) -> list[tuple[str, UnitOutput | None, str | None]]:
+def run_units(kind: Experiment, cfg: ExperimentConfig | dict, units: list[Unit]) -> list[UnitResult]:
     """Run units in this process; exceptions become error strings (the unit failed, the run goes on)."""
-    cfg = kind.Config.model_validate(cfg_data)
+    if isinstance(cfg, dict):  # as sent to a Ray task
+        cfg = kind.Config.model_validate(cfg)
     results = []
     for unit in units:
         try:
@@ -94,14 +95,12 @@ def _execute_ray(kind, cfg, todo, store, bar, workers):
         raise
 
 
-def _record(results, store: UnitStore, bar) -> None:
-    for key, output, error in results:
-        if error is None:
-            store.write(key, output)
-        else:
-            store.write_failure(key, error)
+def _record(results: list[UnitResult], store: UnitStore, bar) -> None:
+    store.write(results)
+    for key, _, error in results:
+        if error is not None:
             bar.write(f"unit {key!r} failed: {error}")
-        bar.update(1)
+    bar.update(len(results))
 
 
 def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool = False,
@@ -125,12 +124,14 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
         if use_ray and todo:
             _execute_ray(kind, cfg, todo, store, bar, n_workers)
         else:
-            if kind.runs_in_driver:
+            if kind.runs_in_driver:  # long units: each is written as soon as it finishes
                 kind.workdir = out / "work"
                 kind.workdir.mkdir(exist_ok=True)
-            data = cfg.model_dump(mode="json")
-            for unit in todo:
-                _record(run_units(kind, data, [unit]), store, bar)
+                batches = [[unit] for unit in todo]
+            else:
+                batches = _batches(todo, 1)
+            for batch in batches:
+                _record(run_units(kind, cfg, batch), store, bar)
     return finalize(kind, cfg, out, units=units, workers=n_workers)
 
 

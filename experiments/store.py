@@ -1,8 +1,9 @@
-"""One file per finished unit, written atomically, so a run can stop anywhere and resume.
+"""Finished units on disk, written as they finish, so a run can stop anywhere and resume.
 
-``units/<stem>.parquet`` holds a unit's rows and ``units/<stem>.json`` its key,
-records and error (if it failed). The JSON is written last: a unit is finished
-exactly when its JSON exists.
+Units are written in chunks (the units of one task): ``units/<stem>.parquet`` holds
+their rows (with a ``unit`` column) and ``units/<stem>.json`` their keys, records and
+errors. Each file is written atomically and the JSON last: a unit is finished
+exactly when a JSON lists it without an error.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
 
 from pnyx.experiments.experiment import UnitOutput
+
+UnitResult = tuple[str, "UnitOutput | None", "str | None"]  # key, output, error
 
 
 def atomic_write(path: Path, write) -> None:
@@ -29,40 +31,43 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def unit_stem(key: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)[:48].strip("_.")
-    return f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
-
-
 class UnitStore:
     def __init__(self, out: Path):
         self.dir = out / "units"
         self.dir.mkdir(parents=True, exist_ok=True)
-
-    def _meta(self, key: str) -> dict | None:
-        path = self.dir / f"{unit_stem(key)}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        self.index: dict[str, tuple[str, dict]] = {}  # key -> (chunk stem, entry)
+        for manifest in sorted(self.dir.glob("*.json")):
+            for key, entry in json.loads(manifest.read_text()).items():
+                if self.status(key) != "done":  # a retried success replaces an earlier failure
+                    self.index[key] = (manifest.stem, entry)
+        self._chunks: dict[str, dict[str, pd.DataFrame]] = {}  # stem -> key -> rows
 
     def status(self, key: str) -> str:
         """``'done'``, ``'failed'`` or ``'todo'``."""
-        meta = self._meta(key)
-        if meta is None:
+        if key not in self.index:
             return "todo"
-        return "failed" if meta.get("error") else "done"
+        return "failed" if self.index[key][1]["error"] else "done"
 
     def error(self, key: str) -> str | None:
-        meta = self._meta(key)
-        return meta.get("error") if meta else None
+        return self.index[key][1]["error"] if key in self.index else None
 
-    def write(self, key: str, output: UnitOutput) -> None:
-        stem = unit_stem(key)
-        atomic_write(self.dir / f"{stem}.parquet", lambda tmp: output.rows.to_parquet(tmp, index=False))
-        atomic_write_text(self.dir / f"{stem}.json", json.dumps({"key": key, "records": output.records, "error": None}))
-
-    def write_failure(self, key: str, error: str) -> None:
-        atomic_write_text(self.dir / f"{unit_stem(key)}.json", json.dumps({"key": key, "records": {}, "error": error}))
+    def write(self, results: list[UnitResult]) -> None:
+        """Write the results of one task as one chunk."""
+        stem = hashlib.sha256("\n".join(key for key, _, _ in results).encode()).hexdigest()[:16]
+        frames = [output.rows for _, output, _ in results if output is not None]
+        rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"unit": []})
+        atomic_write(self.dir / f"{stem}.parquet", lambda tmp: rows.to_parquet(tmp, index=False))
+        manifest = {key: {"records": output.records if output else {}, "error": error}
+                    for key, output, error in results}
+        atomic_write_text(self.dir / f"{stem}.json", json.dumps(manifest))
+        for key, entry in manifest.items():
+            if self.status(key) != "done":
+                self.index[key] = (stem, entry)
 
     def load(self, key: str) -> UnitOutput:
-        stem = unit_stem(key)
-        meta = json.loads((self.dir / f"{stem}.json").read_text())
-        return UnitOutput(pd.read_parquet(self.dir / f"{stem}.parquet"), meta["records"])
+        stem, entry = self.index[key]
+        if stem not in self._chunks:
+            chunk = pd.read_parquet(self.dir / f"{stem}.parquet")
+            self._chunks[stem] = {k: rows.reset_index(drop=True) for k, rows in chunk.groupby("unit", sort=False)}
+        rows = self._chunks[stem].get(key, pd.DataFrame({"unit": []}))
+        return UnitOutput(rows, entry["records"])

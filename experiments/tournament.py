@@ -83,12 +83,12 @@ class Tournament(Experiment):
         result = ENGINES[cfg.engine](
             policy_factory(a), policy_factory(b), payoffs=cfg.resolved_payoffs, turns=cfg.turns,
             repetitions=cfg.repetitions, noise=cfg.noise, seed=seed)
-        reps = np.arange(cfg.repetitions)
-        rows = pd.concat([
-            pd.DataFrame({"player": player, "opponent": opponent, "repetition": reps, "seat": seat,
-                          "payoff": result.payoff[seat], "cooperation": result.cooperation[seat]})
-            for seat, (player, opponent) in enumerate([(a, b), (b, a)])
-        ], ignore_index=True)
+        n = cfg.repetitions
+        rows = pd.DataFrame({
+            "player": np.repeat([a, b], n), "opponent": np.repeat([b, a], n),
+            "repetition": np.tile(np.arange(n), 2), "seat": np.repeat([0, 1], n),
+            "payoff": result.payoff.ravel(), "cooperation": result.cooperation.ravel(),
+        })
         return UnitOutput(rows)
 
     def summarize(self, cfg: TournamentConfig, results: pd.DataFrame, records) -> dict:
@@ -125,10 +125,12 @@ class Tournament(Experiment):
 
         players = summary["players"]
         matrix = np.array([[summary["payoff_matrix"][p][q] for q in players] for p in players])
-        fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(players), 1 + 0.5 * len(players)))
+        size = min(len(players), 40)
+        fig, ax = plt.subplots(figsize=(1.2 + 0.6 * size, 1 + 0.5 * size))
         image = ax.imshow(matrix, cmap="viridis")
-        ax.set_xticks(range(len(players)), players, rotation=60, ha="right")
-        ax.set_yticks(range(len(players)), players)
+        if len(players) <= 40:  # beyond that, labels are unreadable and slow to draw
+            ax.set_xticks(range(len(players)), players, rotation=60, ha="right")
+            ax.set_yticks(range(len(players)), players)
         ax.set_xlabel("opponent")
         ax.set_ylabel("player")
         ax.set_title("mean payoff per turn")
