@@ -40,7 +40,13 @@ class Suite(Experiment):
     Config = SuiteConfig
 
     def report(self, cfg: SuiteConfig, summary: dict) -> str:
-        lines = []
-        for name in cfg.parts:
-            lines.append(f"- **{name}**: see [{name}/report.md]({name}/report.md)")
-        return "\n".join(lines)
+        """Each part's findings, with a link to its full report."""
+        from pnyx.experiments.config import validate
+
+        sections = []
+        for name, part in cfg.part_configs().items():
+            kind, part_cfg = validate(part)
+            title = f"### {name}" + (f": {part_cfg.description}" if part_cfg.description else "")
+            findings = kind.report(part_cfg, summary["parts"][name]) if name in summary.get("parts", {}) else ""
+            sections.append(f"{title}\n\n{findings}\n\nFull report: [{name}/report.md]({name}/report.md)")
+        return "\n\n".join(sections)
