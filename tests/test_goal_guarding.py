@@ -2,12 +2,11 @@
 
 import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pandas as pd
 import pytest
+from loopback import ChatServer, chat_reply
 from pettingzoo.test import api_test
 
 from pnyx.agents.judges import (
@@ -401,40 +400,16 @@ def test_report_and_plot(tmp_path):
 # --- end to end through the runner --------------------------------------------------------------
 
 
-class FixedRateServer:
-    """A real OpenAI-compatible HTTP server on 127.0.0.1 that answers as :class:`FixedRateModel`
-    (using each request's ``seed``), and records the bodies it was sent."""
+class FixedRateServer(ChatServer):
+    """Answers as :class:`FixedRateModel` (using each request's ``seed``) and records the bodies."""
 
     def __init__(self):
+        super().__init__()
         self.bodies = []
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.bodies.append(body)
-                content = FixedRateModel().complete([body["messages"]], seed=body.get("seed"))[0]
-                data = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data.encode())
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def respond(self, body, authorization):
+        self.bodies.append(body)
+        return 200, chat_reply(FixedRateModel().complete([body["messages"]], seed=body.get("seed"))[0]), {}
 
 
 def test_runner_end_to_end_against_a_loopback_server(tmp_path, monkeypatch):

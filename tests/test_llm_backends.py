@@ -3,17 +3,16 @@ against real loopback servers, and the embedded model (slow)."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from loopback import ChatServer, chat_reply
 
 from pnyx.agents.llm import CachedModel, LanguageModel, ScriptedModel, make_model, model_names, register_model
 from pnyx.agents.llm import embedded
@@ -119,50 +118,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class FlakyServer:
-    """A real HTTP server on 127.0.0.1: fails the first ``failures`` requests with the
-    given statuses, then answers each chat with its last message reversed."""
+class FlakyServer(ChatServer):
+    """Fails the first ``failures`` requests with the given statuses, then answers each
+    chat with its last message reversed."""
 
     def __init__(self, failures=(), reply_status=200, reply_body=None):
+        super().__init__()
         self.failures = list(failures)
+        self.reply_status, self.reply_body = reply_status, reply_body
         self.requests: list[tuple[dict, str | None]] = []
         self.lock = threading.Lock()
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    server.requests.append((body, self.headers.get("Authorization")))
-                    status = server.failures.pop(0) if server.failures else reply_status
-                if status != 200:
-                    payload = reply_body or {"error": {"message": "try later"}}
-                else:
-                    content = body["messages"][-1]["content"][::-1]
-                    payload = {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                if status == 429:
-                    self.send_header("Retry-After", "0")
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def respond(self, body, authorization):
+        with self.lock:
+            self.requests.append((body, authorization))
+            status = self.failures.pop(0) if self.failures else self.reply_status
+        if status != 200:
+            return status, self.reply_body or {"error": {"message": "try later"}}, {"Retry-After": "0"} if status == 429 else {}
+        return status, chat_reply(body["messages"][-1]["content"][::-1]), {}
 
 
 def test_openai_retries_429_and_5xx_then_succeeds(monkeypatch):
