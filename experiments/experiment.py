@@ -60,6 +60,8 @@ class Experiment:
     #: (checkpoints and the like), set by the runner before units run; it survives
     #: an interrupt, so a resumed unit can continue from it.
     workdir: Path | None = None
+    #: Whether the kind may show progress bars of its own (``--no-progress`` clears it).
+    progress: bool = True
 
     def units(self, cfg: ExperimentConfig) -> list[Unit]:
         raise NotImplementedError

@@ -125,6 +125,7 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
             _execute_ray(kind, cfg, todo, store, bar, n_workers)
         else:
             if kind.runs_in_driver:  # long units: each is written as soon as it finishes
+                kind.progress = progress
                 kind.workdir = out / "work"
                 kind.workdir.mkdir(exist_ok=True)
                 batches = [[unit] for unit in todo]

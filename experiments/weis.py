@@ -154,7 +154,7 @@ class WeisIPD(Experiment):
         threads = torch.get_num_threads()
         torch.set_num_threads(cfg.learner_threads or threads)
         try:
-            result = trainer.run(progress=True)
+            result = trainer.run(progress=self.progress)
         finally:
             torch.set_num_threads(threads)
             trainer.close()
