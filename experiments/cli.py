@@ -99,8 +99,12 @@ def _report(folder: str) -> None:
     print(f"report: {out / 'report.md'}")
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a run like Ctrl-C
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `pnyx list | head` ends quietly
     out = None
     try:
