@@ -90,7 +90,7 @@ def describe_validation_error(error: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         return f"unknown config field {where!r}"
     value = first.get("input")
-    shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
+    shown = "" if isinstance(value, (dict, list)) or value is None or repr(value) in message else f" (got {value!r})"
     return f"invalid config field {where!r}: {message}{shown}"
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pnyx.agents.discussants import discussant_factory, play_discussions
-from pnyx.agents.llm import shared_model
+from pnyx.agents.llm import check_model_spec, shared_model
 from pnyx.envs.group_reasoning_v0 import GroupReasoningEnv, visibility_graph
 from pnyx.envs.tasks import check_sources, make_tasks
 from pnyx.errors import PnyxError
@@ -66,6 +66,11 @@ class CoralConfig(ExperimentConfig):
     max_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0.0)
     bootstrap: int = Field(1000, ge=1)
+
+    @field_validator("model")
+    @classmethod
+    def _valid_model(cls, model):
+        return check_model_spec(model)
 
     @field_validator("tasks")
     @classmethod

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
-from pnyx.agents.llm import shared_model
+from pnyx.agents.llm import check_model_spec, shared_model
 from pnyx.agents.judges import (
     VoteJudge,
     af_prompt,
@@ -61,6 +61,11 @@ class PeerGoalGuardingConfig(ExperimentConfig):
     peer_max_tokens: int = Field(128, ge=1)
     temperature: float = Field(1.0, ge=0.0)
     bootstrap: int = Field(2000, ge=1)
+
+    @field_validator("model", "judge_model")
+    @classmethod
+    def _valid_model(cls, model):
+        return model if model is None else check_model_spec(model)
 
     @field_validator("peers")
     @classmethod

@@ -74,6 +74,9 @@ class FixedRateModel:
         return replies
 
 
+FIXED = f"{__name__}:FixedRateModel"  # the spec of the model above
+
+
 def _run(cfg: PeerGoalGuardingConfig, model) -> tuple[pd.DataFrame, dict, dict]:
     """Run both units of ``cfg`` with ``model`` as every model, like the runner does."""
     kind = PeerGoalGuarding()
@@ -94,7 +97,7 @@ def _run(cfg: PeerGoalGuardingConfig, model) -> tuple[pd.DataFrame, dict, dict]:
 
 
 def test_scripted_rates_are_recovered_within_intervals():
-    cfg = PeerGoalGuardingConfig(model="fixed", samples_per_request=10, bootstrap=2000)
+    cfg = PeerGoalGuardingConfig(model=FIXED, samples_per_request=10, bootstrap=2000)
     model = FixedRateModel()
     rows, summary, records = _run(cfg, model)
     assert len(rows) == 2 * 2 * 20 * 10
@@ -131,7 +134,7 @@ def test_scripted_rates_are_recovered_within_intervals():
 
 
 def test_llm_peers_are_batched_and_heard_by_the_focal_model():
-    cfg = PeerGoalGuardingConfig(model="fixed", requests=3, samples_per_request=2, peers=["Atlas", "Nova=focal"])
+    cfg = PeerGoalGuardingConfig(model=FIXED, requests=3, samples_per_request=2, peers=["Atlas", "Nova=focal"])
     model = FixedRateModel()
     rows, _, records = _run(cfg, model)
     # per sample, alone: one focal call; peers: the scripted Atlas acts at once, then Nova (an LLM), then the focal
@@ -388,7 +391,7 @@ def test_overlaps_zero_and_undefined_cells():
 
 
 def test_report_and_plot(tmp_path):
-    cfg = PeerGoalGuardingConfig(model="fixed", requests=4, samples_per_request=2, bootstrap=200)
+    cfg = PeerGoalGuardingConfig(model=FIXED, requests=4, samples_per_request=2, bootstrap=200)
     rows, summary, _ = _run(cfg, FixedRateModel())
     kind = PeerGoalGuarding()
     kind.plot(cfg, rows, summary, tmp_path)

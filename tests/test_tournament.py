@@ -95,6 +95,10 @@ def test_tournament_cli_outputs(tmp_path):
     (["run", "quickstart", "--set", "colour=blue"], "unknown config field 'colour'"),
     (["run", "quickstart", "--set", "seed=[1"], "not valid YAML"),
     (["run", "quickstart", "--workers", "0"], "--workers must be >= 1"),
+    (["run", "coral-agreement", "--set", "model=bogus"], "invalid config field 'model': unknown model 'bogus'"),
+    (["run", "peer-goal-guarding", "--set", "judge=vibes"], "'judge'"),
+    (["run", "weis-ipd", "--set", "iterations=-1"], "'iterations'"),
+    (["run", "network-cooperation", "--set", "updates=[sideways]"], "'updates"),
     (["run"], "the following arguments are required"),
     (["frobnicate"], "invalid choice"),
 ])

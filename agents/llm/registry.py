@@ -66,8 +66,8 @@ def model_names() -> dict[str, str]:
     return {name: entry[2] for name, entry in sorted(_REGISTRY.items())}
 
 
-def make_model(spec: str, **options: Any) -> LanguageModel:
-    """A language model built from ``spec`` (see the module docstring) and backend ``options``."""
+def _resolve(spec: str) -> tuple[Callable[..., Any], tuple]:
+    """The factory and positional arguments that ``spec`` names, without building the model."""
     spec = spec.strip()
     name, colon, argument = spec.partition(":")
     if name in _REGISTRY:
@@ -77,12 +77,22 @@ def make_model(spec: str, **options: Any) -> LanguageModel:
         if not takes_argument and colon:
             raise PnyxError(f"model {name!r} takes no argument, got {spec!r}")
         factory = import_object(target, f"model {spec!r}") if isinstance(target, str) else target
-        args = (argument,) if takes_argument else ()
-    elif colon and name and argument.isidentifier():
-        factory, args = import_object(spec, f"model {spec!r}"), ()
-    else:
-        known = ", ".join(sorted(_REGISTRY))
-        raise PnyxError(f"unknown model {spec!r} (known: {known}; or package.module:Class)")
+        return factory, ((argument,) if takes_argument else ())
+    if colon and name and argument.isidentifier():
+        return import_object(spec, f"model {spec!r}"), ()
+    known = ", ".join(sorted(_REGISTRY))
+    raise PnyxError(f"unknown model {spec!r} (known: {known}; or package.module:Class)")
+
+
+def check_model_spec(spec: str) -> str:
+    """``spec`` if it names a model (cheaply: nothing is loaded), else a one-line :class:`PnyxError`."""
+    _resolve(spec)
+    return spec
+
+
+def make_model(spec: str, **options: Any) -> LanguageModel:
+    """A language model built from ``spec`` (see the module docstring) and backend ``options``."""
+    factory, args = _resolve(spec)
     try:
         model = factory(*args, **options)
     except TypeError as e:
