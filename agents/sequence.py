@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from pnyx.envs.matrix_game import START
 from pnyx.errors import PnyxError
 
-START = 4
 FORMAT = "pnyx-sequence-policy/1"
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from pnyx.agents.registry import register_policy
+from pnyx.envs.matrix_game import CD, DD
 from pnyx.errors import PnyxError
 
 C, D = 0, 1
-CC, CD, DC, DD, START = 0, 1, 2, 3, 4
 
 
 def _probability(name: str, value: float) -> float:
@@ -174,11 +174,6 @@ class Alternator(Strategy):
         action = np.full(len(observations), self.turn % 2, dtype=np.int64)
         self.turn += 1
         return action
-
-
-def random_memory_one(rng: np.random.Generator) -> MemoryOne:
-    """A memory-one strategy with its five parameters drawn from U(0, 1)."""
-    return MemoryOne(*rng.random(5))
 
 
 class RandomMemoryOne(MemoryOne):

@@ -13,12 +13,12 @@ import functools
 
 import numpy as np
 from gymnasium.spaces import Discrete
-from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
+from pnyx.envs.repeated_game import RepeatedGameEnv
 from pnyx.errors import PnyxError
 
-START = 4
+CC, CD, DC, DD, START = range(5)  # observation codes, shared by every IPD-style policy
 
 
 def payoff_table(payoffs) -> np.ndarray:
@@ -38,61 +38,27 @@ def payoff_table(payoffs) -> np.ndarray:
     return table
 
 
-def joint_observations(a0: np.ndarray, a1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Observation codes of both players after joint actions ``(a0, a1)``."""
-    return 2 * a0 + a1, 2 * a1 + a0
-
-
-class MatrixGameEnv(ParallelEnv):
+class MatrixGameEnv(RepeatedGameEnv):
     """A repeated 2x2 game between ``player_0`` and ``player_1``."""
 
-    metadata = {"name": "matrix_game_v0", "render_modes": ["ansi"], "is_parallelizable": True}
+    metadata = {**RepeatedGameEnv.metadata, "name": "matrix_game_v0"}
 
     def __init__(self, payoffs=(3, 0, 5, 1), rounds: int = 100, render_mode: str | None = None):
-        if int(rounds) != rounds or rounds < 1:
-            raise PnyxError(f"rounds={rounds!r} must be a positive integer")
+        super().__init__(["player_0", "player_1"], rounds, render_mode)
         self.table = payoff_table(payoffs)
-        self.rounds = int(rounds)
-        self.render_mode = render_mode
-        self.possible_agents = ["player_0", "player_1"]
-        self.agents: list[str] = []
-        self.round = 0
-        self.last = None
 
     @functools.lru_cache(maxsize=None)
     def observation_space(self, agent):
         return Discrete(5)
 
-    @functools.lru_cache(maxsize=None)
-    def action_space(self, agent):
-        return Discrete(2)
+    def first_observations(self):
+        return {a: np.int64(START) for a in self.agents}
 
-    def reset(self, seed=None, options=None):
-        self.agents = list(self.possible_agents)
-        self.round = 0
-        self.last = None
-        observations = {a: np.int64(START) for a in self.agents}
-        return observations, {a: {} for a in self.agents}
-
-    def step(self, actions):
-        a0, a1 = int(actions["player_0"]), int(actions["player_1"])
-        self.round += 1
-        self.last = (a0, a1)
-        o0, o1 = joint_observations(a0, a1)
-        observations = {"player_0": np.int64(o0), "player_1": np.int64(o1)}
+    def play(self, joint):
+        a0, a1 = joint
+        observations = {"player_0": np.int64(2 * a0 + a1), "player_1": np.int64(2 * a1 + a0)}
         rewards = {"player_0": float(self.table[a0, a1, 0]), "player_1": float(self.table[a0, a1, 1])}
-        done = self.round >= self.rounds
-        terminations = {a: done for a in self.agents}
-        truncations = {a: False for a in self.agents}
-        infos = {a: {"round": self.round} for a in self.agents}
-        if done:
-            self.agents = []
-        return observations, rewards, terminations, truncations, infos
-
-    def render(self):
-        if self.last is None:
-            return "round 0"
-        return f"round {self.round}: player_0 {'CD'[self.last[0]]}, player_1 {'CD'[self.last[1]]}"
+        return observations, rewards
 
 
 def constructors(name: str, default_payoffs):

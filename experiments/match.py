@@ -21,9 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pnyx.agents import as_batch_policy
-from pnyx.envs.matrix_game import MatrixGameEnv, payoff_table
-
-START = 4
+from pnyx.envs.matrix_game import START, MatrixGameEnv, payoff_table
 
 
 @dataclass(frozen=True)

@@ -198,35 +198,35 @@ class WeisIPD(Experiment):
         conditions = summary["conditions"]
         if not conditions:
             return
-        n = len(conditions)
-        fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.4), sharey=True, squeeze=False)
-        for ax, (name, c) in zip(axes[0], conditions.items()):
+
+        def panels(draw, xlabel, ylabel, title, filename):
+            """One panel per condition, drawn by ``draw(ax, condition_summary)``."""
+            n = len(conditions)
+            fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.4), sharey=True, squeeze=False)
+            for ax, (name, c) in zip(axes[0], conditions.items()):
+                draw(ax, c)
+                ax.set_title(name)
+                ax.set_xlabel(xlabel)
+                ax.set_ylim(-0.02, 1.02)
+            axes[0][0].set_ylabel(ylabel)
+            axes[0][-1].legend(fontsize=7, loc="best")
+            fig.suptitle(title)
+            fig.tight_layout()
+            fig.savefig(plot_dir / filename, dpi=120)
+            plt.close(fig)
+
+        def curves(ax, c):
             curve = pd.DataFrame(c["learning_curve"])
             for metric in METRICS:
                 ax.plot(curve["iteration"], curve[metric], label=metric.replace("_", " "))
-            ax.set_title(name)
-            ax.set_xlabel("iteration")
-            ax.set_ylim(-0.02, 1.02)
-        axes[0][0].set_ylabel("rate")
-        axes[0][-1].legend(fontsize=7, loc="best")
-        fig.suptitle("Cooperation over training")
-        fig.tight_layout()
-        fig.savefig(plot_dir / "cooperation_over_training.png", dpi=120)
-        plt.close(fig)
 
-        fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.4), sharey=True, squeeze=False)
-        for ax, (name, c) in zip(axes[0], conditions.items()):
+        def within_episode(ax, c):
             for partner, coop in c["within_episode"].items():
                 ax.plot(np.arange(1, len(coop) + 1), coop, label=f"vs {partner}")
-            ax.set_title(name)
-            ax.set_xlabel("round")
-            ax.set_ylim(-0.02, 1.02)
-        axes[0][0].set_ylabel("learner cooperation")
-        axes[0][-1].legend(fontsize=7, loc="best")
-        fig.suptitle("Within-episode cooperation of the final learner")
-        fig.tight_layout()
-        fig.savefig(plot_dir / "within_episode_cooperation.png", dpi=120)
-        plt.close(fig)
+
+        panels(curves, "iteration", "rate", "Cooperation over training", "cooperation_over_training.png")
+        panels(within_episode, "round", "learner cooperation", "Within-episode cooperation of the final learner",
+               "within_episode_cooperation.png")
 
     def report(self, cfg: WeisConfig, summary: dict) -> str:
         lines = ["| condition | iterations | learner vs learner C | vs tft C | vs allc D | vs alld D |",
