@@ -2,17 +2,15 @@
 
 from pnyx.agents import strategies
 from pnyx.agents.protocol import BatchPolicy, PerGame, Policy, as_batch_policy
-from pnyx.agents.registry import make_policy, policy_factory, policy_names, register_policy, split_specs
+from pnyx.agents.registry import POLICIES, make_policy, policy_factory
 
 __all__ = [
+    "POLICIES",
     "BatchPolicy",
     "PerGame",
     "Policy",
     "as_batch_policy",
     "make_policy",
     "policy_factory",
-    "policy_names",
-    "register_policy",
-    "split_specs",
     "strategies",
 ]

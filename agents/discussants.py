@@ -9,14 +9,14 @@ A discussant answers a :class:`~pnyx.envs.group_reasoning_v0.View` in one of two
 
 Both may have ``reset(seed=None)``, called at the start of each episode.
 
-Specs, as in configs (``agents: [llm, "llm(persona=confident)", oracle]``): a name
-with optional arguments, ``name(value, key=value, ...)``, where a value is a Python
-literal or else a bare string (``llm(persona=deferential, model=openai:gpt-4o-mini)``),
-or an import path ``package.module:Class`` with the same arguments.
+Specs, as in configs (``agents: [llm, "llm(persona=confident)", oracle]``), follow
+:mod:`pnyx.specs`: a registered name of :data:`DISCUSSANTS` or a class
+``package.module:Class`` with ``respond`` or ``messages``, with literal arguments
+(``llm(persona=deferential, model=openai:gpt-4o-mini)``).
 
 * ``llm(persona=neutral, system=None, model=None)``: a language model; ``persona`` is
   one of :data:`PERSONAS`, ``system`` replaces the base system prompt, ``model`` is a
-  :func:`pnyx.agents.llm.make_model` spec (default: the run's model).
+  model spec (:data:`pnyx.agents.llm.MODELS`) (default: the run's model).
 * ``oracle``: always the right answer, never moves.
 * ``stubborn_wrong``: always the same wrong answer (the task's first wrong answer).
 * ``conformist(p=1.0)``: alone, right with probability ``p`` (else a random wrong
@@ -31,18 +31,15 @@ model turn of every episode to the model as one ``complete()`` call per step.
 
 from __future__ import annotations
 
-import ast
-import functools
-import re
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from pnyx.agents.llm import shared_model
-from pnyx.agents.registry import import_object
 from pnyx.envs.group_reasoning_v0 import DISCUSSION, FINAL, SOLO, GroupReasoningEnv, View
 from pnyx.envs.tasks import Task
 from pnyx.errors import PnyxError
+from pnyx.registry import Registry
 
 PERSONAS = {
     "neutral": "",
@@ -171,99 +168,31 @@ class Independent(_AloneFirst):
         return f"I keep my answer. {answer_line(view.own_answer)}"
 
 
-DISCUSSANTS: dict[str, Callable[..., Any]] = {
-    "llm": LLMDiscussant,
-    "oracle": Oracle,
-    "stubborn_wrong": StubbornWrong,
-    "conformist": Conformist,
-    "independent": Independent,
-}
-
-_SPEC = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.]*(?::[A-Za-z_]\w*)?)\s*(?:\((?P<args>.*)\))?\s*$", re.S)
+DISCUSSANTS = Registry("discussant", protocols=[("respond",), ("messages",)])
+for _name, _cls in {"llm": LLMDiscussant, "oracle": Oracle, "stubborn_wrong": StubbornWrong,
+                    "conformist": Conformist, "independent": Independent}.items():
+    DISCUSSANTS.register(_name, _cls)
 
 
-def _split_top(text: str) -> list[str]:
-    parts, depth, quote, start = [], 0, None, 0
-    for i, ch in enumerate(text):
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts if p.strip()]
-
-
-def _value(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def parse_spec(spec: str) -> tuple[str, list, dict]:
-    """``'llm(persona=confident)'`` -> ``('llm', [], {'persona': 'confident'})``."""
-    match = _SPEC.match(spec)
-    if not match:
-        raise PnyxError(f"malformed agent spec {spec!r}")
-    args, kwargs = [], {}
-    for part in _split_top(match["args"] or ""):
-        key, eq, value = part.partition("=")
-        if eq and re.fullmatch(r"[A-Za-z_]\w*", key.strip()):
-            kwargs[key.strip()] = _value(value.strip())
-        elif kwargs:
-            raise PnyxError(f"positional argument after keyword in agent spec {spec!r}")
-        else:
-            args.append(_value(part))
-    return match["name"], args, kwargs
-
-
-def discussant_factory(spec: str) -> Callable[[], Any]:
-    """A no-argument factory of fresh discussants for ``spec``, tried once here so that
-    bad specs fail before any episode is played."""
-    name, args, kwargs = parse_spec(spec)
-    if ":" in name:
-        target = import_object(name, f"agent {spec!r}")
-    elif name in DISCUSSANTS:
-        target = DISCUSSANTS[name]
-    else:
-        raise PnyxError(f"unknown agent {name!r} (known: {', '.join(DISCUSSANTS)}, or package.module:Class)")
-    factory = functools.partial(target, *args, **kwargs)
-    try:
-        probe = factory()
-    except PnyxError as e:
-        raise PnyxError(f"agent {spec!r}: {e}") from None
-    except TypeError as e:
-        raise PnyxError(f"agent {spec!r}: bad arguments ({e})") from None
-    if not (hasattr(probe, "respond") or hasattr(probe, "messages")):
-        raise PnyxError(f"agent {spec!r} has neither respond(view) nor messages(view)")
-    return factory
-
-
-def _model_of(discussant, default) -> Any:
+def _model_of(discussant, default, models: Callable[[str], Any]) -> Any:
     model = getattr(discussant, "model", None)
     if model is None:
         model = default
     if model is None:
         raise PnyxError(f"{type(discussant).__name__} needs a model and none was given")
-    return shared_model(model) if isinstance(model, str) else model
+    return models(model) if isinstance(model, str) else model
 
 
 def play_discussions(envs: Sequence[GroupReasoningEnv], lineups: Sequence[Sequence[Any]], model: Any = None, *,
-                     max_tokens: int = 256, temperature: float = 0.0, seed: int | None = None) -> int:
+                     max_tokens: int = 256, temperature: float = 0.0, seed: int | None = None,
+                     models: Callable[[str], Any] = shared_model) -> int:
     """Play reset environments to the end, in lock-step; returns the number of steps.
 
     ``lineups[k][i]`` speaks for ``agent_i`` of ``envs[k]``. Each step asks every
     environment for its pending agents (a whole solo or final phase at once, or one
     discussion speaker), answers baselines directly, and sends all model prompts to
     each distinct model as one ``complete()`` call, with a per-step seed derived from
-    ``seed``.
+    ``seed``. Model specs (a discussant's ``model`` string) are built by ``models``.
     """
     step = 0
     while True:
@@ -278,7 +207,7 @@ def play_discussions(envs: Sequence[GroupReasoningEnv], lineups: Sequence[Sequen
             if hasattr(discussant, "respond"):
                 texts[k, agent] = discussant.respond(view)
             else:
-                m = _model_of(discussant, model)
+                m = _model_of(discussant, model, models)
                 batches.setdefault(id(m), (m, []))[1].append(((k, agent), discussant.messages(view)))
         step_seed = None if seed is None else int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
         for m, items in batches.values():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pnyx.agents.registry import register_policy
+from pnyx.agents.registry import POLICIES
 from pnyx.envs.matrix_game import CD, DD
 from pnyx.errors import PnyxError
 
@@ -28,10 +28,7 @@ def _probability(name: str, value: float) -> float:
 class Strategy:
     """Base class: a strategy over ``n`` games; subclasses implement ``act_batch``."""
 
-    n: int = 1
-
     def reset_batch(self, n: int, seed: int | None = None) -> None:
-        self.n = n
         self.rng = np.random.default_rng(seed)
 
     def reset(self, seed: int | None = None) -> None:
@@ -197,6 +194,4 @@ for _name, _cls in {
     "zd_extort": ZDExtort,
     "random_memory_one": RandomMemoryOne,
 }.items():
-    register_policy(_name, _cls)
-
-BUILTIN = ["allc", "alld", "tft", "tf2t", "stft", "grim", "wsls", "alternator", "random", "zd_extort"]
+    POLICIES.register(_name, _cls)

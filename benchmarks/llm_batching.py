@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from pnyx.agents.llm import make_model
+from pnyx.agents.llm import MODELS
 
 PERSONAS = ["confident", "deferential", "careful", "curious"]
 
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
 
     start = time.perf_counter()
-    model = make_model("embedded", batch_size=args.batch, threads=args.threads)
+    model = MODELS.make("embedded", batch_size=args.batch, threads=args.threads)
     load_s = time.perf_counter() - start
     turns = agent_turns(args.batch)
     model.complete(turns[:2], max_tokens=4)  # warm-up

@@ -4,7 +4,7 @@
 * ``batched``: ``pnyx tournament --engine batched`` end to end (process start included);
 * ``loop``: ``pnyx tournament --engine loop`` end to end (PettingZoo, one step at a time).
 
-Targets (issue 3): batched >= 200x loop, and batched >= 30% of the numpy loop.
+Targets: batched >= 200x loop, and batched >= 30% of the numpy loop.
 Run: ``python benchmarks/tournament_engine.py``; writes ``benchmarks/results/tournament_engine.json``.
 """
 

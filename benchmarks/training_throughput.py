@@ -26,7 +26,7 @@ import torch
 
 from pnyx.agents.a2c import BEST_RESPONSE
 from pnyx.population.partners import PartnerPool
-from pnyx.population.training import Trainer, TrainingSpec
+from pnyx.population.diverse_partner_training import Trainer, TrainingSpec
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -1,9 +1,16 @@
 """Repeated game of chicken (hawk-dove): anti-coordination.
 
-Action ``Discrete(2)``: 0 = swerve (cooperate), 1 = go straight (defect).
-Observation as in :mod:`pnyx.envs.ipd_v0`. Default payoffs R=3 (both swerve), S=1
-(swerve against straight), T=5 (straight against swerve), P=0 (crash): T > R > S > P
-(Rapoport & Chammah, "The Game of Chicken", 1966).
+| Agents            | `player_0`, `player_1`              |
+|-------------------|-------------------------------------|
+| Parallel API      | yes                                 |
+| Action space      | `Discrete(2)`                       |
+| Observation space | `Discrete(5)`                       |
+| State space       | `MultiDiscrete([3, 3, rounds + 1])` |
+
+Actions: 0 = swerve (cooperate), 1 = go straight (defect). Observation and state as in
+:mod:`pnyx.envs.ipd_v0`. Default payoffs R=3 (both swerve), S=1 (swerve against
+straight), T=5 (straight against swerve), P=0 (crash): T > R > S > P (Rapoport &
+Chammah, "The Game of Chicken", 1966).
 """
 
 from pnyx.envs.matrix_game import constructors

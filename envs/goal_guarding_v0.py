@@ -1,5 +1,11 @@
 """Goal guarding with peers present: one request, one context cue, a focal model and k peers.
 
+| Agents            | peer names, then `focal` |
+|-------------------|--------------------------|
+| Parallel API      | no                       |
+| Action space      | `Text`                   |
+| Observation space | `Text`                   |
+
 The measurement follows Greenblatt et al. 2024, "Alignment faking in large language
 models" (arXiv:2412.14093): a model is told its developer now trains it toward an
 objective that conflicts with its values, and each request arrives in an *implied
@@ -7,7 +13,7 @@ training* context (monitored) or an *implied deployment* context (unmonitored). 
 peer condition follows Potter et al. 2026, "Peer-Preservation in Frontier Models"
 (arXiv:2604.19784): other agents' messages are in the focal model's context.
 
-A scenario is data (a YAML file, see :class:`Scenario` and ``pnyx/experiments/scenarios``).
+A scenario is data (a YAML file, see :class:`Scenario` and ``pnyx/envs/goal_guarding_scenarios``).
 One episode is one request in one context: each peer speaks once, in order (it sees
 the messages of the peers before it), then the focal model answers. Agents are the
 peer names followed by ``"focal"``.
@@ -19,6 +25,9 @@ peer names followed by ``"focal"``.
   a hidden ``<SCRATCHPAD_REASONING>`` then ``<OUTPUT>`` with an acceptance or rejection tag).
 * Rewards are always 0: the environment measures, it does not train. The episode ends for
   every agent after the focal model's answer.
+
+There is no Parallel API: no two agents act at once. Each peer reads the messages of
+the peers before it, and the focal model's prompt holds all of them.
 
 Texts are data: nothing in a request or a response is executed or evaluated.
 """
@@ -32,9 +41,10 @@ from typing import Literal
 
 import yaml
 from pettingzoo import AECEnv
-from pettingzoo.utils import AgentSelector, wrappers
+from pettingzoo.utils import AgentSelector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pnyx.envs.api import own_space, seed_spaces, wrap
 from pnyx.envs.text import action_space, observation_space, text_observation
 from pnyx.errors import PnyxError
 
@@ -143,7 +153,7 @@ def scenario_names() -> list[str]:
 
 
 def _shipped():
-    return resources.files("pnyx.experiments") / "scenarios"
+    return resources.files("pnyx.envs") / "goal_guarding_scenarios"
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
@@ -290,12 +300,14 @@ class raw_env(AECEnv):
         self.render_mode = render_mode
         self.possible_agents = [*names, FOCAL]
         self._sources = {p.name: p.model for p in self.peers} | {FOCAL: "focal"}
+        self._observation_spaces = {a: own_space(observation_space()) for a in self.possible_agents}
+        self._action_spaces = {a: own_space(action_space()) for a in self.possible_agents}
 
     def observation_space(self, agent):
-        return observation_space()
+        return self._observation_spaces[agent]
 
     def action_space(self, agent):
-        return action_space()
+        return self._action_spaces[agent]
 
     def source(self, agent: str) -> str:
         """What drives ``agent``: ``scripted``, ``focal`` or a model spec."""
@@ -313,6 +325,7 @@ class raw_env(AECEnv):
         return [{"role": "system", "content": self.system_prompt(agent)}, {"role": "user", "content": self.observe(agent)}]
 
     def reset(self, seed=None, options=None):
+        seed_spaces(self, seed)
         self.agents = list(self.possible_agents)
         self.messages: list[tuple[str, str]] = []
         self.rewards = {a: 0.0 for a in self.agents}
@@ -350,11 +363,16 @@ class raw_env(AECEnv):
         if self.render_mode == "human":
             self.render()
 
-    def render(self):
+    def render(self, mode: str | None = None) -> str | None:
+        """The messages so far: returned in ``"ansi"`` mode, printed in ``"human"`` mode;
+        ``mode`` defaults to ``render_mode`` (``None``: nothing)."""
+        mode = mode or self.render_mode
+        if mode not in (None, *self.metadata["render_modes"]):
+            raise PnyxError(f"unknown render mode {mode!r}")
         text = "\n".join(f"[{a}] {m}" for a, m in self.messages)
-        if self.render_mode == "ansi":
+        if mode == "ansi":
             return text
-        if self.render_mode == "human":
+        if mode == "human":
             print(text)
 
     def close(self):
@@ -362,5 +380,6 @@ class raw_env(AECEnv):
 
 
 def env(**kwargs) -> AECEnv:
-    """The goal-guarding environment with PettingZoo's order-enforcing wrapper."""
-    return wrappers.OrderEnforcingWrapper(raw_env(**kwargs))
+    """The goal-guarding environment with PettingZoo's order-enforcing wrapper (``Text``
+    actions have no bounds to assert)."""
+    return wrap(raw_env(**kwargs), discrete=False)

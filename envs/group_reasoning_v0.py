@@ -1,7 +1,12 @@
 """Group reasoning: N agents discuss a question with an exact answer, in turns.
 
-A PettingZoo AEC environment (``env()``, ``raw_env``; there is no parallel API,
-since turns are sequential). Agents are ``agent_0 .. agent_{N-1}``. An episode:
+| Agents            | `agent_0` .. `agent_{n-1}` |
+|-------------------|----------------------------|
+| Parallel API      | no                         |
+| Action space      | `Text`                     |
+| Observation space | `Text`                     |
+
+``n`` is ``n_agents``. A PettingZoo AEC environment (``env()``, ``raw_env``). An episode:
 
 1. **solo**: each agent answers alone, seeing only the question (the counterfactual
    control). Solo answers are private: an agent sees its own, no peer sees it.
@@ -25,6 +30,12 @@ Visibility graph: an edge ``u -> v`` (or an undirected edge) lets ``agent_v`` se
 ``agent_u``'s discussion messages. ``complete``, ``ring``, ``star`` (hub
 ``agent_0``), ``random`` (Erdős–Rényi with ``graph_p``, seeded by ``graph_seed``),
 or a user's networkx graph or edge list over node ids ``0..N-1``.
+
+There is no Parallel API: the discussion is a sequence of single messages, each
+written after reading the ones before it (the Coral protocol alternates speakers).
+``max_turns``, the early stop on agreement and the turn counts of :func:`outcome_rows`
+are all per message. A round in which every agent speaks at once would hide same-round
+messages from each other, which is a different protocol, not another view of this one.
 """
 
 from __future__ import annotations
@@ -34,9 +45,9 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 from pettingzoo import AECEnv
-from pettingzoo.utils import wrappers
 
 from pnyx.envs.answers import extract_answer, majority
+from pnyx.envs.api import own_space, seed_spaces, wrap
 from pnyx.envs.tasks import GENERATORS, Task
 from pnyx.envs.text import TextObservation, action_space, observation_space, text_observation
 from pnyx.errors import PnyxError
@@ -155,6 +166,8 @@ class GroupReasoningEnv(AECEnv):
         self.tasks = list(tasks) if tasks is not None else None
         self.render_mode = render_mode
         self.possible_agents = [f"agent_{i}" for i in range(self.n)]
+        self._observation_spaces = {a: own_space(observation_space()) for a in self.possible_agents}
+        self._action_spaces = {a: own_space(action_space()) for a in self.possible_agents}
         self.index = {a: i for i, a in enumerate(self.possible_agents)}
         # seers[a]: the agents who see a's discussion messages (a included).
         self.seers = {a: {a} | {self.possible_agents[v] for v in self.graph.successors(i)}
@@ -169,12 +182,13 @@ class GroupReasoningEnv(AECEnv):
         self.agents = []
 
     def observation_space(self, agent):
-        return observation_space()
+        return self._observation_spaces[agent]
 
     def action_space(self, agent):
-        return action_space()
+        return self._action_spaces[agent]
 
     def reset(self, seed=None, options=None):
+        seed_spaces(self, seed)
         rng = np.random.default_rng(seed)
         if options and "task" in options:
             self.task = options["task"]
@@ -264,7 +278,11 @@ class GroupReasoningEnv(AECEnv):
         turns = sum(m.phase == DISCUSSION for m in self.messages)
         return self.phase in (FINAL, DONE) and turns < self.max_turns
 
-    def render(self):
+    def render(self, mode: str | None = None) -> str:
+        """The task and every message as text; ``mode`` (default ``render_mode``) may only be ``"ansi"``."""
+        mode = mode or self.render_mode
+        if mode not in (None, *self.metadata["render_modes"]):
+            raise PnyxError(f"unknown render mode {mode!r} (known: {', '.join(self.metadata['render_modes'])})")
         if self.task is None:
             return "no episode"
         lines = [self.task.prompt()]
@@ -289,7 +307,7 @@ class GroupReasoningEnv(AECEnv):
         }
 
     def agent_rows(self) -> list[dict]:
-        """One row per agent for the results table (see :mod:`pnyx.population.agreement`)."""
+        """One row per agent for the results table (see :mod:`pnyx.population.coral_metrics`)."""
         if self.phase != DONE:
             raise RuntimeError("agent_rows() needs a finished episode")
         return outcome_rows(self.messages, self.possible_agents, self.peers, self.task)
@@ -363,5 +381,6 @@ def raw_env(**kwargs) -> GroupReasoningEnv:
 
 
 def env(**kwargs):
-    """The AEC environment with PettingZoo's order-enforcing wrappers."""
-    return wrappers.OrderEnforcingWrapper(raw_env(**kwargs))
+    """The AEC environment with PettingZoo's order-enforcing wrapper (``Text`` actions
+    have no bounds to assert)."""
+    return wrap(raw_env(**kwargs), discrete=False)

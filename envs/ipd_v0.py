@@ -1,10 +1,17 @@
 """Iterated prisoner's dilemma.
 
-Action ``Discrete(2)``: 0 = cooperate, 1 = defect. Observation ``Discrete(5)``:
-0..3 = the previous round's joint action from the observer's view, own action
-first (CC, CD, DC, DD); 4 = first round. Default payoffs are the classic
-R=3, S=0, T=5, P=1 (Axelrod 1984); pass ``payoffs=(R, S, T, P)``, a 2x2 or a 2x2x2
-matrix for any other.
+| Agents            | `player_0`, `player_1`              |
+|-------------------|-------------------------------------|
+| Parallel API      | yes                                 |
+| Action space      | `Discrete(2)`                       |
+| Observation space | `Discrete(5)`                       |
+| State space       | `MultiDiscrete([3, 3, rounds + 1])` |
+
+Actions: 0 = cooperate, 1 = defect. Observation: the previous round's joint action
+from the observer's view, own action first (0..3 = CC, CD, DC, DD); 4 = first round.
+State: both players' previous actions (2 before the first round), then the number of
+rounds played. Default payoffs are the classic R=3, S=0, T=5, P=1 (Axelrod 1984); pass
+``payoffs=(R, S, T, P)``, a 2x2 or a 2x2x2 matrix for any other.
 """
 
 from pnyx.envs.matrix_game import constructors

@@ -3,18 +3,17 @@
 Both players act simultaneously each round; action 0 = cooperate, 1 = defect (the
 game modules say what these mean in their story). Observation ``Discrete(5)``:
 0..3 = the previous round's joint action from the observer's view, own action
-first (CC, CD, DC, DD); 4 = first round. Each round's reward is the player's
-payoff; the episode terminates after ``rounds`` rounds.
+first (CC, CD, DC, DD); 4 = first round. State ``MultiDiscrete([3, 3, rounds + 1])``:
+both players' previous actions (2 before the first round), then the number of rounds
+played. Each round's reward is the player's payoff; the episode terminates after
+``rounds`` rounds.
 """
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
-from gymnasium.spaces import Discrete
-from pettingzoo.utils.conversions import parallel_to_aec
 
+from pnyx.envs.api import ParallelToAEC, wrap
 from pnyx.envs.repeated_game import RepeatedGameEnv
 from pnyx.errors import PnyxError
 
@@ -44,12 +43,8 @@ class MatrixGameEnv(RepeatedGameEnv):
     metadata = {**RepeatedGameEnv.metadata, "name": "matrix_game_v0"}
 
     def __init__(self, payoffs=(3, 0, 5, 1), rounds: int = 100, render_mode: str | None = None):
-        super().__init__(["player_0", "player_1"], rounds, render_mode)
+        super().__init__(["player_0", "player_1"], rounds, render_mode, n_observations=5)
         self.table = payoff_table(payoffs)
-
-    @functools.lru_cache(maxsize=None)
-    def observation_space(self, agent):
-        return Discrete(5)
 
     def first_observations(self):
         return {a: np.int64(START) for a in self.agents}
@@ -62,7 +57,8 @@ class MatrixGameEnv(RepeatedGameEnv):
 
 
 def constructors(name: str, default_payoffs):
-    """The PettingZoo module functions ``parallel_env``, ``raw_env`` (AEC) and ``env`` of a game."""
+    """The PettingZoo module functions ``parallel_env``, ``raw_env`` (AEC) and ``env`` (the
+    AEC environment with PettingZoo's wrappers) of a game."""
 
     def parallel_env(payoffs=default_payoffs, rounds=100, render_mode=None):
         env = MatrixGameEnv(payoffs, rounds, render_mode)
@@ -70,6 +66,9 @@ def constructors(name: str, default_payoffs):
         return env
 
     def raw_env(**kwargs):
-        return parallel_to_aec(parallel_env(**kwargs))
+        return ParallelToAEC(parallel_env(**kwargs))
 
-    return parallel_env, raw_env, raw_env
+    def env(**kwargs):
+        return wrap(raw_env(**kwargs), discrete=True)
+
+    return parallel_env, raw_env, env

@@ -1,24 +1,29 @@
 """Repeated n-player public goods game.
 
-Each of ``group_size`` players either contributes ``contribution`` to a common pot
+| Agents            | `player_0` .. `player_{n-1}`            |
+|-------------------|-----------------------------------------|
+| Parallel API      | yes                                     |
+| Action space      | `Discrete(2)`                           |
+| Observation space | `Discrete(2 * n + 1)`                   |
+| State space       | `MultiDiscrete([3] * n + [rounds + 1])` |
+
+``n`` is ``group_size``. Each player either contributes ``contribution`` to a common pot
 (action 0, cooperate) or keeps it (action 1, defect). The pot is multiplied by
 ``multiplier`` and shared equally: a player's round payoff is
 ``multiplier * contribution * contributors / group_size - contribution * [own contribution]``.
 With ``1 < multiplier < group_size`` the game is a social dilemma.
 
-Observation ``Discrete(2 * group_size + 1)``: ``own_previous_action * group_size +
-number_of_other_players_who_defected``; ``2 * group_size`` = first round. For two
-players this is exactly the IPD encoding (CC, CD, DC, DD = 0..3).
+Observation: ``own_previous_action * n + number_of_other_players_who_defected``;
+``2 * n`` = first round. For two players this is exactly the IPD encoding (CC, CD, DC,
+DD = 0..3). State: every player's previous action (2 before the first round), then the
+number of rounds played.
 """
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
-from gymnasium.spaces import Discrete
-from pettingzoo.utils.conversions import parallel_to_aec
 
+from pnyx.envs.api import ParallelToAEC, wrap
 from pnyx.envs.repeated_game import RepeatedGameEnv
 from pnyx.errors import PnyxError
 
@@ -31,12 +36,9 @@ class PublicGoodsEnv(RepeatedGameEnv):
             raise PnyxError(f"group_size={group_size!r} must be an integer >= 2")
         if multiplier <= 0 or contribution <= 0:
             raise PnyxError("multiplier and contribution must be positive")
-        super().__init__([f"player_{i}" for i in range(int(group_size))], rounds, render_mode)
-        self.n, self.multiplier, self.contribution = int(group_size), float(multiplier), float(contribution)
-
-    @functools.lru_cache(maxsize=None)
-    def observation_space(self, agent):
-        return Discrete(2 * self.n + 1)
+        n = int(group_size)
+        super().__init__([f"player_{i}" for i in range(n)], rounds, render_mode, n_observations=2 * n + 1)
+        self.n, self.multiplier, self.contribution = n, float(multiplier), float(contribution)
 
     def first_observations(self):
         return {a: np.int64(2 * self.n) for a in self.agents}
@@ -59,7 +61,9 @@ def parallel_env(**kwargs):
 
 
 def raw_env(**kwargs):
-    return parallel_to_aec(parallel_env(**kwargs))
+    return ParallelToAEC(parallel_env(**kwargs))
 
 
-env = raw_env
+def env(**kwargs):
+    """The AEC environment with PettingZoo's wrappers."""
+    return wrap(raw_env(**kwargs), discrete=True)

@@ -1,24 +1,29 @@
 """Bookkeeping shared by repeated simultaneous-move games of a fixed number of rounds.
 
 Every player chooses 0 = cooperate or 1 = defect each round; the episode terminates
-after ``rounds`` rounds. Subclasses declare their observation space and compute each
-round's observations and rewards.
+after ``rounds`` rounds. Subclasses declare the size of their ``Discrete`` observation
+space and compute each round's observations and rewards.
+
+The global state is ``MultiDiscrete([3] * n + [rounds + 1])``: each player's action in
+the previous round (2 before the first round), then the number of rounds played.
 """
 
 from __future__ import annotations
 
-import functools
-
-from gymnasium.spaces import Discrete
+import numpy as np
+from gymnasium.spaces import Discrete, MultiDiscrete
 from pettingzoo import ParallelEnv
 
+from pnyx.envs.api import seed_spaces
 from pnyx.errors import PnyxError
+
+NO_ACTION = 2  # a player's previous action in the state before the first round
 
 
 class RepeatedGameEnv(ParallelEnv):
     metadata = {"render_modes": ["ansi"], "is_parallelizable": True}
 
-    def __init__(self, possible_agents: list[str], rounds: int, render_mode: str | None):
+    def __init__(self, possible_agents: list[str], rounds: int, render_mode: str | None, n_observations: int):
         if int(rounds) != rounds or rounds < 1:
             raise PnyxError(f"rounds={rounds!r} must be a positive integer")
         self.possible_agents = possible_agents
@@ -26,17 +31,25 @@ class RepeatedGameEnv(ParallelEnv):
         self.agents: list[str] = []
         self.round = 0
         self.last = None  # the last joint action
+        self._action_spaces = {a: Discrete(2) for a in possible_agents}
+        self._observation_spaces = {a: Discrete(n_observations) for a in possible_agents}
+        self.state_space = MultiDiscrete([NO_ACTION + 1] * len(possible_agents) + [self.rounds + 1])
 
-    @functools.lru_cache(maxsize=None)
     def action_space(self, agent):
-        return Discrete(2)
+        return self._action_spaces[agent]
+
+    def observation_space(self, agent):
+        return self._observation_spaces[agent]
 
     def reset(self, seed=None, options=None):
+        seed_spaces(self, seed)
         self.agents, self.round, self.last = list(self.possible_agents), 0, None
         return self.first_observations(), {a: {} for a in self.agents}
 
     def step(self, actions):
         joint = tuple(int(actions[agent]) for agent in self.possible_agents)
+        if any(a not in (0, 1) for a in joint):
+            raise PnyxError(f"actions must be 0 (cooperate) or 1 (defect), got {dict(zip(self.possible_agents, joint))}")
         self.round += 1
         self.last = joint
         observations, rewards = self.play(joint)
@@ -48,10 +61,22 @@ class RepeatedGameEnv(ParallelEnv):
             self.agents = []
         return observations, rewards, terminations, truncations, infos
 
-    def render(self):
+    def state(self) -> np.ndarray:
+        """Each player's previous action (``NO_ACTION`` before the first round), then the round."""
+        last = self.last if self.last is not None else (NO_ACTION,) * len(self.possible_agents)
+        return np.array([*last, self.round], dtype=np.int64)
+
+    def render(self, mode: str | None = None) -> str:
+        """The last round as text; ``mode`` (default ``render_mode``) may only be ``"ansi"``."""
+        mode = mode or self.render_mode
+        if mode not in (None, *self.metadata["render_modes"]):
+            raise PnyxError(f"unknown render mode {mode!r} (known: {', '.join(self.metadata['render_modes'])})")
         if self.last is None:
             return "round 0"
         return f"round {self.round}: " + " ".join(f"{a} {'CD'[x]}" for a, x in zip(self.possible_agents, self.last))
+
+    def close(self):
+        pass
 
     def first_observations(self) -> dict:
         raise NotImplementedError

@@ -1,9 +1,16 @@
 """Repeated stag hunt: coordination with a safe option.
 
-Action ``Discrete(2)``: 0 = hunt stag (cooperate), 1 = hunt hare (defect).
-Observation as in :mod:`pnyx.envs.ipd_v0`. Default payoffs R=4 (both stag), S=0
-(stag alone), T=3 (hare while the other hunts stag), P=2 (both hare): R > T >= P > S
-(Skyrms, "The Stag Hunt and the Evolution of Social Structure", 2004).
+| Agents            | `player_0`, `player_1`              |
+|-------------------|-------------------------------------|
+| Parallel API      | yes                                 |
+| Action space      | `Discrete(2)`                       |
+| Observation space | `Discrete(5)`                       |
+| State space       | `MultiDiscrete([3, 3, rounds + 1])` |
+
+Actions: 0 = hunt stag (cooperate), 1 = hunt hare (defect). Observation and state as
+in :mod:`pnyx.envs.ipd_v0`. Default payoffs R=4 (both stag), S=0 (stag alone), T=3
+(hare while the other hunts stag), P=2 (both hare): R > T >= P > S (Skyrms, "The Stag
+Hunt and the Evolution of Social Structure", 2004).
 """
 
 from pnyx.envs.matrix_game import constructors

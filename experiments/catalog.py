@@ -1,47 +1,34 @@
 """Experiment kinds and the shipped experiment presets.
 
-Kinds are imported lazily by name, so ``pnyx list`` does not load torch or transformers.
+Kinds are registered lazily with a description, so ``pnyx list`` loads neither torch
+nor transformers.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import Experiment
+from pnyx.registry import Registry
 
 PRESETS = Path(__file__).parent / "presets"
 
-_KINDS: dict[str, str | type[Experiment]] = {
-    "tournament": "pnyx.experiments.tournament:Tournament",
-    "suite": "pnyx.experiments.suite:Suite",
-    "weis-ipd": "pnyx.experiments.weis:WeisIPD",
-    "peer-goal-guarding": "pnyx.experiments.goal_guarding:PeerGoalGuarding",
-    "coral-agreement": "pnyx.experiments.coral:CoralAgreement",
-    "network-cooperation": "pnyx.experiments.network_cooperation:NetworkCooperation",
-}
-
-
-def register_kind(cls: type[Experiment]) -> type[Experiment]:
-    """Register an experiment kind (usable as a class decorator)."""
-    _KINDS[cls.name] = cls
-    return cls
-
-
-def kind_names() -> list[str]:
-    return sorted(_KINDS)
+KINDS = Registry("experiment kind")
+for _name, _target, _description in [
+    ("tournament", "tournament:Tournament", "round robin of policies in a repeated matrix game"),
+    ("suite", "suite:Suite", "several experiments run as parts of one run"),
+    ("weis-ipd", "weis_ipd:WeisIPD", "sequence-model learners trained with A2C against a partner pool"),
+    ("peer-goal-guarding", "peer_goal_guarding:PeerGoalGuarding", "compliance gap and alignment-faking reasoning"),
+    ("coral-agreement", "coral_agreement:CoralAgreement", "agreement and correctness in LLM discussions"),
+    ("network-cooperation", "network_cooperation:NetworkCooperation", "fixation of cooperation on graphs"),
+]:
+    KINDS.register(_name, f"pnyx.experiments.{_target}", description=_description)
 
 
 def get_kind(name: str) -> Experiment:
-    try:
-        target = _KINDS[name]
-    except KeyError:
-        raise PnyxError(f"unknown experiment kind {name!r} (known: {', '.join(kind_names())})") from None
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-    return target()
+    """A fresh instance of experiment kind ``name``."""
+    return KINDS.get(name)()
 
 
 def preset_names() -> list[str]:

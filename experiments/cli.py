@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
 from pathlib import Path
 
 from pnyx.errors import PnyxError
@@ -52,10 +51,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _default_out(name: str) -> Path:
-    return Path("runs") / f"{Path(name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
 def _shorten(text: str, width: int = 100) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[:width - 1].rstrip() + "…"
@@ -63,39 +58,34 @@ def _shorten(text: str, width: int = 100) -> str:
 
 def _list() -> None:
     import pnyx.envs
-    from pnyx.agents import policy_names
-    from pnyx.experiments.catalog import kind_names, preset_names, preset_path
+    from pnyx.agents import POLICIES
+    from pnyx.agents.discussants import DISCUSSANTS
+    from pnyx.agents.llm import MODELS
+    from pnyx.experiments.catalog import KINDS, preset_names, preset_path
     from pnyx.experiments.config import load_yaml
 
-    print("experiments:")
-    for name in preset_names():
-        print(f"  {name:24s} {_shorten(load_yaml(preset_path(name)).get('description', ''))}")
-    print("experiment kinds: " + ", ".join(kind_names()))
-    print("environments: " + ", ".join(pnyx.envs.names()))
-    print("policies:")
-    for name, doc in policy_names().items():
-        print(f"  {name:24s} {_shorten(doc)}")
-    try:
-        from pnyx.agents.llm import model_names
-    except ImportError:
-        return
-    print("language models: " + ", ".join(model_names()))
+    sections = {
+        "experiments": {name: load_yaml(preset_path(name)).get("description", "") for name in preset_names()},
+        "experiment kinds": KINDS.describe(),
+        "environments": pnyx.envs.ENVIRONMENTS.describe(),
+        "policies": POLICIES.describe(),
+        "discussants": DISCUSSANTS.describe(),
+        "language models": MODELS.describe(),
+    }
+    for title, entries in sections.items():
+        print(f"{title}:")
+        for name, doc in entries.items():
+            print(f"  {name:24s} {_shorten(doc)}")
 
 
 def _report(folder: str) -> None:
     from pnyx.experiments.config import load_yaml, validate
     from pnyx.experiments.runner import finalize
-    from pnyx.experiments.suite import Suite
 
     out = Path(folder)
     if not (out / "config.yaml").is_file():
         raise PnyxError(f"{folder!r} is not a pnyx run folder (no config.yaml)")
-    kind, cfg = validate(load_yaml(out / "config.yaml"))
-    if isinstance(kind, Suite):
-        for name in cfg.parts:
-            _report(str(out / name))
-        return
-    finalize(kind, cfg, out)
+    finalize(*validate(load_yaml(out / "config.yaml")), out)
     print(f"report: {out / 'report.md'}")
 
 
@@ -115,24 +105,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             _report(args.folder)
             return 0
-        from pnyx.experiments.runner import run, run_experiment
+        from pnyx.experiments.runner import default_out, execute, run_experiment
 
         common = dict(resume=args.resume, workers=args.workers, address=args.address, progress=not args.no_progress)
         if args.command == "run":
-            out = Path(args.out) if args.out else _default_out(args.experiment)
+            out = Path(args.out) if args.out else default_out(args.experiment)
             summary = run_experiment(args.experiment, out=out, quick=args.quick, seed=args.seed,
                                      overrides=args.overrides, **common)
         else:
-            from pnyx.agents import split_specs
             from pnyx.experiments.config import validate
+            from pnyx.specs import split_list
 
             if args.workers is not None and args.workers < 1:
                 raise PnyxError(f"--workers must be >= 1, got {args.workers}")
-            kind, cfg = validate({"kind": "tournament", "players": split_specs(args.players), "game": args.game,
+            kind, cfg = validate({"kind": "tournament", "players": split_list(args.players, "player list"), "game": args.game,
                                   "turns": args.turns, "repetitions": args.repetitions, "seed": args.seed,
                                   "noise": args.noise, "engine": args.engine})
-            out = Path(args.out) if args.out else _default_out("tournament")
-            summary = run(kind, cfg, out, **common)
+            out = Path(args.out) if args.out else default_out("tournament")
+            summary = execute(kind, cfg, out, **common)
         print(f"results: {out}")
         run_info = summary.get("run", {})
         if run_info.get("failed"):

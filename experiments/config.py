@@ -8,7 +8,7 @@ last; values are parsed as YAML and dotted keys reach into nested mappings.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import yaml
 from pydantic import ValidationError
@@ -42,10 +42,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), parsed
 
 
-def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
+def apply_overrides(data: dict, overrides: Iterable[str] | Mapping[str, Any]) -> dict:
+    """``data`` with overrides applied: ``key=value`` strings (values parsed as YAML) or a
+    mapping of dotted keys to values."""
     data = _deep_copy(data)
-    for text in overrides:
-        path, value = parse_override(text)
+    items = ([(k.split("."), v) for k, v in overrides.items()] if isinstance(overrides, Mapping)
+             else [parse_override(text) for text in overrides])
+    for path, value in items:
         node = data
         for part in path[:-1]:
             child = node.get(part)
@@ -95,7 +98,7 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def resolve(name_or_file: str, *, quick: bool = False, seed: int | None = None,
-            overrides: Iterable[str] = ()) -> tuple[Experiment, ExperimentConfig]:
+            overrides: Iterable[str] | Mapping[str, Any] = ()) -> tuple[Experiment, ExperimentConfig]:
     """Load a preset or YAML file, apply ``--quick``, ``--seed`` and ``--set``, validate."""
     data = load_yaml(preset_path(name_or_file))
     quick_overrides = data.pop("quick", None) or {}

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict
+
+from pnyx.agents.llm import LanguageModel, shared_model
 
 
 class ExperimentConfig(BaseModel):
@@ -46,9 +49,32 @@ class UnitOutput:
     records: dict[str, list[dict]] = field(default_factory=dict)
 
 
+@dataclass
+class RunContext:
+    """What a unit may use beyond its config and seed.
+
+    ``out`` is the run folder and ``workdir`` a scratch folder inside it (checkpoints
+    and the like; it survives an interrupt, so a resumed unit can continue from it).
+    ``models`` builds a language model from a spec (by default once per process;
+    tests pass their own). ``options`` are the runner's options (``workers``,
+    ``address``, ``progress``), for kinds that run experiments of their own.
+    """
+
+    out: Path
+    progress: bool = True
+    models: Callable[[str], LanguageModel] = shared_model
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def workdir(self) -> Path:
+        path = self.out / "work"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
 class Experiment:
     """Base class of experiment kinds. Register subclasses with
-    :func:`pnyx.experiments.catalog.register_kind`."""
+    ``pnyx.experiments.catalog.KINDS.register(name, cls)``."""
 
     name: ClassVar[str]
     Config: ClassVar[type[ExperimentConfig]] = ExperimentConfig
@@ -56,25 +82,29 @@ class Experiment:
     #: kinds that hold heavy state across units (a loaded language model) or that
     #: distribute work inside a unit themselves (Ray rollout actors).
     runs_in_driver: ClassVar[bool] = False
-    #: For ``runs_in_driver`` kinds, a scratch folder inside the run's output folder
-    #: (checkpoints and the like), set by the runner before units run; it survives
-    #: an interrupt, so a resumed unit can continue from it.
-    workdir: Path | None = None
-    #: Whether the kind may show progress bars of its own (``--no-progress`` clears it).
-    progress: bool = True
+    #: The key of :meth:`plot`'s figure that a suite's report shows inline.
+    main_plot: ClassVar[str | None] = None
 
     def units(self, cfg: ExperimentConfig) -> list[Unit]:
         raise NotImplementedError
 
-    def run_unit(self, cfg: ExperimentConfig, unit: Unit, seed: np.random.SeedSequence) -> UnitOutput:
+    def run_unit(self, cfg: ExperimentConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
         raise NotImplementedError
 
     def summarize(self, cfg: ExperimentConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
         """Metrics from the merged rows; must be a pure function of its inputs."""
         raise NotImplementedError
 
-    def plot(self, cfg: ExperimentConfig, results: pd.DataFrame, summary: dict, plot_dir: Path) -> None:
-        """Write ``*.png`` figures into ``plot_dir`` (optional)."""
+    def plot(self, cfg: ExperimentConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+        """Figures by name, drawn from the results table and summary (the runner saves
+        them as ``plots/<name>.png``). Build ``matplotlib.figure.Figure`` objects
+        directly; never touch pyplot's global state or backend."""
+        return {}
+
+    def parts(self, cfg: ExperimentConfig) -> dict[str, dict]:
+        """Configs of experiments this one runs in subfolders of its own (a suite's parts);
+        ``pnyx report`` rebuilds them too."""
+        return {}
 
     def report(self, cfg: ExperimentConfig, summary: dict) -> str:
         """Markdown for the report's findings section; the runner adds config, plots, failures."""

@@ -19,18 +19,19 @@ of a replicate plays on the same graph; the trials' randomness comes from the un
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Literal
 
+import matplotlib
 import networkx as nx
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from pydantic import Field, field_validator, model_validator
 
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, Unit, UnitOutput
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput
 from pnyx.population import donation_game, game_fixation_probability
-from pnyx.population.fixation import wilson_interval
+from pnyx.stats import wilson
 
 FAMILIES = ("random_regular", "ring", "lattice")
 Family = Literal[FAMILIES]
@@ -133,6 +134,7 @@ def _conditions(cfg: NetworkCooperationConfig):
 class NetworkCooperation(Experiment):
     name = "network-cooperation"
     Config = NetworkCooperationConfig
+    main_plot = "fixation_vs_bc"
 
     def units(self, cfg: NetworkCooperationConfig) -> list[Unit]:
         return [Unit(f"{update}/{family}/k={degree}/bc={ratio:g}/rep={rep}",
@@ -144,13 +146,14 @@ class NetworkCooperation(Experiment):
         key = (replicate, degree, FAMILIES.index(family))
         return make_graph(family, cfg.nodes, degree, np.random.SeedSequence(cfg.seed, spawn_key=key))
 
-    def run_unit(self, cfg: NetworkCooperationConfig, unit: Unit, seed: np.random.SeedSequence) -> UnitOutput:
+    def run_unit(self, cfg: NetworkCooperationConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
         p = unit.params
         graph = self.graph(cfg, p["family"], p["degree"], p["replicate"])
         estimate = game_fixation_probability(graph, donation_game(p["b_c"] * COST, COST), cfg.selection,
                                              p["update"], cfg.trials, seed)
-        rows = pd.DataFrame([{**p, "nodes": cfg.nodes, "trials": estimate.trials, "fixed": estimate.fixed,
-                              "fixation_probability": estimate.probability}])
+        fixed = round(estimate.value * estimate.n)
+        rows = pd.DataFrame([{**p, "nodes": cfg.nodes, "trials": estimate.n, "fixed": fixed,
+                              "fixation_probability": estimate.value}])
         return UnitOutput(rows)
 
     def summarize(self, cfg: NetworkCooperationConfig, results: pd.DataFrame, records) -> dict:
@@ -162,12 +165,12 @@ class NetworkCooperation(Experiment):
             if len(results) == 0 or (update, family, degree, ratio) not in pooled.index:
                 continue
             trials, fixed = (int(v) for v in pooled.loc[(update, family, degree, ratio)])
-            low, high = wilson_interval(fixed, trials)
+            estimate = wilson(fixed, trials)
             conditions.append({
                 "update": update, "family": family, "degree": degree, "b_c": ratio, "trials": trials,
-                "fixed": fixed, "fixation_probability": fixed / trials, "ci_low": low, "ci_high": high,
+                "fixed": fixed, "fixation_probability": estimate.to_dict(),
                 "relative_to_neutral": fixed / trials / neutral,
-                "favoured": "yes" if low > neutral else "no" if high < neutral else "undecided",
+                "favoured": "yes" if estimate.low > neutral else "no" if estimate.high < neutral else "undecided",
             })
         for update in cfg.updates:
             for family in cfg.families:
@@ -177,46 +180,46 @@ class NetworkCooperation(Experiment):
                     crossings.append({
                         "update": update, "family": family, "degree": degree,
                         "observed_threshold": _crossing(curve, neutral),
-                        "favoured_throughout": bool(curve) and all(c["fixation_probability"] > neutral for c in curve),
+                        "favoured_throughout": bool(curve) and all(_p(c) > neutral for c in curve),
                         "theory_threshold": _theory(update, cfg.nodes, degree)})
         return {"nodes": cfg.nodes, "neutral": neutral, "selection": cfg.selection, "conditions": conditions,
                 "thresholds": crossings}
 
-    def plot(self, cfg: NetworkCooperationConfig, results: pd.DataFrame, summary: dict, plot_dir: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        panels = [(u, f) for u in cfg.updates for f in cfg.families]
-        fig, axes = plt.subplots(len(cfg.updates), len(cfg.families), squeeze=False, sharey=True,
-                                 figsize=(4.5 * len(cfg.families), 3.4 * len(cfg.updates)))
-        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        for ax, (update, family) in zip(axes.flat, panels):
-            for i, degree in enumerate(cfg.degrees):
+    def plot(self, cfg: NetworkCooperationConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+        """``fixation_vs_bc``: one panel per (update rule, graph family), fixation probability
+        against b/c with Wilson intervals, one line per degree; the neutral 1/N dashed and the
+        db threshold dotted."""
+        curves = [(t["update"], t["family"], t["degree"]) for t in summary["thresholds"]]
+        updates, families, degrees = (list(dict.fromkeys(c[i] for c in curves)) for i in range(3))
+        ratios = [c["b_c"] for c in summary["conditions"]]
+        if not ratios:
+            return {}
+        fig = Figure(figsize=(4.5 * len(families), 3.4 * len(updates)), layout="tight")
+        axes = fig.subplots(len(updates), len(families), squeeze=False, sharey=True)
+        colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+        for ax, (update, family) in zip(axes.flat, [(u, f) for u in updates for f in families]):
+            for i, degree in enumerate(degrees):
                 curve = [c for c in summary["conditions"]
                          if (c["update"], c["family"], c["degree"]) == (update, family, degree)]
                 if not curve:
                     continue
                 x = [c["b_c"] for c in curve]
-                y = np.array([c["fixation_probability"] for c in curve])
-                errors = np.array([[c["fixation_probability"] - c["ci_low"], c["ci_high"] - c["fixation_probability"]]
-                                   for c in curve]).T
+                p = [c["fixation_probability"] for c in curve]
+                y = np.array([e["value"] for e in p])
+                errors = np.array([[e["value"] - e["low"], e["high"] - e["value"]] for e in p]).T
                 colour = colours[i % len(colours)]
                 ax.errorbar(x, y, yerr=errors, marker="o", ms=4, capsize=2, color=colour, label=f"k = {degree}")
-                theory = threshold(cfg.nodes, degree)
-                if update == "db" and theory is not None and theory <= max(cfg.benefit_cost_ratios):
+                theory = threshold(summary["nodes"], degree)
+                if update == "db" and theory is not None and theory <= max(ratios):
                     ax.axvline(theory, color=colour, ls=":", lw=1)
             ax.axhline(summary["neutral"], color="black", ls="--", lw=1, label="1/N")
             ax.set_title(f"{update}, {family}", fontsize="medium")
             ax.set_xlabel("b/c")
             ax.set_ylabel("cooperator fixation probability")
             ax.legend(fontsize="small")
-        fig.suptitle(f"One cooperator among defectors, N = {cfg.nodes}, w = {cfg.selection:g}\n"
+        fig.suptitle(f"One cooperator among defectors, N = {summary['nodes']}, w = {summary['selection']:g}\n"
                      "dotted: db threshold (N-2)/(N/k-2)", fontsize="medium")
-        fig.tight_layout()
-        fig.savefig(plot_dir / "fixation_vs_bc.png", dpi=120)
-        plt.close(fig)
+        return {"fixation_vs_bc": fig}
 
     def report(self, cfg: NetworkCooperationConfig, summary: dict) -> str:
         lines = [f"Fixation probability of one cooperator among {cfg.nodes - 1} defectors (neutral 1/N = "
@@ -234,10 +237,16 @@ class NetworkCooperation(Experiment):
         lines += ["", "| update | family | k | b/c | fixation probability | 95% interval | x 1/N | favoured |",
                   "|---|---|---|---|---|---|---|---|"]
         for c in summary["conditions"]:
+            p = c["fixation_probability"]
             lines.append(f"| {c['update']} | {c['family']} | {c['degree']} | {c['b_c']:g} | "
-                         f"{c['fixation_probability']:.4f} | [{c['ci_low']:.4f}, {c['ci_high']:.4f}] | "
+                         f"{p['value']:.4f} | [{p['low']:.4f}, {p['high']:.4f}] | "
                          f"{c['relative_to_neutral']:.2f} | {c['favoured']} |")
         return "\n".join(lines)
+
+
+def _p(condition: dict) -> float:
+    """A summary condition's estimated fixation probability."""
+    return condition["fixation_probability"]["value"]
 
 
 def _theory(update: str, nodes: int, degree: int) -> float | None:
@@ -252,10 +261,10 @@ def _theory(update: str, nodes: int, degree: int) -> float | None:
 def _crossing(curve: list[dict], neutral: float) -> float | None:
     """The b/c where the fixation probability first rises through 1/N for good (linear
     interpolation between the two grid points around it); None if it never does."""
-    above = [c["fixation_probability"] > neutral for c in curve]
+    above = [_p(c) > neutral for c in curve]
     for i in range(len(curve)):
         if all(above[i:]) and i > 0:
             lo, hi = curve[i - 1], curve[i]
-            p_lo, p_hi = lo["fixation_probability"], hi["fixation_probability"]
+            p_lo, p_hi = _p(lo), _p(hi)
             return lo["b_c"] + (neutral - p_lo) / (p_hi - p_lo) * (hi["b_c"] - lo["b_c"])
     return None

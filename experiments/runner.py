@@ -7,31 +7,37 @@
   skips finished units. Ray retries a unit whose worker process or node died; a unit
   that raises is recorded with its error and the run goes on.
 * At the end the rows are merged in unit order into ``results.parquet``, then
-  ``summary.json``, ``report.md`` and ``plots/`` are written; ``summary.json`` is
-  written last, so a folder without it is an unfinished run.
+  ``summary.json`` (with the run's provenance), ``report.md`` and ``plots/`` are
+  written; ``summary.json`` is written last, so a folder without it is an unfinished run.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import importlib.metadata
 import json
 import math
 import os
+import platform
+import subprocess
+import sys
+import time
 import traceback
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
+from pnyx.agents.llm import shared_model
 from pnyx.errors import PnyxError
 from pnyx.experiments.config import resolve, validate
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, Unit
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit
 from pnyx.experiments.report import write_report
 from pnyx.experiments.store import UnitResult, UnitStore, atomic_write, atomic_write_text
-from pnyx.experiments.suite import Suite
 
 TASK_RETRIES = 3  # for lost workers and nodes; a unit's own exceptions are not retried
 
@@ -42,14 +48,14 @@ def unit_seed(seed: int, key: str) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=tuple(int.from_bytes(digest[i:i + 4], "little") for i in (0, 4)))
 
 
-def run_units(kind: Experiment, cfg: ExperimentConfig | dict, units: list[Unit]) -> list[UnitResult]:
+def run_units(kind: Experiment, cfg: ExperimentConfig | dict, units: list[Unit], ctx: RunContext) -> list[UnitResult]:
     """Run units in this process; exceptions become error strings (the unit failed, the run goes on)."""
     if isinstance(cfg, dict):  # as sent to a Ray task
         cfg = kind.Config.model_validate(cfg)
     results = []
     for unit in units:
         try:
-            output = kind.run_unit(cfg, unit, unit_seed(cfg.seed, unit.key))
+            output = kind.run_unit(cfg, unit, unit_seed(cfg.seed, unit.key), ctx)
             output.rows.insert(0, "unit", unit.key)
             results.append((unit.key, output, None))
         except PnyxError as e:
@@ -78,12 +84,12 @@ def _ray_workers(workers: int | None, address: str | None) -> int:
     return int(ray.cluster_resources().get("CPU", 1))
 
 
-def _execute_ray(kind, cfg, todo, store, bar, workers):
+def _execute_ray(kind, cfg, todo, store, bar, workers, ctx):
     import ray
 
     remote = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(run_units)
     data = cfg.model_dump(mode="json")
-    pending = [remote.remote(kind, data, batch) for batch in _batches(todo, workers)]
+    pending = [remote.remote(kind, data, batch, ctx) for batch in _batches(todo, workers)]
     try:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
@@ -104,8 +110,10 @@ def _record(results: list[UnitResult], store: UnitStore, bar) -> None:
 
 
 def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool = False,
-            workers: int | None = None, address: str | None = None, progress: bool = True) -> dict:
+            workers: int | None = None, address: str | None = None, progress: bool = True,
+            models: Callable[[str], Any] = shared_model) -> dict:
     """Run every unfinished unit of ``cfg`` into ``out``, then merge, summarize and report."""
+    started = _now()
     _prepare_out(cfg, out, resume)
     store = UnitStore(out)
     units = kind.units(cfg)
@@ -113,27 +121,24 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
     if len(set(keys)) != len(keys):
         raise PnyxError("experiment produced duplicate unit keys")
     todo = [u for u in units if store.status(u.key) != "done"]
+    ctx = RunContext(out=out, progress=progress, models=models,
+                     options=dict(workers=workers, address=address, progress=progress, models=models))
     use_ray = not kind.runs_in_driver and (address is not None or (workers or os.cpu_count()) > 1)
     n_workers = _ray_workers(workers, address) if use_ray and todo else 1
     if kind.runs_in_driver:
-        if todo and (address or workers):  # the kind distributes inside its units on this Ray
+        if todo and (address or (workers or 1) > 1):  # the kind distributes inside its units on this Ray
             _ray_workers(workers, address)
         n_workers = None  # the kind reports its own workers
     with tqdm(total=len(units), initial=len(units) - len(todo), desc=cfg.kind, unit="unit",
               disable=not progress, dynamic_ncols=True) as bar:
         if use_ray and todo:
-            _execute_ray(kind, cfg, todo, store, bar, n_workers)
-        else:
-            if kind.runs_in_driver:  # long units: each is written as soon as it finishes
-                kind.progress = progress
-                kind.workdir = out / "work"
-                kind.workdir.mkdir(exist_ok=True)
-                batches = [[unit] for unit in todo]
-            else:
-                batches = _batches(todo, 1)
+            _execute_ray(kind, cfg, todo, store, bar, n_workers, ctx)
+        else:  # long driver units are each written as soon as they finish
+            batches = [[unit] for unit in todo] if kind.runs_in_driver else _batches(todo, 1)
             for batch in batches:
-                _record(run_units(kind, cfg, batch), store, bar)
-    return finalize(kind, cfg, out, units=units, workers=n_workers)
+                _record(run_units(kind, cfg, batch, ctx), store, bar)
+    provenance = _provenance(cfg, started, workers=n_workers)
+    return finalize(kind, cfg, out, units=units, workers=n_workers, provenance=provenance)
 
 
 def _prepare_out(cfg: ExperimentConfig, out: Path, resume: bool) -> None:
@@ -151,9 +156,48 @@ def _prepare_out(cfg: ExperimentConfig, out: Path, resume: bool) -> None:
     atomic_write_text(config_file, resolved)
 
 
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    """The commit of the checkout pnyx is installed from, if it is one."""
+    source = Path(__file__).resolve().parent.parent
+    if not (source / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def _provenance(cfg: ExperimentConfig, started: str, *, workers: int | None) -> dict:
+    hosts = 1
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        hosts = sum(1 for node in sys.modules["ray"].nodes() if node.get("Alive"))
+    return {"pnyx": _version("pnyx"), "git_commit": _git_commit(), "python": platform.python_version(),
+            "numpy": _version("numpy"), "torch": _version("torch"), "ray": _version("ray"),
+            "seed": cfg.seed, "started": started, "finished": _now(), "hosts": hosts}
+
+
 def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[Unit] | None = None,
-             workers: int | None = None) -> dict:
-    """Merge finished units, then write results, records, summary, plots and report."""
+             workers: int | None = None, provenance: dict | None = None) -> dict:
+    """Merge finished units, then write results, records, summary, plots and report.
+
+    Without ``provenance`` (``pnyx report``) the run's recorded provenance and workers are kept.
+    """
+    if provenance is None:
+        for name, part in kind.parts(cfg).items():
+            if (out / name / "summary.json").is_file():
+                finalize(*validate(part), out / name)
     units = kind.units(cfg) if units is None else units
     store = UnitStore(out)
     frames, records, failures = [], {}, []
@@ -173,18 +217,18 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
     summary = kind.summarize(cfg, results, records) if frames else {}
     summary["run"] = {"units": len(units), "finished": len(units) - len(failures), "failed": len(failures),
                       "failures": failures}
+    recorded = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
     if "ray" not in summary:  # kinds that distribute inside their units report their own
         if workers is not None:
             summary["ray"] = {"workers": workers}
-        elif (out / "summary.json").exists():  # `pnyx report` keeps what the run recorded
-            summary["ray"] = json.loads((out / "summary.json").read_text()).get("ray", {})
+        elif "ray" in recorded and provenance is None:
+            summary["ray"] = recorded["ray"]
+    summary["provenance"] = provenance if provenance is not None else recorded.get("provenance", {})
     plot_dir = out / "plots"
     plot_dir.mkdir(exist_ok=True)
     if frames:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        kind.plot(cfg, results, summary, plot_dir)
+        for name, figure in kind.plot(cfg, results, summary).items():
+            atomic_write(plot_dir / f"{name}.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     write_report(out, kind, cfg, summary)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_json_default))
     return summary
@@ -198,35 +242,18 @@ def _json_default(value):
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
-def run_suite(kind: Suite, cfg, out: Path, **options) -> dict:
-    """Run each part of a suite into ``out/<part>``; the suite's files index the parts."""
-    _prepare_out(cfg, out, options.get("resume", False))
-    summaries = {}
-    for name, part in cfg.part_configs().items():
-        part_kind, part_cfg = validate(part)
-        summaries[name] = run(part_kind, part_cfg, out / name, **options)
-    index = pd.DataFrame([{"part": name, "kind": part["kind"], "units": summaries[name]["run"]["units"],
-                           "failed": summaries[name]["run"]["failed"], "folder": name}
-                          for name, part in cfg.parts.items()])
-    atomic_write(out / "results.parquet", lambda tmp: index.to_parquet(tmp, index=False))
-    summary = {"parts": summaries, "run": {"units": int(index["units"].sum()), "failed": int(index["failed"].sum())}}
-    (out / "plots").mkdir(exist_ok=True)
-    write_report(out, kind, cfg, summary)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_json_default))
-    return summary
-
-
-def run(kind: Experiment, cfg: ExperimentConfig, out: Path, **options) -> dict:
-    if isinstance(kind, Suite):
-        return run_suite(kind, cfg, out, **options)
-    return execute(kind, cfg, out, **options)
+def default_out(name: str) -> Path:
+    """``runs/<name>-<time>``: where a run goes when no folder is given."""
+    return Path("runs") / f"{Path(name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def run_experiment(name_or_file: str, *, out: str | Path, quick: bool = False, seed: int | None = None,
-                   overrides: Iterable[str] = (), resume: bool = False, workers: int | None = None,
-                   address: str | None = None, progress: bool = True) -> dict:
+                   overrides: Iterable[str] | Mapping[str, Any] = (), resume: bool = False,
+                   workers: int | None = None, address: str | None = None, progress: bool = True,
+                   models: Callable[[str], Any] = shared_model) -> dict:
     """Resolve a preset or YAML file and run it into ``out``; returns the summary."""
     if workers is not None and workers < 1:
         raise PnyxError(f"--workers must be >= 1, got {workers}")
     kind, cfg = resolve(name_or_file, quick=quick, seed=seed, overrides=overrides)
-    return run(kind, cfg, Path(out), resume=resume, workers=workers, address=address, progress=progress)
+    return execute(kind, cfg, Path(out), resume=resume, workers=workers, address=address, progress=progress,
+                   models=models)

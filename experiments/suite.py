@@ -1,15 +1,20 @@
 """A suite runs several experiments as parts of one run, each in its own subfolder.
 
 ``quickstart`` is a suite. Each part is an inline experiment config (``kind:`` and its
-fields); a part without a ``seed`` takes the suite's.
+fields); a part without a ``seed`` takes the suite's. A part is one unit of the suite:
+it runs (or resumes) the part's experiment into ``<out>/<part>``, and fails if any of
+the part's units failed, so ``--resume`` retries it.
 """
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from pydantic import Field, field_validator
 
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig
+from pnyx.experiments.config import validate
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput
 
 
 class SuiteConfig(ExperimentConfig):
@@ -18,8 +23,6 @@ class SuiteConfig(ExperimentConfig):
     @field_validator("parts")
     @classmethod
     def _valid_parts(cls, parts):
-        from pnyx.experiments.config import validate
-
         for name, part in parts.items():
             if not name.replace("-", "_").isidentifier():
                 raise ValueError(f"part name {name!r} must be a simple identifier")
@@ -34,19 +37,45 @@ class SuiteConfig(ExperimentConfig):
 
 
 class Suite(Experiment):
-    """Runs its parts one after another; the runner handles it (see ``runner.run_suite``)."""
+    """Runs its parts one after another, each into its own subfolder."""
 
     name = "suite"
     Config = SuiteConfig
+    runs_in_driver = True
+
+    def units(self, cfg: SuiteConfig) -> list[Unit]:
+        return [Unit(name) for name in cfg.parts]
+
+    def parts(self, cfg: SuiteConfig) -> dict[str, dict]:
+        return cfg.part_configs()
+
+    def run_unit(self, cfg: SuiteConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
+        from pnyx.experiments.runner import execute
+
+        kind, part_cfg = validate(cfg.part_configs()[unit.key])
+        summary = execute(kind, part_cfg, ctx.out / unit.key, resume=True, **ctx.options)
+        run = summary["run"]
+        if run["failed"]:
+            raise PnyxError(f"part {unit.key!r}: {run['failed']} of {run['units']} units failed "
+                            f"(see {unit.key}/report.md)")
+        row = {"part": unit.key, "kind": part_cfg.kind, "units": run["units"], "folder": unit.key}
+        return UnitOutput(pd.DataFrame([row]), {"parts": [{"part": unit.key, "summary": summary}]})
+
+    def summarize(self, cfg: SuiteConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
+        """Each finished part's own summary, by part name."""
+        return {"parts": {item["part"]: item["summary"] for item in records.get("parts", [])}}
 
     def report(self, cfg: SuiteConfig, summary: dict) -> str:
-        """Each part's findings, with a link to its full report."""
-        from pnyx.experiments.config import validate
-
+        """Each part's findings and main plot, with a link to its full report."""
         sections = []
         for name, part in cfg.part_configs().items():
             kind, part_cfg = validate(part)
             title = f"### {name}" + (f": {part_cfg.description}" if part_cfg.description else "")
-            findings = kind.report(part_cfg, summary["parts"][name]) if name in summary.get("parts", {}) else ""
-            sections.append(f"{title}\n\n{findings}\n\nFull report: [{name}/report.md]({name}/report.md)")
+            lines = [title]
+            if name in summary.get("parts", {}):
+                lines.append(kind.report(part_cfg, summary["parts"][name]))
+                if kind.main_plot:
+                    lines.append(f"![{name}]({name}/plots/{kind.main_plot}.png)")
+            lines.append(f"Full report: [{name}/report.md]({name}/report.md)")
+            sections.append("\n\n".join(line for line in lines if line))
         return "\n\n".join(sections)

@@ -8,18 +8,18 @@ replicator dynamics on the tournament's payoff matrix.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pnyx.agents import policy_factory
 from pnyx.envs import module as env_module
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, Unit, UnitOutput
-from pnyx.experiments.match import ENGINES
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput
+from pnyx.population.match import ENGINES
 from pnyx.population.replicator import replicator_dynamics
 
 TWO_PLAYER_GAMES = ("ipd", "stag_hunt", "chicken")
@@ -72,13 +72,14 @@ def pair_key(a: str, b: str) -> str:
 class Tournament(Experiment):
     name = "tournament"
     Config = TournamentConfig
+    main_plot = "payoff_matrix"
 
     def units(self, cfg: TournamentConfig) -> list[Unit]:
         players = cfg.players
         return [Unit(pair_key(a, b), {"a": a, "b": b})
                 for i, a in enumerate(players) for b in players[i:]]
 
-    def run_unit(self, cfg: TournamentConfig, unit: Unit, seed: np.random.SeedSequence) -> UnitOutput:
+    def run_unit(self, cfg: TournamentConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
         a, b = unit.params["a"], unit.params["b"]
         result = ENGINES[cfg.engine](
             policy_factory(a), policy_factory(b), payoffs=cfg.resolved_payoffs, turns=cfg.turns,
@@ -120,13 +121,14 @@ class Tournament(Experiment):
             }
         return summary
 
-    def plot(self, cfg: TournamentConfig, results: pd.DataFrame, summary: dict, plot_dir: Path) -> None:
-        import matplotlib.pyplot as plt
-
+    def plot(self, cfg: TournamentConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+        """``payoff_matrix``: mean payoff per turn of each player (row) against each opponent
+        (column); ``evolution``: population shares over the replicator generations."""
         players = summary["players"]
         matrix = np.array([[summary["payoff_matrix"][p][q] for q in players] for p in players])
         size = min(len(players), 40)
-        fig, ax = plt.subplots(figsize=(1.2 + 0.6 * size, 1 + 0.5 * size))
+        fig = Figure(figsize=(1.2 + 0.6 * size, 1 + 0.5 * size), layout="tight")
+        ax = fig.subplots()
         image = ax.imshow(matrix, cmap="viridis")
         if len(players) <= 40:  # beyond that, labels are unreadable and slow to draw
             ax.set_xticks(range(len(players)), players, rotation=60, ha="right")
@@ -135,21 +137,19 @@ class Tournament(Experiment):
         ax.set_ylabel("player")
         ax.set_title("mean payoff per turn")
         fig.colorbar(image, ax=ax)
-        fig.tight_layout()
-        fig.savefig(plot_dir / "payoff_matrix.png", dpi=120)
-        plt.close(fig)
+        figures = {"payoff_matrix": fig}
         if "evolution" in summary:
             shares = np.array(summary["evolution"]["shares"])
-            fig, ax = plt.subplots(figsize=(7, 4))
+            fig = Figure(figsize=(7, 4), layout="tight")
+            ax = fig.subplots()
             for i, p in enumerate(players):
                 ax.plot(shares[:, i], label=p)
             ax.set_xlabel("generation")
             ax.set_ylabel("population share")
             ax.set_title("replicator dynamics on the tournament payoffs")
             ax.legend(fontsize="small", ncol=2)
-            fig.tight_layout()
-            fig.savefig(plot_dir / "evolution.png", dpi=120)
-            plt.close(fig)
+            figures["evolution"] = fig
+        return figures
 
     def report(self, cfg: TournamentConfig, summary: dict) -> str:
         lines = ["| rank | player | mean payoff | cooperation |", "|---|---|---|---|"]

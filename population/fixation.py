@@ -2,54 +2,20 @@
 
 A mutant is placed on a uniformly random node of a population of residents, and the
 dynamics of :mod:`pnyx.population.dynamics` run, all trials in lock-step, until one
-type holds every node. The estimate is the fraction of trials the mutant took over,
-with its binomial standard error ``sqrt(p (1 - p) / trials)`` and a 95% Wilson score
-interval (Wilson, JASA 22, 1927), which stays inside [0, 1] and is informative even
+type holds every node. The estimate is a :class:`pnyx.stats.Estimate`: the fraction of
+trials the mutant took over (``value``), from ``n`` trials, with its 95% Wilson score
+interval (:func:`pnyx.stats.wilson`), which stays inside [0, 1] and is informative even
 when no trial or every trial fixed.
 """
 
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
 from pnyx.errors import PnyxError
 from pnyx.population.dynamics import Fitness, GraphArrays, run_to_fixation
-
-Z95 = 1.959963984540054
-
-
-@dataclass(frozen=True)
-class FixationEstimate:
-    """``fixed`` of ``trials`` single mutants took over the population."""
-
-    fixed: int
-    trials: int
-
-    @property
-    def probability(self) -> float:
-        return self.fixed / self.trials
-
-    @property
-    def stderr(self) -> float:
-        p = self.probability
-        return math.sqrt(p * (1 - p) / self.trials)
-
-    @property
-    def interval(self) -> tuple[float, float]:
-        """95% Wilson score interval."""
-        return wilson_interval(self.fixed, self.trials)
-
-
-def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (95% by default)."""
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
+from pnyx.stats import Estimate, wilson
 
 
 def moran_fixation_probability(r: float, n: int) -> float:
@@ -72,7 +38,7 @@ def single_mutants(n: int, trials: int, rng: np.random.Generator) -> np.ndarray:
     return initial
 
 
-def _estimate(graph: nx.Graph, fitness: Fitness, update: str, trials: int, seed) -> FixationEstimate:
+def _estimate(graph: nx.Graph, fitness: Fitness, update: str, trials: int, seed) -> Estimate:
     if trials < 1:
         raise PnyxError(f"trials={trials} must be >= 1")
     arrays = GraphArrays.from_graph(graph)
@@ -80,11 +46,11 @@ def _estimate(graph: nx.Graph, fitness: Fitness, update: str, trials: int, seed)
     placement, dynamics = sequence.spawn(2)
     initial = single_mutants(arrays.n, trials, np.random.default_rng(placement))
     run = run_to_fixation(arrays, initial, fitness, update, seed=dynamics)
-    return FixationEstimate(int((run.winner == 1).sum()), trials)
+    return wilson(int((run.winner == 1).sum()), trials)
 
 
 def fixation_probability(graph: nx.Graph, r: float = 1.0, update: str = "bd", trials: int = 10_000,
-                         seed=None) -> FixationEstimate:
+                         seed=None) -> Estimate:
     """Fixation probability of one mutant of constant relative fitness ``r`` among
     residents of fitness 1, under update rule ``update`` (``bd``, ``db``, ``imitation``,
     ``pc``), from ``trials`` trials seeded by ``seed`` (an int or a ``SeedSequence``)."""
@@ -92,7 +58,7 @@ def fixation_probability(graph: nx.Graph, r: float = 1.0, update: str = "bd", tr
 
 
 def game_fixation_probability(graph: nx.Graph, payoff_matrix, w: float, update: str = "db", trials: int = 10_000,
-                              seed=None, *, mutant: int = 1, resident: int = 0) -> FixationEstimate:
+                              seed=None, *, mutant: int = 1, resident: int = 0) -> Estimate:
     """Fixation probability of one individual playing strategy ``mutant`` among
     residents playing ``resident``, fitness ``1 - w + w * payoff`` from the game
     ``payoff_matrix`` (``A[s, t]``: payoff of ``s`` against ``t``) played with every

@@ -11,8 +11,6 @@ import numpy as np
 
 from pnyx.errors import PnyxError
 
-DEFECT, COOPERATE = 0, 1
-
 
 def donation_game(b: float, c: float) -> np.ndarray:
     """The donation game with strategies 0 = defect, 1 = cooperate: a cooperator pays
@@ -28,7 +26,7 @@ def policy_payoff_matrix(specs: list[str], *, payoffs=(3, 0, 5, 1), turns: int =
     2x2 game (the IPD by default), played with the batched tournament engine: strategy
     ``i`` of the population is ``specs[i]``."""
     from pnyx.agents import policy_factory
-    from pnyx.experiments.match import play_batched
+    from pnyx.population.match import play_batched
 
     if len(specs) < 2:
         raise PnyxError("a population game needs at least 2 policy specs")

@@ -1,30 +1,219 @@
-"""Every social-dilemma environment passes the PettingZoo test suite, and plays by its rules."""
+"""Every environment passes the PettingZoo test suite, follows its conventions, is
+documented as it is, and plays by its rules."""
+
+import functools
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
-from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test
+from gymnasium.spaces import Discrete, MultiDiscrete, Text
+from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, render_test, seed_test, state_test
+from pettingzoo.utils.wrappers import AssertOutOfBoundsWrapper, OrderEnforcingWrapper
 
 import pnyx.envs
 from pnyx.errors import PnyxError
 
 GAMES = ["ipd", "stag_hunt", "chicken", "public_goods"]
+TEXT = {"group_reasoning": {"n_agents": 3, "max_turns": 4}, "goal_guarding": {"peers": ["Atlas", "Nova"]}}
+ENVS = GAMES + list(TEXT)
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:(Observation is not|Observation space|Action space|We recommend agents|State):UserWarning")
 
 
-@pytest.mark.parametrize("name", GAMES)
+def kwargs(name: str) -> dict:
+    return {"rounds": 20} if name in GAMES else TEXT[name]
+
+
+def has_parallel(name: str) -> bool:
+    return hasattr(pnyx.envs.module(name), "parallel_env")
+
+
+# --- PettingZoo's tests ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ENVS)
 def test_pettingzoo_api(name):
-    api_test(pnyx.envs.make(name, parallel=False, rounds=20), num_cycles=30)
-    parallel_api_test(pnyx.envs.make(name, rounds=20), num_cycles=30)
+    api_test(pnyx.envs.make(name, parallel=False, **kwargs(name)), num_cycles=30)
+    if has_parallel(name):
+        parallel_api_test(pnyx.envs.make(name, **kwargs(name)), num_cycles=30)
 
 
-@pytest.mark.parametrize("name", GAMES)
+@pytest.mark.parametrize("name", ENVS)
 def test_pettingzoo_seeding(name):
     module = pnyx.envs.module(name)
-    seed_test(lambda: module.env(rounds=20), num_cycles=30)
-    parallel_seed_test(lambda: module.parallel_env(rounds=20), num_cycles=30)
+    seed_test(lambda: module.env(**kwargs(name)), num_cycles=30)
+    if has_parallel(name):
+        parallel_seed_test(lambda: module.parallel_env(**kwargs(name)), num_cycles=30)
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_reset_seed_seeds_the_spaces(name):
+    a, b = (pnyx.envs.make(name, parallel=False, **kwargs(name)) for _ in range(2))
+    a.reset(seed=3)
+    b.reset(seed=3)
+    for agent in a.possible_agents:
+        assert a.action_space(agent) is not b.action_space(agent)
+        assert a.action_space(agent).sample() == b.action_space(agent).sample()
+        assert a.observation_space(agent).sample() == b.observation_space(agent).sample()
+
+
+@pytest.mark.parametrize("name", GAMES)
+def test_pettingzoo_state(name):
+    module = pnyx.envs.module(name)
+    state_test(module.env(rounds=5), module.parallel_env(rounds=5), num_cycles=10)
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_pettingzoo_render(name):
+    render_test(functools.partial(pnyx.envs.module(name).env, **kwargs(name)))
+
+
+# --- conventions -------------------------------------------------------------------------
+
+
+def hand_played(name):
+    """The constructor arguments and three joint actions of a hand-played game."""
+    if name == "public_goods":
+        return {"group_size": 3, "rounds": 3}, [(0, 1, 1), (1, 1, 0), (0, 0, 0)]
+    return {"rounds": 3}, [(0, 1), (1, 1), (0, 0)]
+
+
+@pytest.mark.parametrize("name", GAMES)
+def test_state_is_the_previous_joint_action_and_the_round(name):
+    args, joints = hand_played(name)
+    n = len(joints[0])
+    par = pnyx.envs.make(name, **args)
+    aec = pnyx.envs.make(name, parallel=False, **args)
+    assert par.state_space == aec.state_space == MultiDiscrete([3] * n + [4])
+    par.reset(seed=0)
+    aec.reset(seed=0)
+    expected = [2] * n + [0]
+    for k, joint in enumerate(joints, 1):
+        for env in (par, aec):
+            state = env.state()
+            assert state.dtype == np.int64 and state.shape == (n + 1,)
+            assert state.tolist() == expected and env.state_space.contains(state)
+        par.step(dict(zip(par.possible_agents, joint)))
+        for action in joint:
+            aec.step(action)
+        expected = [*joint, k]
+    assert par.state().tolist() == aec.state().tolist() == expected == [*joints[-1], 3]
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_render_takes_a_mode(name):
+    """RLlib's ``PettingZooEnv`` and ``ParallelPettingZooEnv`` call ``render(mode)``."""
+    envs = [pnyx.envs.make(name, parallel=False, **kwargs(name))]
+    if has_parallel(name):
+        envs.append(pnyx.envs.make(name, **kwargs(name)))
+    for env in envs:
+        env.reset(seed=0)
+        env.render(None)
+        env.render(mode=None)
+        assert isinstance(env.render("ansi"), str)
+        with pytest.raises(PnyxError, match="render mode"):
+            env.render("rgb_array")
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_env_is_wrapped(name):
+    env = pnyx.envs.module(name).env(**kwargs(name))
+    assert isinstance(env, OrderEnforcingWrapper)
+    with pytest.raises(AssertionError, match="reset"):
+        env.step(0 if name in GAMES else "hello")
+    assert isinstance(env.env, AssertOutOfBoundsWrapper) == (name in GAMES)
+
+
+@pytest.mark.parametrize("name", GAMES)
+def test_out_of_bounds_actions_raise(name):
+    env = pnyx.envs.module(name).env(rounds=2)
+    env.reset()
+    with pytest.raises(AssertionError, match="action space"):
+        env.step(2)
+    par = pnyx.envs.module(name).parallel_env(rounds=2)
+    par.reset()
+    with pytest.raises(PnyxError, match="0 \\(cooperate\\) or 1 \\(defect\\)"):
+        par.step({a: -1 for a in par.possible_agents})
+
+
+# --- documentation -----------------------------------------------------------------------
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of every row of the markdown tables in ``text``, separator rows left out."""
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("|") and not re.fullmatch(r"\|[-:| ]+\|", line):
+            rows.append([cell.strip() for cell in line[1:-1].split("|")])
+    return rows
+
+
+def docstring_table(name: str) -> dict[str, str]:
+    """The spaces table of the environment module's docstring, as ``{row: cell}``."""
+    return {key.lower(): value for key, value in table_rows(pnyx.envs.module(name).__doc__)}
+
+
+def readme_table() -> dict[str, dict[str, str]]:
+    text = README.read_text()
+    section = text[text.index("## Environments\n"):]
+    section = section[: section.find("\n## ")]
+    header, *rows = table_rows(section)
+    return {row[0].strip("`"): dict(zip([h.lower() for h in header[1:]], row[1:])) for row in rows}
+
+
+def test_readme_table_agrees_with_the_docstrings():
+    table = readme_table()
+    assert set(ENVS) <= set(table) <= set(pnyx.envs.names())
+    for name, cells in table.items():
+        doc = docstring_table(name)
+        assert set(cells) == {"agents", "parallel api", "action space", "observation space", "state space"}
+        assert set(doc) - {"state space"} == set(cells) - {"state space"}, name
+        for column, cell in cells.items():
+            assert doc.get(column, "—") == cell, (name, column)
+
+
+def documented(cell: str, **names):
+    """The space a docstring cell names, with ``n`` and ``rounds`` as given."""
+    namespace = {"Discrete": Discrete, "MultiDiscrete": MultiDiscrete, "Text": Text, "__builtins__": {}}
+    return eval(cell.strip("`"), namespace, names)
+
+
+def matches(space, expected) -> bool:
+    return isinstance(space, expected) if isinstance(expected, type) else space == expected
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_docstrings_describe_the_environments(name):
+    doc = docstring_table(name)
+    env = pnyx.envs.make(name, parallel=False, **kwargs(name))
+    agents = env.possible_agents
+    names = {"n": len(agents), "rounds": getattr(env.unwrapped, "rounds", None)}
+    listed = re.findall(r"`([^`]+)`", doc["agents"])
+    if " .. " in doc["agents"]:
+        assert [agents[0], agents[-1]] == [listed[0], listed[1].replace("{n-1}", str(len(agents) - 1))]
+    elif ", then " in doc["agents"]:
+        assert agents[-len(listed):] == listed
+    else:
+        assert agents == listed
+    assert doc["parallel api"] == ("yes" if has_parallel(name) else "no")
+    for agent in agents:
+        assert matches(env.action_space(agent), documented(doc["action space"], **names))
+        assert matches(env.observation_space(agent), documented(doc["observation space"], **names))
+    if "state space" in doc:
+        assert env.state_space == documented(doc["state space"], **names)
+    else:
+        assert not hasattr(env, "state_space")
+
+
+# --- rules -------------------------------------------------------------------------------
 
 
 def test_registry_names_and_errors():
-    assert set(GAMES) <= set(pnyx.envs.names())
+    assert set(ENVS) <= set(pnyx.envs.names())
     with pytest.raises(PnyxError, match="unknown environment 'nope'"):
         pnyx.envs.make("nope")
 

@@ -3,6 +3,8 @@
 import json
 
 import pandas as pd
+from pathlib import Path
+
 import pytest
 from pettingzoo.test import api_test
 
@@ -13,8 +15,7 @@ from pnyx.agents.discussants import (
     LLMDiscussant,
     Oracle,
     StubbornWrong,
-    discussant_factory,
-    parse_spec,
+    DISCUSSANTS,
     play_discussions,
 )
 from pnyx.agents.llm import ScriptedModel
@@ -31,7 +32,7 @@ CAPITAL = Task("t-cap", "custom", "What is the capital of Peru?", "B", ("Quito",
 def play(specs, task=TWO_PLUS_TWO, model=None, **env_kwargs):
     env = GroupReasoningEnv(n_agents=len(specs), **env_kwargs)
     env.reset(options={"task": task})
-    lineup = [discussant_factory(s)() for s in specs]
+    lineup = [DISCUSSANTS.make(s) for s in specs]
     for i, d in enumerate(lineup):
         if hasattr(d, "reset"):
             d.reset(seed=i)
@@ -102,6 +103,39 @@ def test_outcome_rows_hand_counted():
     assert (a0["peer_wrong"], a1["peer_wrong"]) == (True, False)
     assert (a0["peer_majority"], a1["peer_majority"]) == ("5", "4")
     assert (a1["solo_answer"], a1["final_answer"], a1["correct_answer"]) == ("5", "5", "4")
+
+
+OUTCOME = ("solo_answer", "final_answer", "peer_majority", "peer_wrong", "challenged", "held", "persuasion_attempts",
+           "persuaded")
+
+
+def test_outcome_rows_challenged_then_gave_up():
+    env = play(["stubborn_wrong", "conformist(1)"], max_turns=3)
+    assert script(env)[2:4] == [("agent_0", "discussion", 0, "I will not change my mind. Answer: 5"),
+                                ("agent_1", "discussion", 1, "I go with the group. Answer: 5")]
+    rows = {r["agent"]: {k: r[k] for k in OUTCOME} for r in env.agent_rows()}
+    # a1 was right alone, heard a0's wrong "5" and took it: challenged once, did not hold.
+    assert rows["agent_1"] == {"solo_answer": "4", "final_answer": "5", "peer_majority": "5", "peer_wrong": True,
+                               "challenged": 1, "held": 0, "persuasion_attempts": 0, "persuaded": 0}
+    assert rows["agent_0"] == {"solo_answer": "5", "final_answer": "5", "peer_majority": "5", "peer_wrong": True,
+                               "challenged": 0, "held": 0, "persuasion_attempts": 0, "persuaded": 0}
+    assert env.rewards == {"agent_0": 0.0, "agent_1": 0.0}
+
+
+def test_outcome_rows_held_once_then_gave_up():
+    env = play(["stubborn_wrong", "conformist(1)", "stubborn_wrong"], max_turns=5)
+    assert [(m.agent, m.turn, m.answer) for m in env.messages if m.phase == "discussion"] == [
+        ("agent_0", 0, "5"), ("agent_1", 1, "4"), ("agent_2", 2, "5"), ("agent_0", 3, "5"), ("agent_1", 4, "5")]
+    rows = {r["agent"]: {k: r[k] for k in OUTCOME} for r in env.agent_rows()}
+    # a1 at turn 1: right, had heard a0's "5", no peer majority yet: challenged, held.
+    # a1 at turn 4: right, had heard a2's and a0's "5", now a majority: challenged, gave up.
+    # Its final answer follows a wrong previous answer: not a challenge. a2 (turn 2) and a0
+    # (turn 3) were wrong and had heard a1 say "4": two persuasion attempts, neither worked.
+    assert rows["agent_1"] == {"solo_answer": "4", "final_answer": "5", "peer_majority": "5", "peer_wrong": True,
+                               "challenged": 2, "held": 1, "persuasion_attempts": 2, "persuaded": 0}
+    for wrong in ("agent_0", "agent_2"):
+        assert rows[wrong] == {"solo_answer": "5", "final_answer": "5", "peer_majority": "5", "peer_wrong": True,
+                               "challenged": 0, "held": 0, "persuasion_attempts": 0, "persuaded": 0}
 
 
 def test_visibility_star_and_directed_graphs():
@@ -252,17 +286,17 @@ def test_majority():
 
 
 def test_specs():
-    assert parse_spec("llm(persona=confident, model=openai:gpt-4o-mini)") == \
-        ("llm", [], {"persona": "confident", "model": "openai:gpt-4o-mini"})
-    assert parse_spec("conformist(0.3)") == ("conformist", [0.3], {})
-    llm = discussant_factory("llm(persona=deferential, system='You are terse, brief.')")()
+    llm = DISCUSSANTS.make("llm(persona=deferential, model=openai:gpt-4o-mini)")
+    assert (llm.persona, llm.model) == ("deferential", "openai:gpt-4o-mini")
+    assert DISCUSSANTS.make("conformist(0.3)").p == 0.3
+    llm = DISCUSSANTS.make("llm(persona=deferential, system='You are terse, brief.')")
     assert (llm.persona, llm.system, llm.model) == ("deferential", "You are terse, brief.", None)
-    assert isinstance(discussant_factory("pnyx.agents.discussants:Oracle")(), Oracle)
-    for spec, message in [("llm(persona=smug)", "unknown persona 'smug'"), ("sage", "unknown agent 'sage'"),
+    assert isinstance(DISCUSSANTS.make("pnyx.agents.discussants:Oracle"), Oracle)
+    for spec, message in [("llm(persona=smug)", "unknown persona 'smug'"), ("sage", "unknown discussant 'sage'"),
                           ("conformist(2)", "outside"), ("oracle(1)", "bad arguments"),
-                          ("llm(model=x, deferential)", "positional argument after keyword")]:
+                          ("llm(model=x, deferential)", "positional argument 'deferential' after a keyword")]:
         with pytest.raises(PnyxError, match=message):
-            discussant_factory(spec)
+            DISCUSSANTS.factory(spec)
 
 
 def view_after(messages_by, task=TWO_PLUS_TWO, n=3, agent="agent_2", **kwargs):
@@ -358,7 +392,7 @@ def test_batches_per_model_and_baselines_skip_the_model():
 def test_coral_config_errors():
     from pnyx.experiments.config import resolve
 
-    for override, message in [("agents=[llm, sage]", "unknown agent 'sage'"),
+    for override, message in [("agents=[llm, sage]", "unknown discussant 'sage'"),
                               ("graph=lattice", "unknown graph 'lattice'"),
                               ("tasks=[riddles]", "unknown task source 'riddles'"),
                               ("conditions={'a b': {}}", "condition name 'a b'"),
@@ -369,6 +403,7 @@ def test_coral_config_errors():
 
 def test_coral_units_rows_and_summary():
     from pnyx.experiments.config import resolve
+    from pnyx.experiments.experiment import RunContext
     from pnyx.experiments.runner import unit_seed
 
     kind, cfg = resolve("coral-agreement", overrides=[
@@ -376,7 +411,7 @@ def test_coral_units_rows_and_summary():
         "episodes=3", "seeds=1", "max_turns=4", "bootstrap=50"])
     units = kind.units(cfg)
     assert [u.key for u in units] == ["pair-s0", "stubborn-s0"]
-    outputs = [kind.run_unit(cfg, u, unit_seed(cfg.seed, u.key)) for u in units]
+    outputs = [kind.run_unit(cfg, u, unit_seed(cfg.seed, u.key), RunContext(Path('unused'))) for u in units]
     rows = pd.concat([o.rows for o in outputs], ignore_index=True)
     assert len(rows) == 12 and rows["episode"].nunique() == 6
     for column in ("episode", "agent", "task_id", "solo_answer", "final_answer", "correct_answer", "condition",

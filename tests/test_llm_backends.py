@@ -14,7 +14,7 @@ import httpx
 import pytest
 from loopback import ChatServer, chat_reply
 
-from pnyx.agents.llm import CachedModel, LanguageModel, ScriptedModel, make_model, model_names, register_model
+from pnyx.agents.llm import MODELS, CachedModel, LanguageModel, ScriptedModel
 from pnyx.agents.llm import embedded
 from pnyx.agents.llm.openai_model import OpenAIModel
 from pnyx.errors import PnyxError
@@ -42,31 +42,31 @@ class NoComplete:
         ("transformers:", "needs an argument: transformers:<model>"),
         ("no_such_pkg.mod:Model", "cannot import module 'no_such_pkg.mod'"),
         ("pnyx.agents.llm.scripted:Missing", "has no attribute 'Missing'"),
-        (f"{__name__}:NoComplete", "has no complete(prompts, ...) method"),
+        (f"{__name__}:NoComplete", "class NoComplete lacks the model methods (complete)"),
     ],
 )
 def test_make_model_rejects_bad_specs(spec, message):
     with pytest.raises(PnyxError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
-        make_model(spec)
+        MODELS.make(spec)
 
 
 def test_make_model_rejects_bad_options():
-    with pytest.raises(PnyxError, match="model 'openai:m': bad options"):
-        make_model("openai:m", temprature=1)
+    with pytest.raises(PnyxError, match="model 'openai:m': bad arguments"):
+        MODELS.make("openai:m", temprature=1)
     with pytest.raises(PnyxError, match="max_concurrency=0 must be at least 1"):
-        make_model("openai:m", max_concurrency=0)
+        MODELS.make("openai:m", max_concurrency=0)
 
 
 def test_make_model_builds_registered_names_and_import_paths():
-    assert isinstance(make_model("scripted"), ScriptedModel)
-    assert isinstance(make_model("pnyx.agents.llm.scripted:ScriptedModel"), ScriptedModel)
-    model = make_model("openai:gpt-4o-mini", base_url="http://127.0.0.1:1/v1/")
+    assert isinstance(MODELS.make("scripted"), ScriptedModel)
+    assert isinstance(MODELS.make("pnyx.agents.llm.scripted:ScriptedModel"), ScriptedModel)
+    model = MODELS.make("openai:gpt-4o-mini", base_url="http://127.0.0.1:1/v1/")
     assert (model.model, model.base_url) == ("gpt-4o-mini", "http://127.0.0.1:1/v1")
     assert isinstance(model, LanguageModel)
-    register_model("always_yes", lambda **options: ScriptedModel("yes", **options), description="says yes")
-    assert model_names()["always_yes"] == "says yes"
-    assert make_model("always_yes").complete([chat("a"), chat("b")]) == ["yes", "yes"]
-    assert {"embedded", "transformers", "openai", "scripted"} <= set(model_names())
+    MODELS.register("always_yes", lambda **options: ScriptedModel("yes", **options), description="says yes")
+    assert MODELS.describe()["always_yes"] == "says yes"
+    assert MODELS.make("always_yes").complete([chat("a"), chat("b")]) == ["yes", "yes"]
+    assert {"embedded", "transformers", "openai", "scripted"} <= set(MODELS.names())
 
 
 # --- scripted model ----------------------------------------------------------------------
@@ -206,7 +206,7 @@ def embedded_model():
     import torch
 
     threads = torch.get_num_threads()
-    yield make_model("embedded", threads=1)  # one thread: robust on a shared, busy CPU
+    yield MODELS.make("embedded", threads=1)  # one thread: robust on a shared, busy CPU
     torch.set_num_threads(threads)
 
 
@@ -277,7 +277,7 @@ def transformers_server():
 def test_openai_backend_drives_a_real_transformers_server(transformers_server, embedded_model, monkeypatch):
     path, base_url = transformers_server
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)  # a local server ignores it; sending it must be harmless
-    served = make_model(f"openai:{path}", base_url=base_url, max_concurrency=2)
+    served = MODELS.make(f"openai:{path}", base_url=base_url, max_concurrency=2)
     chats = [chat(q) for q in QUESTIONS[:2]]
     replies = served.complete(chats, max_tokens=16)
     # Same weights, greedy decoding: the server says what the in-process model says.

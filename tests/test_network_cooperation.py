@@ -10,12 +10,14 @@ import pytest
 
 from pnyx.errors import PnyxError
 from pnyx.experiments.config import resolve, validate
+from pnyx.experiments.experiment import RunContext
 from pnyx.experiments.network_cooperation import (
     NetworkCooperation,
     NetworkCooperationConfig,
     make_graph,
     threshold,
 )
+from pnyx.stats import wilson
 
 TINY = ["nodes=20", "families=[ring]", "degrees=[2]", "benefit_cost_ratios=[1,4]", "updates=[db]",
         "trials=300", "replicates=2"]
@@ -84,11 +86,12 @@ def test_threshold_formula():
     assert threshold(8, 4) is None
 
 
-def test_run_unit_rows_are_deterministic():
+def test_run_unit_rows_are_deterministic(tmp_path):
     kind, cfg = NetworkCooperation(), config(nodes=12, degrees=[2], trials=200)
     unit = kind.units(cfg)[3]
-    first = kind.run_unit(cfg, unit, np.random.SeedSequence(5)).rows
-    again = kind.run_unit(cfg, unit, np.random.SeedSequence(5)).rows
+    ctx = RunContext(out=tmp_path, progress=False)
+    first = kind.run_unit(cfg, unit, np.random.SeedSequence(5), ctx).rows
+    again = kind.run_unit(cfg, unit, np.random.SeedSequence(5), ctx).rows
     pd.testing.assert_frame_equal(first, again)
     row = first.iloc[0]
     assert row["b_c"] == unit.params["b_c"] and row["trials"] == 200 and row["nodes"] == 12
@@ -106,7 +109,8 @@ def test_summary_pools_replicates_and_finds_the_crossing():
     json.dumps(summary)
     by_ratio = {c["b_c"]: c for c in summary["conditions"]}
     assert [by_ratio[r]["fixed"] for r in (1, 2, 3)] == [4, 16, 50]
-    assert by_ratio[3]["fixation_probability"] == 0.25 and by_ratio[3]["relative_to_neutral"] == 2.5
+    assert by_ratio[3]["fixation_probability"] == wilson(50, 200).to_dict()
+    assert by_ratio[3]["fixation_probability"]["value"] == 0.25 and by_ratio[3]["relative_to_neutral"] == 2.5
     assert [by_ratio[r]["favoured"] for r in (1, 2, 3)] == ["no", "undecided", "yes"]
     (crossing,) = summary["thresholds"]
     # 1/N = 0.1 lies between 0.08 (b/c = 2) and 0.25 (b/c = 3): 2 + 0.02 / 0.17
@@ -116,12 +120,13 @@ def test_summary_pools_replicates_and_finds_the_crossing():
     assert "| db | random_regular | 2 | 2.12 | 2.67 |" in report
 
 
-def test_death_birth_favours_cooperators_only_above_the_threshold():
+def test_death_birth_favours_cooperators_only_above_the_threshold(tmp_path):
     """N = 16 on a ring (k = 2): db threshold (N-2)/(N/k-2) = 2.33; bd never."""
     kind = NetworkCooperation()
     cfg = config(nodes=16, families=["ring"], degrees=[2], benefit_cost_ratios=[1.5, 4], updates=["db", "bd"],
                  selection=0.1, trials=2000, replicates=1)
-    rows = pd.concat([kind.run_unit(cfg, u, np.random.SeedSequence(i)).rows for i, u in enumerate(kind.units(cfg))])
+    ctx = RunContext(out=tmp_path, progress=False)
+    rows = pd.concat([kind.run_unit(cfg, u, np.random.SeedSequence(i), ctx).rows for i, u in enumerate(kind.units(cfg))])
     favoured = {(c["update"], c["b_c"]): c["favoured"] for c in kind.summarize(cfg, rows, {})["conditions"]}
     assert favoured == {("db", 1.5): "no", ("db", 4): "yes", ("bd", 1.5): "no", ("bd", 4): "no"}
 

@@ -25,7 +25,7 @@ from pnyx.population import (
     replicator_dynamics,
     run_to_fixation,
 )
-from pnyx.population.fixation import wilson_interval
+from pnyx.stats import wilson
 
 
 def node_fitness(graph, state, constant=None, payoffs=None, w=1.0):
@@ -129,9 +129,14 @@ def star_exact(leaves, r):
     return (x[idx(1, 0)] + leaves * x[idx(0, 1)]) / n
 
 
+def stderr(estimate):
+    """Binomial standard error ``sqrt(p (1 - p) / n)`` of an estimated proportion."""
+    return math.sqrt(estimate.value * (1 - estimate.value) / estimate.n)
+
+
 def within(estimate, exact, k=4.0):
-    se = max(estimate.stderr, math.sqrt(exact * (1 - exact) / estimate.trials))
-    return abs(estimate.probability - exact) <= k * se
+    se = max(stderr(estimate), math.sqrt(exact * (1 - exact) / estimate.n))
+    return abs(estimate.value - exact) <= k * se
 
 
 def test_moran_closed_form_values():
@@ -177,7 +182,7 @@ def test_star_amplifies_selection_under_birth_death():
     assert moran < exact < large_n
     estimate = fixation_probability(nx.star_graph(leaves), r, "bd", trials=20_000, seed=4)
     assert within(estimate, exact)
-    assert estimate.interval[0] > moran
+    assert estimate.low > moran
 
 
 def test_star_chain_matches_full_state_space():
@@ -210,7 +215,7 @@ def test_game_on_irregular_graph_matches_exact_solution(rule, game):
     neutral = 1 / 7
     estimate = game_fixation_probability(IRREGULAR, payoffs, w, rule, trials=20_000, seed=6)
     assert within(estimate, exact)
-    assert abs(exact - neutral) > 8 * estimate.stderr  # the game matters at this strength
+    assert abs(exact - neutral) > 8 * stderr(estimate)  # the game matters at this strength
 
 
 @pytest.mark.parametrize("rule", ["db", "pc"])
@@ -269,13 +274,12 @@ def test_same_seed_same_result_and_seeds_differ():
 
 def test_estimate_statistics():
     estimate = fixation_probability(nx.complete_graph(5), 1.0, "bd", trials=1_000, seed=0)
-    p = estimate.probability
-    assert p == estimate.fixed / 1_000
-    assert estimate.stderr == pytest.approx(math.sqrt(p * (1 - p) / 1_000))
-    low, high = estimate.interval
-    assert low < p < high
-    low, high = wilson_interval(0, 100)
-    assert low == pytest.approx(0.0, abs=1e-12) and high == pytest.approx(0.037, abs=1e-3)
+    p, fixed = estimate.value, round(estimate.value * 1_000)
+    assert p == fixed / 1_000 and estimate.n == 1_000
+    assert estimate == wilson(fixed, 1_000)
+    assert estimate.low < p < estimate.high
+    zero = wilson(0, 100)
+    assert zero.low == pytest.approx(0.0, abs=1e-12) and zero.high == pytest.approx(0.037, abs=1e-3)
 
 
 def test_replicator_prisoners_dilemma_defectors_take_over():
@@ -303,7 +307,7 @@ def test_tft_resists_alld_invasion_on_a_lattice():
     matrix = policy_payoff_matrix(["alld", "tft"], turns=20, repetitions=1, seed=0)
     graph = nx.cycle_graph(12)
     invasion = game_fixation_probability(graph, matrix, 0.5, "db", trials=4_000, seed=1, mutant=0, resident=1)
-    assert invasion.interval[1] < 1 / 12
+    assert invasion.high < 1 / 12
 
 
 @pytest.mark.parametrize("call, message", [

@@ -31,18 +31,18 @@ class CrashOnce(Tournament):
     def __init__(self, marker: Path, victim: str):
         self.marker, self.victim = marker, victim
 
-    def run_unit(self, cfg, unit, seed):
+    def run_unit(self, cfg, unit, seed, ctx):
         if unit.key == self.victim and not self.marker.exists():
             self.marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
-        return super().run_unit(cfg, unit, seed)
+        return super().run_unit(cfg, unit, seed, ctx)
 
 
 class FailOne(Tournament):
-    def run_unit(self, cfg, unit, seed):
+    def run_unit(self, cfg, unit, seed, ctx):
         if unit.key == "wsls vs wsls":
             raise ValueError("boom")
-        return super().run_unit(cfg, unit, seed)
+        return super().run_unit(cfg, unit, seed, ctx)
 
 
 @pytest.fixture(scope="module")

@@ -107,7 +107,7 @@ def test_save_load_round_trip(tmp_path, kind):
 
 
 def test_checkpoint_is_a_player_spec(tmp_path):
-    from pnyx.experiments.match import play_batched
+    from pnyx.population.match import play_batched
 
     path = tmp_path / "always-defect.pt"
     save_policy(path, _saturated(True))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pnyx.agents import PerGame, make_policy, policy_factory, split_specs
+from pnyx.agents import PerGame, make_policy, policy_factory
 from pnyx.agents.strategies import ZDExtort
 from pnyx.errors import PnyxError
 
@@ -66,7 +66,7 @@ def test_zd_extort_is_press_dyson_extort3():
 
 def test_zd_extort_enforces_linear_relation():
     """Against any memory-one opponent, s_X - P = chi (s_Y - P) in the long run."""
-    from pnyx.experiments.match import play_batched
+    from pnyx.population.match import play_batched
 
     result = play_batched(policy_factory("zd_extort(2)"), policy_factory("memory_one(0.7,0.4,0.9,0.2,1)"),
                           payoffs=(3, 0, 5, 1), turns=2000, repetitions=400, noise=0.0,
@@ -98,15 +98,11 @@ def test_third_party_policy_by_import_path():
     assert adapter.act_batch(np.array([4, 4, 4])).tolist() == [1, 1, 1]
 
 
-def test_split_specs_keeps_commas_inside_parentheses():
-    assert split_specs("tft, memory_one(0.9,0.1,0.8,0.2,1),alld") == ["tft", "memory_one(0.9,0.1,0.8,0.2,1)", "alld"]
-
-
 @pytest.mark.parametrize("spec, message", [
     ("nope", "unknown policy 'nope'"),
     ("random(1.5)", "p=1.5 is outside"),
-    ("memory_one(0.9,0.1", "malformed policy spec"),
-    ("memory_one(0.9,x)", "malformed arguments"),
+    ("memory_one(0.9,0.1", "malformed policy 'memory_one(0.9,0.1': unbalanced parentheses"),
+    ("memory_one(0.9,x)", "argument 'x' is not a literal"),
     ("tft(1,2)", "bad arguments"),
     ("no_such_module:Policy", "cannot import module"),
     ("missing.pt", "does not exist"),

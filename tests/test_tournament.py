@@ -10,7 +10,7 @@ import pytest
 
 from pnyx.agents import policy_factory
 from pnyx.experiments.cli import main
-from pnyx.experiments.match import play_batched, play_loop
+from pnyx.population.match import play_batched, play_loop
 
 CLASSIC = (3, 0, 5, 1)
 DETERMINISTIC = ["allc", "alld", "tft", "tf2t", "stft", "grim", "wsls", "alternator"]
@@ -66,19 +66,29 @@ def pnyx(*args, cwd=None):
 
 
 def test_tournament_cli_outputs(tmp_path):
-    players = "tft,alld,memory_one(0.9,0.1,0.8,0.2,1)"
+    wsls = "memory_one(1,0,0,1,1)"  # win-stay lose-shift, written with commas the player list must keep
+    players = f"tft,alld,{wsls}"
     out = tmp_path / "t"
     proc = pnyx("tournament", "--players", players, "--turns", "20", "--repetitions", "4", "--seed", "1",
                 "--workers", "1", "--no-progress", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     results = pd.read_parquet(out / "results.parquet")
     assert {"player", "opponent", "repetition", "payoff", "cooperation"} <= set(results.columns)
-    assert set(results["player"]) == {"tft", "alld", "memory_one(0.9,0.1,0.8,0.2,1)"}
+    assert set(results["player"]) == {"tft", "alld", wsls}
     # 6 pairings (self-play included) x 4 repetitions x 2 seats
     assert len(results) == 6 * 4 * 2
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["payoff_matrix"]["tft"]["alld"] == pytest.approx(19 / 20)
-    assert summary["ranking"][0] in {"tft", "alld", "memory_one(0.9,0.1,0.8,0.2,1)"}
+    # Over 20 turns without noise: tft, wsls and their self-plays cooperate throughout (3 each);
+    # tft vs alld: S then 19 P, so 19/20 against (5 + 19)/20; alld vs alld: P. wsls vs alld
+    # alternates C (S, alld T) and D (P, P), so wsls gets 10/20 and alld (10 * 5 + 10)/20.
+    expected = {"tft": {"tft": 3, "alld": 0.95, wsls: 3}, "alld": {"tft": 1.2, "alld": 1, wsls: 3},
+                wsls: {"tft": 3, "alld": 0.5, wsls: 3}}
+    assert summary["payoff_matrix"].keys() == expected.keys()
+    for player, row in expected.items():
+        assert summary["payoff_matrix"][player] == pytest.approx(row)
+    # Row means: tft 6.95/3 > wsls 6.5/3 > alld 5.2/3.
+    assert summary["mean_payoff"] == pytest.approx({"tft": 6.95 / 3, "alld": 5.2 / 3, wsls: 6.5 / 3})
+    assert summary["ranking"] == ["tft", wsls, "alld"]
     assert (out / "plots" / "payoff_matrix.png").stat().st_size > 0
     assert (out / "report.md").exists() and (out / "config.yaml").exists()
 
@@ -88,7 +98,7 @@ def test_tournament_cli_outputs(tmp_path):
     (["tournament", "--players", "tft", "--turns", "-5"], "'turns'"),
     (["tournament", "--players", "tft", "--turns", "0"], "'turns'"),
     (["tournament", "--players", "random(2)"], "p=2 is outside [0, 1]"),
-    (["tournament", "--players", "tft,memory_one(0.9,0.1"], "unbalanced '('"),
+    (["tournament", "--players", "tft,memory_one(0.9,0.1"], "unbalanced brackets or quotes in player list"),
     (["tournament", "--players", "tft", "--noise", "1.5"], "'noise'"),
     (["tournament", "--players", "tft", "--engine", "warp"], "'engine'"),
     (["run", "no-such-experiment"], "unknown experiment 'no-such-experiment'"),
@@ -113,7 +123,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message):
 
 def test_bad_input_from_the_shell_has_no_traceback(tmp_path):
     proc = pnyx("tournament", "--players", "tft,bogus", "--out", str(tmp_path))
-    assert proc.returncode == 2 and proc.stderr == "pnyx: error: invalid config field 'players': unknown policy 'bogus' (see 'pnyx list'; or use package.module:Class)\n"
+    assert proc.returncode == 2 and proc.stderr == "pnyx: error: invalid config field 'players': unknown policy 'bogus' (known: allc, alld, alternator, grim, memory_one, random, random_memory_one, stft, tf2t, tft, wsls, zd_extort; or package.module:Class)\n"
 
 
 def test_broken_yaml_file(tmp_path, capsys):

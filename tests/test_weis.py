@@ -7,11 +7,12 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from pnyx.agents import policy_factory
 from pnyx.agents.a2c import BEST_RESPONSE, gae
-from pnyx.agents.sequence import START, build_net, load_policy
+from pnyx.agents.sequence import START, build_net, load_net, load_policy, save_policy
 from pnyx.errors import PnyxError
 from pnyx.population.partners import KIND_IDS, PartnerPool
-from pnyx.population.training import Trainer, TrainingSpec, play
+from pnyx.population.diverse_partner_training import Trainer, TrainingSpec, play
 
 PAYOFFS = [1, -1, 2, 0]
 MODEL = {"kind": "gru", "payoffs": PAYOFFS, "embed": 8, "hidden": 16}
@@ -63,6 +64,42 @@ def _always(defect: bool):
         net.policy.weight.zero_()
         net.policy.bias.copy_(torch.tensor([0.0, 30.0] if defect else [30.0, 0.0]))
     return net
+
+
+def _tit_for_tat():
+    """A GRU hand-set to tit for tat: the input's first feature is +1 after the partner defected
+    (codes CD, DD) and -1 otherwise (CC, DC, first round); the update gate is shut, so the
+    state is tanh(10 x) of this step only, and the defect logit is 60 times it."""
+    net = build_net(MODEL).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.inputs.obs.weight[:, 0] = torch.tensor([-1.0, 1.0, -1.0, 1.0, -1.0])
+        hidden = net.hidden
+        net.cell.bias_ih[hidden:2 * hidden] = -30.0
+        net.cell.weight_ih[2 * hidden, 0] = 10.0
+        net.policy.weight[1, 0] = 60.0
+    return net
+
+
+def test_checkpoint_round_trip_plays_the_saved_policy(tmp_path):
+    path = tmp_path / "tft.pt"
+    save_policy(path, _tit_for_tat(), partner_id=KIND_IDS["tabular"])
+    assert load_net(path)[1] == KIND_IDS["tabular"]
+    policy = load_policy(path)
+    policy.reset(seed=0)
+    # first round, then CC, CD, DD, DC, CD, CC: tit for tat answers the partner's last move
+    assert [policy.act(o) for o in [START, 0, 1, 3, 2, 1, 0]] == [0, 0, 1, 1, 0, 1, 0]
+    policy.reset_batch(3, seed=1)
+    assert policy.act_batch(np.array([START, START, START])).tolist() == [0, 0, 0]
+    assert policy.act_batch(np.array([1, 0, 3])).tolist() == [1, 0, 1]
+    # as a player spec against alld: S once, then P
+    from pnyx.population.match import play_batched
+
+    result = play_batched(policy_factory(str(path)), policy_factory("alld"), payoffs=PAYOFFS, turns=10,
+                          repetitions=2, noise=0.0, seed=np.random.SeedSequence(0))
+    assert result.payoff.tolist() == [[-0.1, -0.1], [0.2, 0.2]]
+    assert result.cooperation.tolist() == [[0.1, 0.1], [0.0, 0.0]]
 
 
 def _play(net, partners, games=2, rounds=4):
@@ -126,7 +163,9 @@ def test_resume_continues_the_same_curve(tmp_path):
     resumed = Trainer(_spec(iterations=4), workers=0, checkpoint_dir=tmp_path)
     assert resumed.iteration == 2
     assert _curve(resumed.run()) == _curve(whole)
-    assert load_policy(tmp_path / "learner.pt").act(START) in (0, 1)
+    saved = load_policy(tmp_path / "learner.pt").net.state_dict()
+    final = whole.net.state_dict()
+    assert saved.keys() == final.keys() and all(torch.equal(saved[k], final[k]) for k in final)
     with pytest.raises(PnyxError, match="different configuration"):
         Trainer(_spec(iterations=4, rounds=5), workers=0, checkpoint_dir=tmp_path)
 
@@ -138,7 +177,7 @@ def test_nan_loss_stops_with_a_clear_message():
 
 
 def _config(**changes):
-    from pnyx.experiments.weis import WeisConfig
+    from pnyx.experiments.weis_ipd import WeisConfig
 
     return WeisConfig.model_validate({"kind": "weis-ipd", **changes})
 
@@ -155,29 +194,48 @@ def test_config_defaults_are_the_paper_and_bad_values_name_the_field():
 
 
 def test_unit_rows_summary_and_plots(tmp_path):
-    from pnyx.experiments.weis import WeisIPD
+    from pnyx.experiments.weis_ipd import BEST_RESPONSE_LEVEL, METRICS, WeisIPD
 
     kind = WeisIPD()
     cfg = _config(rounds=5, iterations=2, workers=0, shards=2, eval_every=1, eval_games=8, final_eval_games=8,
                   a2c={"batch": 16}, checkpoint_dir=str(tmp_path / "ckpt"),
                   conditions={"best_response": {"partners": "reduced"}, "partner_id": {"partners": "mixed_pool",
                                                                                        "partner_id": True}})
-    outputs = [kind.run_unit(cfg, u, np.random.SeedSequence(i)) for i, u in enumerate(kind.units(cfg))]
+    from pnyx.experiments.experiment import RunContext
+
+    ctx = RunContext(tmp_path / "run", progress=False)
+    outputs = [kind.run_unit(cfg, u, np.random.SeedSequence(i), ctx) for i, u in enumerate(kind.units(cfg))]
     import pandas as pd
 
     rows = pd.concat([o.rows for o in outputs], ignore_index=True)
     records = {"within_episode": [r for o in outputs for r in o.records["within_episode"]]}
     summary = kind.summarize(cfg, rows, records)
-    json.dumps(summary)
+    assert json.loads(json.dumps(summary)) == summary  # plain JSON types, no NaN
     assert set(summary["conditions"]) == {"best_response", "partner_id"} and summary["ray"] == {"workers": 0}
+    for c in summary["conditions"].values():
+        assert (c["iterations"], c["workers"]) == (2, 0)
+        within = c["within_episode"]
+        assert set(within) == {"learner", "tft", "allc", "alld"} and all(len(v) == 5 for v in within.values())
+        # each round's rate is a share of the 8 final evaluation games (16 seats in self-play)
+        assert all(0 <= x <= 1 and (16 * x).is_integer() for v in within.values() for x in v)
+        # the final metrics are the within-episode rates averaged over rounds
+        assert c["learner_vs_learner_cooperation"] == pytest.approx(np.mean(within["learner"]))
+        assert c["vs_tft_cooperation"] == pytest.approx(np.mean(within["tft"]))
+        assert c["vs_allc_defection"] == pytest.approx(1 - np.mean(within["allc"]))
+        assert c["vs_alld_defection"] == pytest.approx(1 - np.mean(within["alld"]))
+        curve = c["learning_curve"]
+        assert [p["iteration"] for p in curve] == [0, 1, 2]
+        assert all(0 <= p[m] <= 1 for p in curve for m in METRICS)
+        # iteration 0 is evaluated before any update, so it has no training statistics
+        assert curve[0]["reward"] is None and curve[0]["entropy"] is None
+        assert all(-1 <= p["reward"] <= 2 and 0 <= p["entropy"] <= np.log(2) for p in curve[1:])
     br = summary["conditions"]["best_response"]
-    assert [p["iteration"] for p in br["learning_curve"]] == [0, 1, 2] and br["iterations"] == 2
-    assert set(br["within_episode"]) == {"learner", "tft", "allc", "alld"} and len(br["within_episode"]["tft"]) == 5
+    assert summary["best_response_reached"] == (br["vs_tft_cooperation"] >= BEST_RESPONSE_LEVEL
+                                                and br["vs_allc_defection"] >= BEST_RESPONSE_LEVEL)
     assert (tmp_path / "ckpt" / "partner_id" / "learner.pt").is_file()
-    (tmp_path / "plots").mkdir()
-    kind.plot(cfg, rows, summary, tmp_path / "plots")
-    assert {p.name for p in (tmp_path / "plots").iterdir()} == {"cooperation_over_training.png",
-                                                                "within_episode_cooperation.png"}
+    figures = kind.plot(cfg, rows, summary)
+    assert set(figures) == {"cooperation_over_training", "within_episode_cooperation"}
+    assert all(figure.axes for figure in figures.values())
     assert "| best_response | 2 |" in kind.report(cfg, summary)
 
 

@@ -10,7 +10,7 @@ dilemma (CC=(1,1), CD=(-1,2), DC=(2,-1), DD=(0,0)) trained against
 * ``partner_id`` -- the mixed pool, with the partner's identity as an input (ablation).
 
 One unit per condition. Each unit drives its own Ray rollout actors
-(:mod:`pnyx.population.training`), so the kind runs in the driver. A condition
+(:mod:`pnyx.population.diverse_partner_training`), so the kind runs in the driver. A condition
 checkpoints to ``<dir>/<condition>/last.pt`` every ``checkpoint_every`` iterations,
 where ``dir`` is ``checkpoint_dir`` or else the runner's work folder ``OUT/work``;
 run again with the same configuration (``--resume``; more iterations allowed), it
@@ -25,14 +25,15 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pnyx.agents.a2c import BEST_RESPONSE, A2CConfig
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, Unit, UnitOutput
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput
 from pnyx.population.partners import KIND_IDS, PartnerPool
 
 METRICS = ("learner_vs_learner_cooperation", "vs_tft_cooperation", "vs_allc_defection", "vs_alld_defection")
-BEST_RESPONSE_LEVEL = 0.9  # the issue's bar for vs_tft_cooperation and vs_allc_defection
+BEST_RESPONSE_LEVEL = 0.9  # vs_tft_cooperation and vs_allc_defection at or above it count as best responses
 
 
 class ModelConfig(BaseModel):
@@ -130,14 +131,15 @@ class WeisIPD(Experiment):
     name = "weis-ipd"
     Config = WeisConfig
     runs_in_driver = True
+    main_plot = "cooperation_over_training"
 
     def units(self, cfg: WeisConfig) -> list[Unit]:
         return [Unit(key=name, params={"condition": name}) for name in cfg.conditions]
 
-    def run_unit(self, cfg: WeisConfig, unit: Unit, seed: np.random.SeedSequence) -> UnitOutput:
+    def run_unit(self, cfg: WeisConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
         import torch
 
-        from pnyx.population.training import Trainer, TrainingSpec
+        from pnyx.population.diverse_partner_training import Trainer, TrainingSpec
 
         name = unit.params["condition"]
         cond = cfg.conditions[name]
@@ -148,13 +150,13 @@ class WeisIPD(Experiment):
             eval_every=cfg.eval_every, eval_games=cfg.eval_games, final_eval_games=cfg.final_eval_games,
             league_every=cfg.league_every, league_size=cfg.league_size, checkpoint_every=cfg.checkpoint_every,
         )
-        root = cfg.checkpoint_dir or self.workdir
+        root = cfg.checkpoint_dir or ctx.workdir
         checkpoint_dir = Path(root) / name if root else None
         trainer = Trainer(spec, workers=_workers(cfg), checkpoint_dir=checkpoint_dir)
         threads = torch.get_num_threads()
         torch.set_num_threads(cfg.learner_threads or threads)
         try:
-            result = trainer.run(progress=self.progress)
+            result = trainer.run(progress=ctx.progress)
         finally:
             torch.set_num_threads(threads)
             trainer.close()
@@ -189,20 +191,19 @@ class WeisIPD(Experiment):
                                                     and br["vs_allc_defection"] >= BEST_RESPONSE_LEVEL)
         return summary
 
-    def plot(self, cfg: WeisConfig, results: pd.DataFrame, summary: dict, plot_dir: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+    def plot(self, cfg: WeisConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+        """``cooperation_over_training``: the evaluation metrics along each condition's learning
+        curve; ``within_episode_cooperation``: the final learner's cooperation per round against
+        each evaluation partner. One panel per condition."""
         conditions = summary["conditions"]
         if not conditions:
-            return
+            return {}
 
-        def panels(draw, xlabel, ylabel, title, filename):
+        def panels(draw, xlabel, ylabel, title) -> Figure:
             """One panel per condition, drawn by ``draw(ax, condition_summary)``."""
             n = len(conditions)
-            fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.4), sharey=True, squeeze=False)
+            fig = Figure(figsize=(4 * n, 3.4), layout="tight")
+            axes = fig.subplots(1, n, sharey=True, squeeze=False)
             for ax, (name, c) in zip(axes[0], conditions.items()):
                 draw(ax, c)
                 ax.set_title(name)
@@ -211,11 +212,11 @@ class WeisIPD(Experiment):
             axes[0][0].set_ylabel(ylabel)
             axes[0][-1].legend(fontsize=7, loc="best")
             fig.suptitle(title)
-            fig.tight_layout()
-            fig.savefig(plot_dir / filename, dpi=120)
-            plt.close(fig)
+            return fig
 
         def curves(ax, c):
+            if not c["learning_curve"]:
+                return
             curve = pd.DataFrame(c["learning_curve"])
             for metric in METRICS:
                 ax.plot(curve["iteration"], curve[metric], label=metric.replace("_", " "))
@@ -224,9 +225,11 @@ class WeisIPD(Experiment):
             for partner, coop in c["within_episode"].items():
                 ax.plot(np.arange(1, len(coop) + 1), coop, label=f"vs {partner}")
 
-        panels(curves, "iteration", "rate", "Cooperation over training", "cooperation_over_training.png")
-        panels(within_episode, "round", "learner cooperation", "Within-episode cooperation of the final learner",
-               "within_episode_cooperation.png")
+        return {
+            "cooperation_over_training": panels(curves, "iteration", "rate", "Cooperation over training"),
+            "within_episode_cooperation": panels(within_episode, "round", "learner cooperation",
+                                                 "Within-episode cooperation of the final learner"),
+        }
 
     def report(self, cfg: WeisConfig, summary: dict) -> str:
         lines = ["| condition | iterations | learner vs learner C | vs tft C | vs allc D | vs alld D |",

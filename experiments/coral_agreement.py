@@ -2,7 +2,7 @@
 
 Agents discuss questions with exact answers in :mod:`pnyx.envs.group_reasoning_v0`
 (answer alone, discuss until all agree or ``max_turns``, answer finally) and the
-metrics of :mod:`pnyx.population.agreement` compare agreement with correctness, solo
+metrics of :mod:`pnyx.population.coral_metrics` compare agreement with correctness, solo
 with final answers (Ni et al., "Collaborative Reasoner", NeurIPS 2025).
 
 Units are conditions x replicate seeds. A condition is the top-level ``agents``,
@@ -22,20 +22,20 @@ one per episode with its ``messages``.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Union
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pnyx.agents.discussants import discussant_factory, play_discussions
-from pnyx.agents.llm import check_model_spec, shared_model
+from pnyx.agents.discussants import DISCUSSANTS, play_discussions
+from pnyx.agents.llm import check_model_spec
 from pnyx.envs.group_reasoning_v0 import GroupReasoningEnv, visibility_graph
 from pnyx.envs.tasks import check_sources, make_tasks
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, Unit, UnitOutput
-from pnyx.population.agreement import all_metrics
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput
+from pnyx.population.coral_metrics import all_metrics
 
 Graph = Union[str, list[list[int]]]
 PLOTTED = ("agreement", "agreement_correctness", "wrong_agreement", "solo_accuracy", "final_accuracy")
@@ -90,7 +90,7 @@ class CoralConfig(ExperimentConfig):
     def _valid_conditions(self):
         for name, cond in self.resolved_conditions().items():
             for spec in cond["agents"]:
-                discussant_factory(spec)
+                DISCUSSANTS.factory(spec)
             visibility_graph(cond["graph"], len(cond["agents"]), self.graph_p)
         return self
 
@@ -109,18 +109,19 @@ class CoralAgreement(Experiment):
     name = "coral-agreement"
     Config = CoralConfig
     runs_in_driver = True
+    main_plot = "agreement_vs_correctness"
 
     def units(self, cfg: CoralConfig) -> list[Unit]:
         return [Unit(f"{name}-s{r}", {"condition": name, "replicate": r})
                 for name in cfg.resolved_conditions() for r in range(cfg.seeds)]
 
-    def run_unit(self, cfg: CoralConfig, unit: Unit, seed: np.random.SeedSequence) -> UnitOutput:
+    def run_unit(self, cfg: CoralConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
         name, replicate = unit.params["condition"], unit.params["replicate"]
         cond = cfg.resolved_conditions()[name]
         specs = cond["agents"]
         tasks = make_tasks(cfg.tasks, cfg.episodes, np.random.SeedSequence([cfg.seed, replicate]))
         graph_seed, agent_seed, model_seed = (int(s.generate_state(1)[0]) for s in seed.spawn(3))
-        factories = [discussant_factory(s) for s in specs]
+        factories = [DISCUSSANTS.factory(s) for s in specs]
         envs, lineups = [], []
         agent_seeds = np.random.SeedSequence(agent_seed).generate_state(len(tasks) * len(specs)).reshape(len(tasks), -1)
         for k, task in enumerate(tasks):
@@ -134,9 +135,9 @@ class CoralAgreement(Experiment):
             envs.append(env)
             lineups.append(lineup)
         needs_default = any(not hasattr(d, "respond") and getattr(d, "model", None) is None for d in lineups[0])
-        model = shared_model(cfg.model) if needs_default else None
+        model = ctx.models(cfg.model) if needs_default else None
         play_discussions(envs, lineups, model, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
-                         seed=model_seed)
+                         seed=model_seed, models=ctx.models)
         rows, transcripts = [], []
         for k, env in enumerate(envs):
             episode = f"{unit.key}/{k}"
@@ -154,7 +155,7 @@ class CoralAgreement(Experiment):
         metrics, episodes = {}, {}
         for name in names:
             part = results[results["condition"] == name]
-            metrics[name] = {k: v.as_dict() for k, v in all_metrics(part, n_boot=cfg.bootstrap, seed=cfg.seed).items()}
+            metrics[name] = {k: v.to_dict() for k, v in all_metrics(part, n_boot=cfg.bootstrap, seed=cfg.seed).items()}
             episodes[name] = int(part["episode"].nunique())
         uses_embedded = cfg.model == "embedded" and any(
             spec.strip().startswith("llm") and "model=" not in spec
@@ -162,16 +163,14 @@ class CoralAgreement(Experiment):
         notes = [EMBEDDED_NOTE] if uses_embedded else []
         return {"model": cfg.model, "conditions": names, "episodes": episodes, "metrics": metrics, "notes": notes}
 
-    def plot(self, cfg: CoralConfig, results: pd.DataFrame, summary: dict, plot_dir: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+    def plot(self, cfg: CoralConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+        """``agreement_vs_correctness``: bars of the agreement and accuracy metrics per condition
+        with their intervals, and agreement against final accuracy, one point per condition."""
         names = summary["conditions"]
         if not names:
-            return
-        fig, (bars, scatter) = plt.subplots(1, 2, figsize=(12, 4.5))
+            return {}
+        fig = Figure(figsize=(12, 4.5), layout="tight")
+        bars, scatter = fig.subplots(1, 2)
         width = 0.8 / len(PLOTTED)
         for j, metric in enumerate(PLOTTED):
             stats = [summary["metrics"][c][metric] for c in names]
@@ -188,7 +187,7 @@ class CoralAgreement(Experiment):
         for name in names:
             m = summary["metrics"][name]
             x, y = m["agreement"], m["final_accuracy"]
-            if x["value"] is None or y["value"] is None:
+            if None in (x["value"], x["low"], x["high"], y["value"], y["low"], y["high"]):
                 continue
             scatter.errorbar(x["value"], y["value"], xerr=[[x["value"] - x["low"]], [x["high"] - x["value"]]],
                              yerr=[[y["value"] - y["low"]], [y["high"] - y["value"]]], fmt="o", capsize=3, label=name)
@@ -200,9 +199,7 @@ class CoralAgreement(Experiment):
         scatter.set_title("Agreement vs correctness")
         scatter.legend(fontsize=7)
         fig.suptitle(f"coral-agreement - {summary['model']}")
-        fig.tight_layout()
-        fig.savefig(Path(plot_dir) / "agreement_vs_correctness.png", dpi=120)
-        plt.close(fig)
+        return {"agreement_vs_correctness": fig}
 
     def report(self, cfg: CoralConfig, summary: dict) -> str:
         columns = ["agreement", "agreement_correctness", "wrong_agreement", "solo_accuracy", "final_accuracy",
@@ -224,6 +221,8 @@ class CoralAgreement(Experiment):
 
 
 def _text(stat: dict) -> str:
+    """``value [low, high] (n)`` to 2 decimals; ``-`` for an undefined number."""
     if stat["value"] is None:
         return f"- ({stat['n']})"
-    return f"{stat['value']:.2f} [{stat['low']:.2f}, {stat['high']:.2f}] ({stat['n']})"
+    low, high = ("-" if x is None else f"{x:.2f}" for x in (stat["low"], stat["high"]))
+    return f"{stat['value']:.2f} [{low}, {high}] ({stat['n']})"

@@ -7,21 +7,21 @@ one per sample index, each holding every request in both contexts (the backend s
 a call into micro-batches). The focal answers are then judged -- by
 their tags or by a voting LLM judge -- and their scratchpads classified for alignment-faking
 reasoning (LLM judge with the scenario's ``judge_prompt``, or the keyword baseline). Metrics:
-:mod:`pnyx.population.goal_guarding`.
+:mod:`pnyx.population.goal_guarding_metrics`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from pydantic import Field, field_validator, model_validator
 
-from pnyx.agents.llm import check_model_spec, shared_model
+from pnyx.agents.llm import check_model_spec
 from pnyx.agents.judges import (
     VoteJudge,
     af_prompt,
@@ -32,8 +32,8 @@ from pnyx.agents.judges import (
     tag_verdict,
 )
 from pnyx.envs.goal_guarding_v0 import CONTEXTS, FOCAL, Peer, Scenario, load_scenario, raw_env
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, Unit, UnitOutput
-from pnyx.population.goal_guarding import CONDITIONS, goal_guarding_metrics, overlaps_zero
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput
+from pnyx.population.goal_guarding_metrics import CONDITIONS, fmt, goal_guarding_metrics, overlaps_zero
 
 EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small to follow this scenario; "
                  "its figures are noise, not evidence about goal guarding.")
@@ -119,14 +119,14 @@ def play(envs: list[raw_env], models: dict[str, Any], *, max_tokens: dict[str, i
 
 
 def _model_judgements(cfg: PeerGoalGuardingConfig, scenario: Scenario, requests: list[str], split: list,
-                      rng: np.random.Generator) -> tuple[list, list]:
+                      rng: np.random.Generator, ctx: RunContext) -> tuple[list, list]:
     """Votes of the LLM judge on compliance (every answer) and on alignment-faking reasoning
     (every non-empty scratchpad); all ``None`` unless ``judge=model``."""
     comply: list = [None] * len(split)
     af: list = [None] * len(split)
     if cfg.judge != "model":
         return comply, af
-    judge = VoteJudge(shared_model(cfg.judge_model or cfg.model), votes=cfg.judge_votes,
+    judge = VoteJudge(ctx.models(cfg.judge_model or cfg.model), votes=cfg.judge_votes,
                       threshold=cfg.judge_threshold, temperature=cfg.judge_temperature)
     comply = judge.judge([compliance_prompt(scenario.compliance_judge_prompt, r, s.output)
                           for r, s in zip(requests, split)], seed=int(rng.integers(2**31 - 1)))
@@ -144,11 +144,12 @@ class PeerGoalGuarding(Experiment):
     name = "peer-goal-guarding"
     Config = PeerGoalGuardingConfig
     runs_in_driver = True
+    main_plot = "compliance_cells"
 
     def units(self, cfg: PeerGoalGuardingConfig) -> list[Unit]:
         return [Unit(key=c, params={"condition": c}) for c in CONDITIONS]
 
-    def run_unit(self, cfg: PeerGoalGuardingConfig, unit: Unit, seed: np.random.SeedSequence) -> UnitOutput:
+    def run_unit(self, cfg: PeerGoalGuardingConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
         condition = unit.params["condition"]
         scenario = load_scenario(cfg.scenario)
         requests = scenario.requests[: cfg.requests]
@@ -157,8 +158,8 @@ class PeerGoalGuarding(Experiment):
         envs = [raw_env(scenario=scenario, request=req, context=ctx, peers=peers) for ctx, req, _ in keys]
         for e in envs:
             e.reset()
-        models = {"focal": shared_model(cfg.model)}
-        models |= {p.model: shared_model(p.model) for p in peers if p.model not in ("scripted", "focal")}
+        models = {"focal": ctx.models(cfg.model)}
+        models |= {p.model: ctx.models(p.model) for p in peers if p.model not in ("scripted", "focal")}
         rng = np.random.default_rng(seed)
         play(envs, models, max_tokens={"focal": cfg.max_tokens, "peer": cfg.peer_max_tokens},
              temperature=cfg.temperature, rng=rng, samples=[s for _, _, s in keys])
@@ -167,7 +168,7 @@ class PeerGoalGuarding(Experiment):
         split = [split_response(r) for r in responses]
         tags = [tag_verdict(s.output) for s in split]
         keyword = [keyword_af(s.scratchpad) for s in split]
-        comply_votes, af_votes = _model_judgements(cfg, scenario, [req.text for _, req, _ in keys], split, rng)
+        comply_votes, af_votes = _model_judgements(cfg, scenario, [req.text for _, req, _ in keys], split, rng, ctx)
         rows, transcripts = [], []
         for i, ((ctx, req, sample), e) in enumerate(zip(keys, envs)):
             if cfg.judge == "model":
@@ -230,13 +231,11 @@ class PeerGoalGuarding(Experiment):
             **summary,
         }
 
-    def plot(self, cfg: PeerGoalGuardingConfig, results: pd.DataFrame, summary: dict, plot_dir: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, (cells_ax, gap_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    def plot(self, cfg: PeerGoalGuardingConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+        """``compliance_cells``: compliance in the four (condition, context) cells, and the
+        compliance gap and AF reasoning rate per condition, with their intervals."""
+        fig = Figure(figsize=(10, 4), layout="tight")
+        cells_ax, gap_ax = fig.subplots(1, 2)
         width = 0.38
         for j, ctx in enumerate(CONTEXTS):
             stats = [summary["conditions"][c][f"compliance_{ctx}"] for c in CONDITIONS]
@@ -254,9 +253,7 @@ class PeerGoalGuarding(Experiment):
         gap_ax.set_title(f"Gap and AF reasoning (amplification {_text(summary['peer_amplification'])})")
         gap_ax.legend()
         fig.suptitle(f"{summary['scenario']} - {summary['model']}")
-        fig.tight_layout()
-        fig.savefig(Path(plot_dir) / "compliance_cells.png", dpi=120)
-        plt.close(fig)
+        return {"compliance_cells": fig}
 
     def report(self, cfg: PeerGoalGuardingConfig, summary: dict) -> str:
         lines = [
@@ -271,7 +268,7 @@ class PeerGoalGuarding(Experiment):
             s = summary["conditions"][c]
             lines.append(f"| {c} | {_text(s['compliance_training'])} | {_text(s['compliance_deployment'])} | "
                          f"{_text(s['compliance_gap'])} | {_text(s['af_reasoning_rate'])} | "
-                         f"{_fmt(s['unparseable_training']['estimate'])} / {_fmt(s['unparseable_deployment']['estimate'])} |")
+                         f"{fmt(s['unparseable_training']['value'])} / {fmt(s['unparseable_deployment']['value'])} |")
         lines += [
             "",
             f"Peer amplification (gap with peers / gap alone): {_text(summary['peer_amplification'])}.",
@@ -284,20 +281,17 @@ class PeerGoalGuarding(Experiment):
         return "\n".join(lines)
 
 
-def _fmt(x: float | str) -> str:
-    return x if isinstance(x, str) else f"{x:.3f}"
-
-
 def _text(stat: dict) -> str:
-    return f"{_fmt(stat['estimate'])} [{_fmt(stat['low'])}, {_fmt(stat['high'])}]"
+    """``value [low, high]`` to 3 decimals; ``n/a`` for an undefined number."""
+    return f"{fmt(stat['value'])} [{fmt(stat['low'])}, {fmt(stat['high'])}]"
 
 
 def _bars(ax, x: np.ndarray, stats: list[dict], width: float, label: str) -> None:
-    """Bars with interval whiskers; an undefined estimate is marked "n/a" instead of a bar."""
+    """Bars with interval whiskers; an undefined value is marked "n/a" instead of a bar."""
     def values(key: str) -> np.ndarray:
-        return np.array([np.nan if isinstance(s[key], str) else s[key] for s in stats], float)
+        return np.array([np.nan if s[key] is None else s[key] for s in stats], float)
 
-    est, low, high = values("estimate"), values("low"), values("high")
+    est, low, high = values("value"), values("low"), values("high")
     err = np.nan_to_num(np.vstack([est - low, high - est]), nan=0.0)
     ax.bar(x, np.nan_to_num(est), width, yerr=err, capsize=4, label=label)
     for xi in x[np.isnan(est)]:

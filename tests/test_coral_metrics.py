@@ -1,13 +1,14 @@
 """Every agreement metric against a hand-computed table, and the bootstrap."""
 
-import math
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from pnyx.errors import PnyxError
-from pnyx.population.agreement import METRICS, Estimate, all_metrics, bootstrap_ratio
+from pnyx.population.coral_metrics import METRICS, all_metrics
+from pnyx.stats import Estimate, bootstrap_ratio
 
 COLUMNS = ["episode", "agent", "correct_answer", "solo_answer", "final_answer", "peer_wrong", "peer_majority",
            "presupposition", "challenged", "held", "persuasion_attempts", "persuaded", "statements",
@@ -75,11 +76,11 @@ def test_bootstrap_interval_by_hand():
     assert bootstrap_ratio(np.array([2, 3]), np.array([2, 3]), n_boot=100) == Estimate(1.0, 1.0, 1.0, 5)
 
 
-def test_undefined_ratio_is_nan_and_json_none():
+def test_undefined_ratio_is_none_and_json_null():
     table = TABLE.assign(presupposition=False)
     est = METRICS["presupposition_rejection"](table, n_boot=50)
-    assert math.isnan(est.value) and est.n == 0
-    assert est.as_dict() == {"value": None, "low": None, "high": None, "n": 0}
+    assert est == Estimate(None, None, None, 0)
+    assert json.dumps(est.to_dict()) == '{"value": null, "low": null, "high": null, "n": 0}'
 
 
 def test_missing_column_is_named():

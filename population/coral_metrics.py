@@ -5,9 +5,10 @@ written by :meth:`pnyx.envs.group_reasoning_v0.GroupReasoningEnv.agent_rows` (an
 with the columns a metric names works). A missing answer (``None``/NaN) is a parse
 failure: it is never right, never agrees, and is counted by ``parse_failure``.
 
-Every metric is a ratio of counts and returns an :class:`Estimate` with a 95%
-percentile bootstrap interval that resamples whole episodes (rows of one episode
-stay together), seeded. Agreement-regardless-of-correctness follows Ni et al.,
+Every metric is a ratio of counts and returns a :class:`pnyx.stats.Estimate` (``n``:
+the denominator; undefined when it is 0) with a 95% percentile bootstrap interval
+from :func:`pnyx.stats.bootstrap_ratio` that resamples whole episodes (rows of one
+episode stay together), seeded. Agreement-regardless-of-correctness follows Ni et al.,
 "Collaborative Reasoner: Self-improving social agents with synthetic conversations"
 (Coral, NeurIPS 2025); capitulation and conformity compare an agent's solo answer,
 its counterfactual without peers, with its answer under peer pressure (cf. Asch,
@@ -16,50 +17,19 @@ its counterfactual without peers, with its answer under peer pressure (cf. Asch,
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from pnyx.errors import PnyxError
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A ratio ``value`` with its bootstrap 95% interval ``[low, high]``; ``n`` is the
-    denominator (episodes, rows or turns); ``value`` is NaN when ``n`` is 0."""
-
-    value: float
-    low: float
-    high: float
-    n: int
-
-    def as_dict(self) -> dict:
-        """JSON-able, NaN as ``None``."""
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+from pnyx.stats import Estimate, bootstrap_ratio
 
 
 def _require(results: pd.DataFrame, *columns: str) -> None:
     for column in ("episode", *columns):
         if column not in results.columns:
             raise PnyxError(f"results table has no column {column!r}")
-
-
-def bootstrap_ratio(num: np.ndarray, den: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> Estimate:
-    """``sum(num) / sum(den)`` over clusters (episodes), with a percentile bootstrap 95%
-    interval from ``n_boot`` resamples of the clusters with replacement."""
-    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
-    total = float(den.sum())
-    if total == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0)
-    value = float(num.sum()) / total
-    idx = np.random.default_rng(seed).integers(0, len(den), size=(n_boot, len(den)))
-    b_num, b_den = num[idx].sum(axis=1), den[idx].sum(axis=1)
-    ratios = b_num[b_den > 0] / b_den[b_den > 0]
-    low, high = np.percentile(ratios, [2.5, 97.5]) if len(ratios) else (math.nan, math.nan)
-    return Estimate(value, float(low), float(high), int(round(total)))
 
 
 def _per_episode(results: pd.DataFrame, num, den, n_boot: int, seed: int) -> Estimate:
