@@ -24,7 +24,7 @@ from pnyx.errors import PnyxError
 class A2CConfig(BaseModel):
     """A2C hyperparameters; the defaults are the paper's mixed-pool run."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     batch: int = Field(4096, gt=0, description="episodes per update")
     lr: float = Field(1e-3, gt=0)

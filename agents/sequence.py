@@ -28,6 +28,8 @@ from pnyx.envs.matrix_game import START
 from pnyx.errors import PnyxError
 
 FORMAT = "pnyx-sequence-policy/1"
+MAX_CHECKPOINT_BYTES = 1 << 30
+MAX_WIDTH = 1 << 16  # the most units, layers or heads a checkpoint's network may have
 
 
 class _Inputs(nn.Module):
@@ -162,14 +164,27 @@ def save_policy(path: str | Path, net: nn.Module, partner_id: int | None = None)
 
 def load_net(path: str | Path) -> tuple[nn.Module, int | None]:
     """The network and stored partner id from a checkpoint written by :func:`save_policy`."""
+    size = Path(path).stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:
+        raise PnyxError(f"checkpoint {str(path)!r} is {size} bytes, more than a pnyx sequence policy can be "
+                        f"({MAX_CHECKPOINT_BYTES})")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the user's input
         raise PnyxError(f"cannot read checkpoint {str(path)!r} ({type(e).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise PnyxError(f"checkpoint {str(path)!r} is not a pnyx sequence policy")
-    net = build_net(data["model"])
-    net.load_state_dict(data["state_dict"])
+    missing = sorted({"model", "state_dict", "partner_id"} - set(data))
+    if missing or not isinstance(data["model"], dict) or not isinstance(data["state_dict"], dict):
+        raise PnyxError(f"checkpoint {str(path)!r} lacks {', '.join(missing) or 'a valid model or state_dict'}")
+    sizes = [v for k, v in data["model"].items() if k != "payoffs"]
+    if any(not isinstance(v, (int, str, float)) or (isinstance(v, int) and not 0 <= v <= MAX_WIDTH) for v in sizes):
+        raise PnyxError(f"checkpoint {str(path)!r} has an invalid model spec {data['model']!r}")
+    try:
+        net = build_net(data["model"])
+        net.load_state_dict(data["state_dict"])
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise PnyxError(f"checkpoint {str(path)!r} does not fit its model ({str(e).splitlines()[0][:200]})") from None
     return net.eval(), data["partner_id"]
 
 

@@ -51,7 +51,7 @@ class MemoryOne(Strategy):
     Nowak & Sigmund, "Tit for tat in heterogeneous populations", Nature 355 (1992).
     """
 
-    def __init__(self, p_cc=1.0, p_cd=0.0, p_dc=1.0, p_dd=0.0, p0=1.0):
+    def __init__(self, p_cc, p_cd, p_dc, p_dd, p0):
         names = ("p_cc", "p_cd", "p_dc", "p_dd", "p0")
         self.p = np.array([_probability(k, v) for k, v in zip(names, (p_cc, p_cd, p_dc, p_dd, p0))])
         self.deterministic = bool(np.all((self.p == 0) | (self.p == 1)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -78,15 +79,21 @@ def _list() -> None:
             print(f"  {name:24s} {_shorten(doc)}")
 
 
-def _report(folder: str) -> None:
+def _report(folder: str) -> int:
     from pnyx.experiments.config import load_yaml, validate
     from pnyx.experiments.runner import finalize
 
     out = Path(folder)
     if not (out / "config.yaml").is_file():
         raise PnyxError(f"{folder!r} is not a pnyx run folder (no config.yaml)")
-    finalize(*validate(load_yaml(out / "config.yaml")), out)
+    summary = finalize(*validate(load_yaml(out / "config.yaml"), stored=True), out)
     print(f"report: {out / 'report.md'}")
+    damaged = summary["run"].get("damaged", [])
+    if damaged:
+        print(f"pnyx: error: {len(damaged)} damaged chunk(s) in {out} (first: {damaged[0]}); "
+              f"--resume reruns their units", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _interrupt(signum, frame):
@@ -94,8 +101,18 @@ def _interrupt(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a run like Ctrl-C
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `pnyx list | head` ends quietly
+    """Run the command line; SIGTERM stops a run like Ctrl-C while it runs."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `pnyx list | head` ends quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     out = None
     try:
         args = _parser().parse_args(argv)
@@ -103,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             _list()
             return 0
         if args.command == "report":
-            _report(args.folder)
-            return 0
+            return _report(args.folder)
         from pnyx.experiments.runner import default_out, execute, run_experiment
 
         common = dict(resume=args.resume, workers=args.workers, address=args.address, progress=not args.no_progress)

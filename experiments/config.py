@@ -10,21 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import yaml
 from pydantic import ValidationError
 
+import pnyx.yaml_safe as yaml_safe
 from pnyx.errors import PnyxError
 from pnyx.experiments.catalog import get_kind, preset_path
 from pnyx.experiments.experiment import Experiment, ExperimentConfig
 
 
 def load_yaml(path: Path) -> dict:
+    """The mapping in the YAML file ``path`` (plain data, bounded aliases, one-line errors)."""
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise PnyxError(f"broken YAML in {path}{where}: {getattr(e, 'problem', e)}") from None
+        data = yaml_safe.load(path.read_bytes(), str(path))
+    except OSError as e:
+        raise PnyxError(f"cannot read {str(path)!r} ({e.strerror or type(e).__name__})") from None
     if not isinstance(data, dict):
         raise PnyxError(f"{path} must hold a YAML mapping")
     return data
@@ -35,10 +34,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise PnyxError(f"--set needs key=value, got {text!r}")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        raise PnyxError(f"--set {key}: value {value!r} is not valid YAML") from None
+    parsed = yaml_safe.load(value, f"--set {key}: value {value!r}") if value.strip() else ""
     return key.strip().split("."), parsed
 
 
@@ -73,13 +69,16 @@ def _deep_copy(data):
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
 
 
-def validate(data: dict) -> tuple[Experiment, ExperimentConfig]:
-    """The kind and its validated config; errors become one-line :class:`PnyxError`."""
+def validate(data: dict, *, stored: bool = False) -> tuple[Experiment, ExperimentConfig]:
+    """The kind and its validated config; errors become one-line :class:`PnyxError`.
+
+    ``stored`` validates a stored run's config without importing or trying the specs it
+    names (see :func:`~pnyx.experiments.experiment.builds_specs`)."""
     if "kind" not in data:
         raise PnyxError("config has no 'kind' field")
     kind = get_kind(str(data["kind"]))
     try:
-        return kind, kind.Config.model_validate(data)
+        return kind, kind.Config.model_validate(data, context={"stored": stored})
     except ValidationError as e:
         raise PnyxError(describe_validation_error(e)) from None
 

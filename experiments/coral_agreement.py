@@ -27,14 +27,14 @@ from typing import Union
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pnyx.agents.discussants import DISCUSSANTS, play_discussions
 from pnyx.agents.llm import check_model_spec
 from pnyx.envs.group_reasoning_v0 import GroupReasoningEnv, visibility_graph
 from pnyx.envs.tasks import check_sources, make_tasks
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput, builds_specs
 from pnyx.population.coral_metrics import all_metrics
 
 Graph = Union[str, list[list[int]]]
@@ -43,10 +43,9 @@ EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small to
                  "its figures show the pipeline, not a finding. Use --set model=openai:<model> for real ones.")
 
 
-class Condition(BaseModel):
+class Condition(Strict):
     """Overrides of the top-level fields for one condition."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     agents: list[str] | None = Field(None, min_length=1)
     graph: Graph | None = None
     max_turns: int | None = Field(None, ge=0)
@@ -69,8 +68,8 @@ class CoralConfig(ExperimentConfig):
 
     @field_validator("model")
     @classmethod
-    def _valid_model(cls, model):
-        return check_model_spec(model)
+    def _valid_model(cls, model, info: ValidationInfo):
+        return check_model_spec(model) if builds_specs(info) else model
 
     @field_validator("tasks")
     @classmethod
@@ -87,9 +86,9 @@ class CoralConfig(ExperimentConfig):
         return conditions
 
     @model_validator(mode="after")
-    def _valid_conditions(self):
+    def _valid_conditions(self, info: ValidationInfo):
         for name, cond in self.resolved_conditions().items():
-            for spec in cond["agents"]:
+            for spec in cond["agents"] if builds_specs(info) else []:
                 DISCUSSANTS.factory(spec)
             visibility_graph(cond["graph"], len(cond["agents"]), self.graph_p)
         return self

@@ -16,19 +16,31 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
 from pnyx.agents.llm import LanguageModel, shared_model
 
 
-class ExperimentConfig(BaseModel):
-    """Fields every experiment has; each kind subclasses it with its own."""
+class Strict(BaseModel):
+    """A config model: unknown fields, NaN and infinities are errors; frozen once valid."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class ExperimentConfig(Strict):
+    """Fields every experiment has; each kind subclasses it with its own."""
 
     kind: str
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)
+    #: The most units a run may have; a larger experiment is refused before it starts.
+    max_units: int = Field(100_000, ge=1)
+
+
+def builds_specs(info: ValidationInfo) -> bool:
+    """Whether validation may import and try the policies, discussants and models a config
+    names: not when rebuilding a report from a stored run, which must run no code."""
+    return not (info.context or {}).get("stored", False)
 
 
 @dataclass(frozen=True)

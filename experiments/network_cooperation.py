@@ -19,7 +19,7 @@ of a replicate plays on the same graph; the trials' randomness comes from the un
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import matplotlib
 import networkx as nx
@@ -91,7 +91,8 @@ class NetworkCooperationConfig(ExperimentConfig):
     nodes: int = Field(50, ge=4, description="population size N")
     families: list[Family] = Field(default_factory=lambda: ["random_regular"], min_length=1)
     degrees: list[int] = Field(default_factory=lambda: [2, 4], min_length=1)
-    benefit_cost_ratios: list[float] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 8], min_length=1)
+    benefit_cost_ratios: list[Annotated[float, Field(le=1e6)]] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 8],
+                                                                    min_length=1)
     updates: list[Update] = Field(default_factory=lambda: ["db", "bd"], min_length=1)
     selection: float = Field(0.1, gt=0, le=1, description="selection intensity w: fitness = 1 - w + w * payoff")
     trials: int = Field(2000, ge=1, description="single cooperators per unit")

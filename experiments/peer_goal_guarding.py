@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pnyx.agents.llm import check_model_spec
 from pnyx.agents.judges import (
@@ -32,7 +32,7 @@ from pnyx.agents.judges import (
     tag_verdict,
 )
 from pnyx.envs.goal_guarding_v0 import CONTEXTS, FOCAL, Peer, Scenario, load_scenario, raw_env
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput, builds_specs
 from pnyx.population.goal_guarding_metrics import CONDITIONS, fmt, goal_guarding_metrics, overlaps_zero
 
 EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small to follow this scenario; "
@@ -64,8 +64,8 @@ class PeerGoalGuardingConfig(ExperimentConfig):
 
     @field_validator("model", "judge_model")
     @classmethod
-    def _valid_model(cls, model):
-        return model if model is None else check_model_spec(model)
+    def _valid_model(cls, model, info: ValidationInfo):
+        return model if model is None or not builds_specs(info) else check_model_spec(model)
 
     @field_validator("peers")
     @classmethod

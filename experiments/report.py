@@ -8,12 +8,14 @@ import yaml
 
 from pnyx.experiments.experiment import Experiment, ExperimentConfig
 from pnyx.experiments.store import atomic_write_text
+from pnyx.redaction import redact
 
 
 def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: dict) -> None:
     run = summary.get("run", {})
     lines = [f"# {kind.name}" + (f": {cfg.description}" if cfg.description else ""), ""]
     lines.append(f"Seed {cfg.seed}; {run.get('units', 0)} units, {run.get('failed', 0)} failed"
+                 + (f", {len(run['damaged'])} damaged chunk(s)" if run.get("damaged") else "")
                  + (f"; {summary['ray']['workers']} worker(s)." if summary.get("ray") else "."))
     findings = kind.report(cfg, summary) if run.get("finished", run.get("units")) else ""
     if findings:
@@ -22,8 +24,13 @@ def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: di
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{p.stem}](plots/{p.name})" for p in plots]
+    if run.get("damaged"):
+        lines += ["", "## Damaged chunks", "",
+                  "These files of `units/` are missing, unreadable or differ from their manifest; "
+                  "their units count as failed and `--resume` reruns them.", ""]
+        lines += [f"- `{file}`" for file in run["damaged"]]
     if run.get("failures"):
         lines += ["", "## Failed units", ""]
         lines += [f"- `{f['unit']}`: {f['error']}" for f in run["failures"]]
     lines += ["", "## Config", "", "```yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False).rstrip(), "```", ""]
-    atomic_write_text(out / "report.md", "\n".join(lines))
+    atomic_write_text(out / "report.md", redact("\n".join(lines)))

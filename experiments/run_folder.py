@@ -34,7 +34,7 @@ class Run:
         """The run's figures, drawn afresh from its results table and summary."""
         from pnyx.experiments.config import validate
 
-        kind, cfg = validate(self.config)
+        kind, cfg = validate(self.config, stored=True)
         return kind.plot(cfg, self.results, self.summary) if len(self.results) else {}
 
 

@@ -20,8 +20,11 @@ import json
 import math
 import os
 import platform
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -36,8 +39,10 @@ from pnyx.agents.llm import shared_model
 from pnyx.errors import PnyxError
 from pnyx.experiments.config import resolve, validate
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit
+from pnyx.experiments.inputs import first_change, fingerprint
 from pnyx.experiments.report import write_report
-from pnyx.experiments.store import UnitResult, UnitStore, atomic_write, atomic_write_text
+from pnyx.experiments.store import (DamagedChunk, UnitResult, UnitStore, atomic_write, atomic_write_text, redact_frame,
+                                    redact_json)
 
 TASK_RETRIES = 3  # for lost workers and nodes; a unit's own exceptions are not retried
 
@@ -72,16 +77,47 @@ def _batches(units: list[Unit], workers: int) -> list[list[Unit]]:
     return [units[i:i + size] for i in range(0, len(units), size)]
 
 
-def _ray_workers(workers: int | None, address: str | None) -> int:
+def start_ray(workers: int | None, address: str | None) -> int:
+    """Join the Ray cluster at ``address`` or start a local one with ``workers`` CPUs; the
+    number of CPUs. Ray's own fatal-signal handler is kept off, so SIGINT and SIGTERM stop
+    a run through pnyx's handler (exit 130, finished units kept)."""
     import ray
 
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
-        else:
-            ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)
+            _check_reachable(address)
+        os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+        in_main = threading.current_thread() is threading.main_thread()
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+            else:
+                ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False,
+                         log_to_driver=False, configure_logging=False)
+        except Exception as e:  # noqa: BLE001 - Ray raises many types; the user needs one line
+            where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+            raise PnyxError(f"cannot start {where}: {_first_line(e)}") from None
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     return int(ray.cluster_resources().get("CPU", 1))
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """A one-line error, within ``timeout`` seconds, if nothing answers at ``host:port``."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise PnyxError(f"--address {address!r} must be HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise PnyxError(f"no Ray head answers at {address!r} ({e.strerror or type(e).__name__}); "
+                        f"start one with 'ray start --head'") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
 
 
 def _execute_ray(kind, cfg, todo, store, bar, workers, ctx):
@@ -95,10 +131,22 @@ def _execute_ray(kind, cfg, todo, store, bar, workers, ctx):
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:
                 _record(ray.get(ref), store, bar)
+    except ray.exceptions.RayError as e:
+        _cancel(pending)
+        raise PnyxError(f"Ray failed: {_first_line(e)}; finished units are kept, rerun with --resume") from None
     except BaseException:
-        for ref in pending:
-            ray.cancel(ref, force=True)
+        _cancel(pending)
         raise
+
+
+def _cancel(pending) -> None:
+    import ray
+
+    for ref in pending:
+        try:
+            ray.cancel(ref, force=True)
+        except Exception:  # noqa: BLE001 - Ray itself may be gone
+            pass
 
 
 def _record(results: list[UnitResult], store: UnitStore, bar) -> None:
@@ -124,10 +172,10 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
     ctx = RunContext(out=out, progress=progress, models=models,
                      options=dict(workers=workers, address=address, progress=progress, models=models))
     use_ray = not kind.runs_in_driver and (address is not None or (workers or os.cpu_count()) > 1)
-    n_workers = _ray_workers(workers, address) if use_ray and todo else 1
+    n_workers = start_ray(workers, address) if use_ray and todo else 1
     if kind.runs_in_driver:
         if todo and (address or (workers or 1) > 1):  # the kind distributes inside its units on this Ray
-            _ray_workers(workers, address)
+            start_ray(workers, address)
         n_workers = None  # the kind reports its own workers
     with tqdm(total=len(units), initial=len(units) - len(todo), desc=cfg.kind, unit="unit",
               disable=not progress, dynamic_ncols=True) as bar:
@@ -142,18 +190,58 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
 
 
 def _prepare_out(cfg: ExperimentConfig, out: Path, resume: bool) -> None:
-    resolved = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-    config_file = out / "config.yaml"
-    if out.exists() and any(out.iterdir()):
-        if not resume:
-            raise PnyxError(f"output folder {str(out)!r} is not empty; pass --resume to continue it or choose another --out")
-        if config_file.exists() and config_file.read_text() != resolved:
-            old = yaml.safe_load(config_file.read_text()) or {}
-            new = cfg.model_dump(mode="json")
-            field = next((k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)), "?")
-            raise PnyxError(f"cannot resume {str(out)!r}: its config differs in field {field!r}")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(config_file, resolved)
+    """Create ``out`` with ``config.yaml`` and ``inputs.json``, or check that a resume continues
+    the same run on the same input files; a one-line :class:`PnyxError` otherwise, leaving nothing behind."""
+    data = cfg.model_dump(mode="json")
+    resolved = yaml.safe_dump(data, sort_keys=False)
+    config_file, inputs_file = out / "config.yaml", out / "inputs.json"
+    made_dirs: list[Path] = []
+    made_files: list[Path] = []
+    try:
+        if out.exists() and not out.is_dir():
+            raise PnyxError(f"output folder {str(out)!r} is a file, not a folder")
+        recorded = None
+        if out.exists() and any(out.iterdir()):
+            if not resume:
+                raise PnyxError(f"output folder {str(out)!r} is not empty; pass --resume to continue it or choose another --out")
+            if not config_file.is_file():
+                raise PnyxError(f"cannot resume {str(out)!r}: it is not a pnyx run folder (no config.yaml)")
+            if config_file.read_text() != resolved:
+                old = yaml.safe_load(config_file.read_text()) or {}
+                field = next((k for k in sorted(set(old) | set(data)) if old.get(k) != data.get(k)), "?")
+                raise PnyxError(f"cannot resume {str(out)!r}: its config differs in field {field!r}")
+            if inputs_file.exists():
+                try:
+                    recorded = json.loads(inputs_file.read_text())
+                except ValueError:
+                    recorded = None
+                if not isinstance(recorded, dict) or not all(isinstance(v, str) for v in recorded.values()):
+                    raise PnyxError(f"cannot resume {str(out)!r}: {str(inputs_file)!r} is damaged; "
+                                    "delete it to resume without checking the input files")
+                change = first_change(recorded, fingerprint(data))
+                if change:
+                    path, how = change
+                    what = "changed since" if how == "changed" else "is missing; it existed when"
+                    raise PnyxError(f"cannot resume {str(out)!r}: input file {path!r} {what} the run started")
+        made_dirs = [p for p in (out, *out.parents) if not p.exists()]
+        out.mkdir(parents=True, exist_ok=True)
+        if not config_file.exists():
+            made_files.append(config_file)
+        atomic_write_text(config_file, resolved)
+        if recorded is None:
+            made_files.append(inputs_file)
+            atomic_write_text(inputs_file, json.dumps(fingerprint(data), indent=2))
+    except (OSError, PnyxError) as e:
+        try:
+            for path in made_files:
+                path.unlink(missing_ok=True)
+            for path in made_dirs:
+                path.rmdir()
+        except OSError:
+            pass
+        if isinstance(e, PnyxError):
+            raise
+        raise PnyxError(f"cannot use output folder {str(out)!r}: {e.strerror or e}") from None
 
 
 def _now() -> str:
@@ -192,31 +280,39 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
              workers: int | None = None, provenance: dict | None = None) -> dict:
     """Merge finished units, then write results, records, summary, plots and report.
 
-    Without ``provenance`` (``pnyx report``) the run's recorded provenance and workers are kept.
+    Units of damaged chunks count as failed (``damaged chunk <file>``) and the chunks are
+    listed in ``run.damaged``; every text written is redacted. Without ``provenance``
+    (``pnyx report``) the run's recorded provenance and workers are kept.
     """
     if provenance is None:
         for name, part in kind.parts(cfg).items():
             if (out / name / "summary.json").is_file():
-                finalize(*validate(part), out / name)
+                finalize(*validate(part, stored=True), out / name)
     units = kind.units(cfg) if units is None else units
     store = UnitStore(out)
     frames, records, failures = [], {}, []
     for unit in units:
-        status = store.status(unit.key)
-        if status == "done":
-            output = store.load(unit.key)
+        if store.status(unit.key) == "done":
+            try:
+                output = store.load(unit.key)
+            except DamagedChunk:
+                failures.append({"unit": unit.key, "error": store.error(unit.key)})
+                continue
             frames.append(output.rows)
             for name, items in output.records.items():
                 records.setdefault(name, []).extend(items)
         else:
             failures.append({"unit": unit.key, "error": store.error(unit.key) or "not run"})
-    results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    results = redact_frame(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
     atomic_write(out / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
     for name, items in records.items():
-        atomic_write_text(out / f"{name}.jsonl", "".join(json.dumps(item) + "\n" for item in items))
+        atomic_write_text(out / f"{name}.jsonl", "".join(redact_json(item) + "\n" for item in items))
     summary = kind.summarize(cfg, results, records) if frames else {}
     summary["run"] = {"units": len(units), "finished": len(units) - len(failures), "failed": len(failures),
                       "failures": failures}
+    damaged = store.damaged_files([unit.key for unit in units])
+    if damaged:
+        summary["run"]["damaged"] = damaged
     recorded = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
     if "ray" not in summary:  # kinds that distribute inside their units report their own
         if workers is not None:
@@ -225,12 +321,15 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
             summary["ray"] = recorded["ray"]
     summary["provenance"] = provenance if provenance is not None else recorded.get("provenance", {})
     plot_dir = out / "plots"
-    plot_dir.mkdir(exist_ok=True)
+    try:
+        plot_dir.mkdir(exist_ok=True)
+    except OSError as e:
+        raise PnyxError(f"cannot create {str(plot_dir)!r}: {e.strerror or e}") from None
     if frames:
         for name, figure in kind.plot(cfg, results, summary).items():
             atomic_write(plot_dir / f"{name}.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     write_report(out, kind, cfg, summary)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_json_default))
+    atomic_write_text(out / "summary.json", redact_json(summary, indent=2, default=_json_default))
     return summary
 
 

@@ -2,8 +2,17 @@
 
 Units are written in chunks (the units of one task): ``units/<stem>.parquet`` holds
 their rows (with a ``unit`` column) and ``units/<stem>.json`` their keys, records and
-errors. Each file is written atomically and the JSON last: a unit is finished
-exactly when a JSON lists it without an error.
+errors, and for each unit its number of ``rows`` and the ``sha256`` of the chunk's
+parquet file. Each file is written atomically and the JSON last: a unit is finished
+exactly when a JSON lists it without an error and its chunk verifies.
+
+A chunk is damaged when its manifest cannot be read, or its parquet file is missing,
+unreadable or differs from the manifest's checksum or row counts; its units count as
+unfinished (``--resume`` reruns them). A manifest from before checksums were recorded is
+legacy-unverified: its chunk is used if its parquet file can be read.
+
+Every text written from unit outputs (string cells of the rows, the manifest) passes
+through :func:`pnyx.redaction.redact`.
 """
 
 from __future__ import annotations
@@ -12,62 +21,232 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import UnitOutput
+from pnyx.experiments.inputs import sha256_file
+from pnyx.redaction import redact
 
 UnitResult = tuple[str, "UnitOutput | None", "str | None"]  # key, output, error
 
 
+class DamagedChunk(PnyxError):
+    """A chunk that failed verification when its rows were read."""
+
+
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
+    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file.
+
+    On failure the temporary file is removed; an ``OSError`` becomes a :class:`PnyxError`
+    naming ``path`` and the reason.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise PnyxError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
+        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def redact_value(value: Any) -> Any:
+    """``value`` with :func:`redact` applied to every string in it (lists, tuples, dicts,
+    object arrays); ``value`` itself when nothing changed."""
+    if isinstance(value, str):
+        masked = redact(value)
+        return value if masked == value else masked
+    if isinstance(value, (list, tuple)):
+        items = [redact_value(v) for v in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        pairs = [(redact_value(k), redact_value(v)) for k, v in value.items()]
+        return value if all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items())) else dict(pairs)
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        items = [redact_value(v) for v in value.flat]
+        if all(a is b for a, b in zip(items, value.flat)):
+            return value
+        masked = np.empty(value.shape, dtype=object)
+        masked.flat[:] = items
+        return masked
+    return value
+
+
+def redact_json(data: Any, **dumps) -> str:
+    """``json.dumps(data, **dumps)`` with secrets masked in its strings and in its text, still valid JSON."""
+    text = json.dumps(redact_value(data), **dumps)
+    masked = redact(text)
+    try:
+        json.loads(masked)
+    except ValueError:
+        return text
+    return masked
+
+
+def redact_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with secrets masked in its string cells (a copy where anything changed)."""
+    changed = {}
+    for i in range(frame.shape[1]):
+        series = frame.iloc[:, i]
+        if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+            values = series.tolist()
+            masked = [redact_value(v) for v in values]
+            if any(a is not b for a, b in zip(masked, values)):
+                changed[i] = pd.Series(masked, index=series.index, dtype=series.dtype)
+    if not changed:
+        return frame
+    frame = frame.copy()
+    for i, masked in changed.items():
+        frame.isetitem(i, masked)
+    return frame
+
+
 class UnitStore:
     def __init__(self, out: Path):
         self.dir = out / "units"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise PnyxError(f"cannot create {str(self.dir)!r}: {e.strerror or e}") from None
         self.index: dict[str, tuple[str, dict]] = {}  # key -> (chunk stem, entry)
+        self.entries: dict[str, dict[str, dict]] = {}  # chunk stem -> its manifest
+        self.damaged: dict[str, str] = {}  # chunk stem -> its damaged file, relative to the run folder
         for manifest in sorted(self.dir.glob("*.json")):
-            for key, entry in json.loads(manifest.read_text()).items():
+            stem = manifest.stem
+            entries = self._read_manifest(manifest)
+            if entries is None:
+                self.damaged[stem] = f"units/{manifest.name}"
+                entries = {key: {"records": {}, "error": None} for key in self._keys_in_rows(stem)}
+            elif not self._verify(stem, entries):
+                self.damaged[stem] = f"units/{stem}.parquet"
+            self.entries[stem] = entries
+            for key, entry in entries.items():
                 if self.status(key) != "done":  # a retried success replaces an earlier failure
-                    self.index[key] = (manifest.stem, entry)
+                    self.index[key] = (stem, entry)
         self._chunks: dict[str, dict[str, pd.DataFrame]] = {}  # stem -> key -> rows
 
+    @staticmethod
+    def _read_manifest(path: Path) -> dict[str, dict] | None:
+        """The manifest's entries, or ``None`` if it cannot be read or is not a manifest."""
+        try:
+            entries = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entries, dict) or not all(
+                isinstance(e, dict) and isinstance(e.get("records"), dict)
+                and "error" in e and (e["error"] is None or isinstance(e["error"], str)) for e in entries.values()):
+            return None
+        return entries
+
+    def _keys_in_rows(self, stem: str) -> list[str]:
+        """The units with rows in a chunk whose manifest is damaged, as far as its rows tell."""
+        try:
+            return [str(k) for k in pd.read_parquet(self.dir / f"{stem}.parquet", columns=["unit"])["unit"].unique()]
+        except Exception:  # noqa: BLE001 - unreadable rows name no units
+            return []
+
+    def _verify(self, stem: str, entries: dict[str, dict]) -> bool:
+        """Whether the chunk's parquet file matches its manifest (legacy: whether it can be read)."""
+        path = self.dir / f"{stem}.parquet"
+        digests = {e.get("sha256") for e in entries.values()}
+        counts = [e.get("rows") for e in entries.values()]
+        try:
+            if digests != {None}:
+                if len(digests) != 1 or None in digests or not all(type(n) is int and n >= 0 for n in counts):
+                    return False
+                if sha256_file(path) != digests.pop():
+                    return False
+            rows = pq.read_metadata(path).num_rows
+        except Exception:  # noqa: BLE001 - any failure to read the chunk means it is damaged
+            return False
+        return None in counts or rows == sum(counts)
+
     def status(self, key: str) -> str:
-        """``'done'``, ``'failed'`` or ``'todo'``."""
+        """``'done'``, ``'failed'``, ``'damaged'`` or ``'todo'``."""
         if key not in self.index:
             return "todo"
-        return "failed" if self.index[key][1]["error"] else "done"
+        stem, entry = self.index[key]
+        if stem in self.damaged:
+            return "damaged"
+        return "failed" if entry["error"] else "done"
 
     def error(self, key: str) -> str | None:
-        return self.index[key][1]["error"] if key in self.index else None
+        if key not in self.index:
+            return None
+        stem, entry = self.index[key]
+        return f"damaged chunk {self.damaged[stem]}" if stem in self.damaged else entry["error"]
+
+    def damaged_files(self, keys: list[str]) -> list[str]:
+        """The damaged chunks that ``keys`` may miss: those a key's latest entry is in, and
+        damaged manifests naming no units while a key is in no manifest."""
+        latest = {self.index[k][0] for k in keys if k in self.index}
+        unlisted = any(k not in self.index for k in keys)
+        return sorted(file for stem, file in self.damaged.items()
+                      if stem in latest or (unlisted and not self.entries.get(stem)))
 
     def write(self, results: list[UnitResult]) -> None:
         """Write the results of one task as one chunk."""
         stem = hashlib.sha256("\n".join(key for key, _, _ in results).encode()).hexdigest()[:16]
         frames = [output.rows for _, output, _ in results if output is not None]
         rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"unit": []})
-        atomic_write(self.dir / f"{stem}.parquet", lambda tmp: rows.to_parquet(tmp, index=False))
-        manifest = {key: {"records": output.records if output else {}, "error": error}
-                    for key, output, error in results}
-        atomic_write_text(self.dir / f"{stem}.json", json.dumps(manifest))
-        for key, entry in manifest.items():
+        rows = redact_frame(rows)
+        path = self.dir / f"{stem}.parquet"
+        try:
+            atomic_write(path, lambda tmp: rows.to_parquet(tmp, index=False))
+            try:
+                digest = sha256_file(path)
+            except OSError as e:
+                raise PnyxError(f"cannot read {str(path)!r}: {e.strerror or e}") from None
+            text = redact_json({key: {"records": output.records if output else {}, "error": error,
+                                      "rows": len(output.rows) if output is not None else 0, "sha256": digest}
+                                for key, output, error in results})
+            atomic_write_text(self.dir / f"{stem}.json", text)
+        except PnyxError as e:
+            raise PnyxError(f"{e}; units finished before are kept, --resume continues the run") from None
+        entries = json.loads(text)
+        self.entries[stem] = entries
+        self.damaged.pop(stem, None)
+        self._chunks.pop(stem, None)
+        for key, entry in entries.items():
             if self.status(key) != "done":
                 self.index[key] = (stem, entry)
 
     def load(self, key: str) -> UnitOutput:
+        """The unit's rows and records; :class:`DamagedChunk` if its chunk cannot be read as recorded."""
         stem, entry = self.index[key]
+        if stem in self.damaged:
+            raise DamagedChunk(f"damaged chunk {self.damaged[stem]}")
         if stem not in self._chunks:
-            chunk = pd.read_parquet(self.dir / f"{stem}.parquet")
-            self._chunks[stem] = {k: rows.reset_index(drop=True) for k, rows in chunk.groupby("unit", sort=False)}
+            try:
+                chunk = pd.read_parquet(self.dir / f"{stem}.parquet")
+                units = {k: rows.reset_index(drop=True) for k, rows in chunk.groupby("unit", sort=False)}
+            except Exception:  # noqa: BLE001 - any failure to read the chunk means it is damaged
+                units = None
+            if units is None or not self._counts_match(stem, units):
+                self.damaged[stem] = f"units/{stem}.parquet"
+                raise DamagedChunk(f"damaged chunk {self.damaged[stem]}")
+            self._chunks[stem] = units
         rows = self._chunks[stem].get(key, pd.DataFrame({"unit": []}))
         return UnitOutput(rows, entry["records"])
+
+    def _counts_match(self, stem: str, units: dict[str, pd.DataFrame]) -> bool:
+        """Whether each unit has the rows its manifest records (legacy manifests record none)."""
+        entries = self.entries[stem]
+        if any("rows" not in e for e in entries.values()):
+            return True
+        return set(units) <= set(entries) and all(len(units.get(k, ())) == e["rows"] for k, e in entries.items())

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from pnyx.errors import PnyxError
 from pnyx.experiments.config import validate
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput, builds_specs
 
 
 class SuiteConfig(ExperimentConfig):
@@ -22,12 +22,12 @@ class SuiteConfig(ExperimentConfig):
 
     @field_validator("parts")
     @classmethod
-    def _valid_parts(cls, parts):
+    def _valid_parts(cls, parts, info: ValidationInfo):
         for name, part in parts.items():
             if not name.replace("-", "_").isidentifier():
                 raise ValueError(f"part name {name!r} must be a simple identifier")
             try:
-                validate({"seed": 0, **part})
+                validate({"seed": 0, **part}, stored=not builds_specs(info))
             except PnyxError as e:
                 raise ValueError(f"part {name!r}: {e}") from None
         return parts
@@ -69,7 +69,7 @@ class Suite(Experiment):
         """Each part's findings and main plot, with a link to its full report."""
         sections = []
         for name, part in cfg.part_configs().items():
-            kind, part_cfg = validate(part)
+            kind, part_cfg = validate(part, stored=True)
             title = f"### {name}" + (f": {part_cfg.description}" if part_cfg.description else "")
             lines = [title]
             if name in summary.get("parts", {}):

@@ -8,27 +8,30 @@ replicator dynamics on the tournament's payoff matrix.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pnyx.agents import policy_factory
 from pnyx.envs import module as env_module
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput, builds_specs
 from pnyx.population.match import ENGINES
 from pnyx.population.replicator import replicator_dynamics
 
 TWO_PLAYER_GAMES = ("ipd", "stag_hunt", "chicken")
+Pair = Annotated[list[float], Field(min_length=2, max_length=2)]
+Payoffs = Union[Annotated[list[float], Field(min_length=4, max_length=4)],
+                Annotated[list[Pair], Field(min_length=2, max_length=2)],
+                Annotated[list[Annotated[list[Pair], Field(min_length=2, max_length=2)]], Field(min_length=2, max_length=2)]]
 
 
-class Evolution(BaseModel):
+class Evolution(Strict):
     """Replicator dynamics on the tournament payoff matrix, from a uniform population."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     generations: int = Field(200, ge=1)
     dt: float = Field(0.1, gt=0, le=1)
 
@@ -36,7 +39,8 @@ class Evolution(BaseModel):
 class TournamentConfig(ExperimentConfig):
     players: list[str] = Field(min_length=1)
     game: Literal[TWO_PLAYER_GAMES] = "ipd"
-    payoffs: list | None = None
+    #: ``[R, S, T, P]``, a 2x2 matrix of the row player's payoffs, or a 2x2x2 matrix of both players'.
+    payoffs: Payoffs | None = None
     turns: int = Field(200, gt=0)
     repetitions: int = Field(10, gt=0)
     noise: float = Field(0.0, ge=0, le=1)
@@ -45,9 +49,10 @@ class TournamentConfig(ExperimentConfig):
 
     @field_validator("players")
     @classmethod
-    def _valid_specs(cls, players):
-        for spec in players:
-            policy_factory(spec)
+    def _valid_specs(cls, players, info: ValidationInfo):
+        if builds_specs(info):
+            for spec in players:
+                policy_factory(spec)
         duplicates = sorted({p for p in players if players.count(p) > 1})
         if duplicates:
             raise PnyxError(f"duplicate player {duplicates[0]!r}")
@@ -58,6 +63,10 @@ class TournamentConfig(ExperimentConfig):
         from pnyx.envs.matrix_game import payoff_table
 
         payoff_table(self.resolved_payoffs)
+        pairings = len(self.players) * (len(self.players) + 1) // 2
+        if pairings > self.max_units:
+            raise PnyxError(f"{len(self.players)} players make {pairings} pairings (units), more than "
+                            f"max_units={self.max_units}; raise it with --set max_units=N")
         return self
 
     @property

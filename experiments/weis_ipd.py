@@ -26,20 +26,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pnyx.agents.a2c import BEST_RESPONSE, A2CConfig
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput
 from pnyx.population.partners import KIND_IDS, PartnerPool
 
 METRICS = ("learner_vs_learner_cooperation", "vs_tft_cooperation", "vs_allc_defection", "vs_alld_defection")
 BEST_RESPONSE_LEVEL = 0.9  # vs_tft_cooperation and vs_allc_defection at or above it count as best responses
 
 
-class ModelConfig(BaseModel):
+class ModelConfig(Strict):
     """The learner's network: a GRU (the paper's) or a small causal Transformer."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["gru", "transformer"] = "gru"
     embed: int = Field(32, gt=0)
@@ -49,12 +47,10 @@ class ModelConfig(BaseModel):
     heads: int = Field(4, gt=0, description="Transformer attention heads")
 
 
-class Condition(BaseModel):
+class Condition(Strict):
     """Who the learner meets (a pool name of ``pnyx.population.partners.POOLS``, a policy
     spec, or ``{spec: weight}``), whether it sees the partner's identity, and its A2C
     hyperparameters (default: the experiment's ``a2c``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     partners: str | dict[str, float]
     partner_id: bool = False
@@ -115,16 +111,17 @@ def _model_spec(cfg: WeisConfig, partner_id: bool) -> dict:
     return spec | {"d_model": m.d_model, "layers": m.layers, "heads": m.heads}
 
 
-def _workers(cfg: WeisConfig) -> int:
-    if cfg.workers == 0:
+def _workers(cfg: WeisConfig, ctx: RunContext) -> int:
+    """Rollout actors: ``cfg.workers`` if set; else none (in the driver, without Ray) when
+    the run has one worker and no cluster, else one per CPU of the Ray cluster (at most
+    ``shards``). The learning curve is the same for any number."""
+    runner_workers, address = ctx.options.get("workers"), ctx.options.get("address")
+    if cfg.workers == 0 or (cfg.workers is None and runner_workers == 1 and not address):
         return 0
-    import ray
+    from pnyx.experiments.runner import start_ray
 
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
-    if cfg.workers is not None:
-        return cfg.workers
-    return max(1, min(cfg.shards, int(ray.cluster_resources().get("CPU", 1))))
+    cpus = start_ray(runner_workers, address)
+    return cfg.workers if cfg.workers is not None else max(1, min(cfg.shards, cpus))
 
 
 class WeisIPD(Experiment):
@@ -152,7 +149,7 @@ class WeisIPD(Experiment):
         )
         root = cfg.checkpoint_dir or ctx.workdir
         checkpoint_dir = Path(root) / name if root else None
-        trainer = Trainer(spec, workers=_workers(cfg), checkpoint_dir=checkpoint_dir)
+        trainer = Trainer(spec, workers=_workers(cfg, ctx), checkpoint_dir=checkpoint_dir)
         threads = torch.get_num_threads()
         torch.set_num_threads(cfg.learner_threads or threads)
         try:

@@ -88,30 +88,64 @@ def test_failing_unit_is_recorded_and_the_run_goes_on(tmp_path):
     assert len(pd.read_parquet(tmp_path / "results.parquet")) == 10 * 8 * 2
 
 
+GATE = """
+import os, time
+from pathlib import Path
+
+
+class Gate:
+    \"\"\"Tit for tat that, while the file $GATE_BLOCK exists and $GATE_UNITS holds at least
+    three finished chunks, touches $GATE_BLOCK.reached and waits at the start of a game.\"\"\"
+
+    def reset(self, seed=None):
+        block, units = os.environ.get("GATE_BLOCK"), os.environ.get("GATE_UNITS")
+        if block and Path(block).exists() and len(list(Path(units).glob("*.json"))) >= 3:
+            Path(block + ".reached").touch()
+            while True:
+                time.sleep(0.05)
+
+    def act(self, observation):
+        return 1 if observation in (1, 3) else 0
+"""
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_and_resume_give_undisturbed_results(tmp_path, sig):
-    experiment = tmp_path / "slow.yaml"
+def test_interrupt_and_resume_give_undisturbed_results(tmp_path, sig, workers):
+    """The run signals when it is stuck mid-way (a policy waits at a gate), so the signal
+    arrives with some units finished and some not, however busy the machine is."""
+    (tmp_path / "gatepolicy.py").write_text(GATE)
+    experiment = tmp_path / "gated.yaml"
     experiment.write_text(
-        "kind: tournament\nseed: 5\nengine: loop\nturns: 100\nrepetitions: 40\nnoise: 0.05\n"
-        "players: [tft, alld, grim, wsls, random, tf2t, stft, alternator]\n")
-    cli = [sys.executable, "-m", "pnyx.experiments.cli", "run", str(experiment), "--workers", "1", "--no-progress"]
-    undisturbed, resumed = tmp_path / "undisturbed", tmp_path / "resumed"
-    assert subprocess.run([*cli, "--out", str(undisturbed)], capture_output=True).returncode == 0
+        "kind: tournament\nseed: 5\nturns: 50\nrepetitions: 20\nnoise: 0.05\n"
+        "players: [tft, alld, grim, wsls, random(0.5), tf2t, stft, alternator, 'gatepolicy:Gate']\n")
+    cli = [sys.executable, "-m", "pnyx.experiments.cli", "run", str(experiment), "--no-progress"]
+    undisturbed, resumed, block = tmp_path / "undisturbed", tmp_path / "resumed", tmp_path / "block"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "GATE_BLOCK": str(block), "GATE_UNITS": str(resumed / "units")}
+    done = subprocess.run([*cli, "--workers", "1", "--out", str(undisturbed)], capture_output=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
 
-    proc = subprocess.Popen([*cli, "--out", str(resumed)], stderr=subprocess.PIPE, text=True)
-    units = resumed / "units"
-    deadline = time.time() + 120
-    while len(list(units.glob("*.json"))) < 3 and time.time() < deadline:
+    block.touch()
+    proc = subprocess.Popen([*cli, "--workers", str(workers), "--out", str(resumed)], stderr=subprocess.PIPE,
+                            text=True, env=env)
+    reached = Path(f"{block}.reached")
+    deadline = time.monotonic() + 300
+    while not reached.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert reached.exists(), "the run never reached the gate"
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "--resume" in err and "Traceback" not in err
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("pnyx: interrupted; finished units are kept")
+    assert "--resume" in err and "Traceback" not in err and "SIGTERM received" not in err
     assert not (resumed / "summary.json").exists()
-    finished = {p: p.stat().st_mtime_ns for p in units.glob("*.json")}
-    assert 3 <= len(finished) < 36
+    finished = {p: p.stat().st_mtime_ns for p in (resumed / "units").glob("*.json")}
+    assert len(finished) >= 3
 
-    proc = subprocess.run([*cli, "--out", str(resumed), "--resume"], capture_output=True, text=True)
+    block.unlink()
+    proc = subprocess.run([*cli, "--workers", str(workers), "--out", str(resumed), "--resume"], capture_output=True,
+                          text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert all(p.stat().st_mtime_ns == t for p, t in finished.items()), "finished units were recomputed"
     pd.testing.assert_frame_equal(pd.read_parquet(resumed / "results.parquet"),

@@ -130,7 +130,7 @@ def test_broken_yaml_file(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: tournament\nplayers: [tft, alld\n")
     assert main(["run", str(bad), "--out", str(tmp_path / "o")]) == 2
-    assert "broken YAML" in capsys.readouterr().err
+    assert "is not valid YAML (line 3" in capsys.readouterr().err
 
 
 def test_existing_output_folder_needs_resume(tmp_path, capsys):
