@@ -162,12 +162,15 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
             models: Callable[[str], Any] = shared_model) -> dict:
     """Run every unfinished unit of ``cfg`` into ``out``, then merge, summarize and report."""
     started = _now()
-    _prepare_out(cfg, out, resume)
-    store = UnitStore(out)
     units = kind.units(cfg)
     keys = [u.key for u in units]
     if len(set(keys)) != len(keys):
         raise PnyxError("experiment produced duplicate unit keys")
+    if len(units) > cfg.max_units:
+        raise PnyxError(f"the experiment has {len(units)} units, more than max_units={cfg.max_units}; "
+                        f"raise it with --set max_units=N")
+    _prepare_out(cfg, out, resume)
+    store = UnitStore(out)
     todo = [u for u in units if store.status(u.key) != "done"]
     ctx = RunContext(out=out, progress=progress, models=models,
                      options=dict(workers=workers, address=address, progress=progress, models=models))

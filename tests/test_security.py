@@ -363,3 +363,28 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path, content, message):
     torch.save(content, path)
     with pytest.raises(PnyxError, match=message):
         policy_factory(str(path))
+
+
+def test_units_beyond_max_units_are_refused_before_anything_is_written(tmp_path, capsys):
+    from pnyx.experiments.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", "network-cooperation", "--quick", "--set", "max_units=3", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "more than max_units=3; raise it with --set max_units=N" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_a_ray_head_that_does_not_answer_is_one_line(tmp_path, capsys):
+    import socket
+
+    from pnyx.experiments.cli import main
+
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["tournament", "--players", "tft,alld", "--turns", "2", "--address", f"127.0.0.1:{port}",
+            "--out", str(tmp_path / "out"), "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pnyx: error: no Ray head answers at '127.0.0.1:{port}'") and err.count("\n") == 1
