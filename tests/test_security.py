@@ -388,3 +388,28 @@ def test_a_ray_head_that_does_not_answer_is_one_line(tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"pnyx: error: no Ray head answers at '127.0.0.1:{port}'") and err.count("\n") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("experiment, settings", [
+    ("peer-goal-guarding", ["requests=2"]),
+    ("coral-agreement", ["episodes=2", "max_turns=2", "conditions={pair: {agents: [llm, llm]}}"]),
+])
+def test_a_run_waiting_on_a_hung_server_stops_at_once(tmp_path, experiment, settings, sig):
+    """Through the CLI and the runner: the signal ends the run with exit 130 and the usual
+    line, and no model request is sent after it."""
+    with HangingServer() as server:
+        env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-hung-0123456789"}
+        sets = [x for s in ["model=openai:hung(timeout=60, max_retries=3, max_concurrency=1)", *settings]
+                for x in ("--set", s)]
+        proc = subprocess.Popen([sys.executable, "-m", "pnyx.experiments.cli", "run", experiment, *sets,
+                                 "--workers", "1", "--no-progress", "--out", str(tmp_path / "out")],
+                                env=env, stderr=subprocess.PIPE, text=True)
+        assert server.wait_for(1, timeout=300), "no request reached the server"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert err.strip().splitlines()[-1].startswith("pnyx: interrupted; finished units are kept")
+        assert "Traceback" not in err and "sk-hung" not in err
+        assert server.requests == 1  # one request at a time: the one that hung, none after the signal
