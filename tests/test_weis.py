@@ -249,3 +249,30 @@ def test_weis_preset_runs_end_to_end_on_ray(ray_session, tmp_path):
     assert set(summary["conditions"]) == {"best_response", "no_tabular"}
     assert all(c["workers"] == 2 for c in summary["conditions"].values())
     assert (tmp_path / "run" / "work" / "no_tabular" / "learner.pt").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_signal_stops_training_promptly(tmp_path, workers):
+    """SIGTERM once the first checkpoint is written: exit 130 and the resume line, in the
+    driver (one worker) and with Ray rollout actors (two)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pnyx.experiments.cli", "run", "weis-ipd", "--quick", "--set", "iterations=100000",
+         "--set", "checkpoint_every=2", "--set", "conditions={best_response: {partners: reduced}}",
+         "--workers", str(workers), "--no-progress", "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    checkpoint = out / "work" / "best_response" / "last.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert checkpoint.exists(), "training never wrote a checkpoint"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("pnyx: interrupted; finished units are kept")
+    assert "Traceback" not in err and "SIGTERM received" not in err
