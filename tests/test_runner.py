@@ -152,6 +152,45 @@ def test_interrupt_and_resume_give_undisturbed_results(tmp_path, sig, workers):
                                   pd.read_parquet(undisturbed / "results.parquet"))
 
 
+@pytest.mark.slow
+def test_a_dying_raylet_is_one_line_and_resume_finishes_the_run(tmp_path):
+    """The local raylet is killed while the run waits at the gate: one line, finished units
+    kept, and a resume gives the undisturbed results."""
+    (tmp_path / "gatepolicy.py").write_text(GATE)
+    experiment = tmp_path / "gated.yaml"
+    experiment.write_text(
+        "kind: tournament\nseed: 5\nturns: 50\nrepetitions: 20\nnoise: 0.05\n"
+        "players: [tft, alld, grim, wsls, random(0.5), tf2t, stft, alternator, 'gatepolicy:Gate']\n")
+    cli = [sys.executable, "-m", "pnyx.experiments.cli", "run", str(experiment), "--no-progress"]
+    undisturbed, resumed, block = tmp_path / "undisturbed", tmp_path / "resumed", tmp_path / "block"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "GATE_BLOCK": str(block), "GATE_UNITS": str(resumed / "units")}
+    done = subprocess.run([*cli, "--workers", "1", "--out", str(undisturbed)], capture_output=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    block.touch()
+    proc = subprocess.Popen([*cli, "--workers", "2", "--out", str(resumed)], stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 300
+    while not Path(f"{block}.reached").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    raylets = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "raylet/raylet"], capture_output=True, text=True)
+    assert raylets.stdout.split(), "no raylet under the run"
+    for pid in raylets.stdout.split():
+        os.kill(int(pid), signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    last = err.strip().splitlines()[-1]
+    assert proc.returncode == 2, err
+    assert last.startswith("pnyx: error: Ray failed: ") and last.endswith("finished units are kept, rerun with --resume")
+    assert "Traceback" not in err
+    assert len(list((resumed / "units").glob("*.json"))) >= 3
+
+    block.unlink()
+    done = subprocess.run([*cli, "--workers", "1", "--out", str(resumed), "--resume"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(resumed / "results.parquet"),
+                                  pd.read_parquet(undisturbed / "results.parquet"))
+
+
 def test_many_tiny_units_travel_in_few_tasks():
     from pnyx.experiments.experiment import Unit
     from pnyx.experiments.runner import _batches
