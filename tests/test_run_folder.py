@@ -4,6 +4,7 @@ nothing secret is written."""
 import errno
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -202,16 +203,28 @@ def test_out_that_cannot_be_a_folder_is_one_line_and_leaves_nothing(tmp_path, ca
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"] and file.read_text() == "x"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permissions")
-def test_out_in_a_read_only_folder_is_one_line(tmp_path, capsys):
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder nobody may write into: a read-only tmpfs for root (who ignores permissions),
+    a folder without write permission for everyone else."""
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        assert "Permission denied" in one_line_error(capsys, [*TOUR, "--out", str(locked / "run")])
-        assert list(locked.iterdir()) == []
-    finally:
+    if os.geteuid() != 0:
+        locked.chmod(0o500)
+        yield locked
         locked.chmod(0o700)
+        return
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(locked)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    yield locked
+    subprocess.run(["umount", str(locked)], capture_output=True)
+
+
+def test_out_in_a_read_only_folder_is_one_line(read_only_folder, capsys):
+    error = one_line_error(capsys, [*TOUR, "--out", str(read_only_folder / "run")])
+    assert "Permission denied" in error or "Read-only file system" in error
+    assert list(read_only_folder.iterdir()) == []
 
 
 def test_atomic_write_leaves_no_tmp_file_when_the_disk_is_full(tmp_path):
