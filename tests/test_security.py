@@ -391,22 +391,25 @@ def test_a_ray_head_that_does_not_answer_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("experiment, settings", [
     ("peer-goal-guarding", ["requests=2"]),
     ("coral-agreement", ["episodes=2", "max_turns=2", "conditions={pair: {agents: [llm, llm]}}"]),
 ])
-def test_a_run_waiting_on_a_hung_server_stops_at_once(tmp_path, experiment, settings, sig):
+def test_a_run_waiting_on_a_hung_server_stops_at_once(tmp_path, experiment, settings, sig, workers):
     """Through the CLI and the runner: the signal ends the run with exit 130 and the usual
-    line, and no model request is sent after it."""
+    line, and no model request is sent after it; one worker runs without Ray."""
     with HangingServer() as server:
         env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-hung-0123456789"}
         sets = [x for s in ["model=openai:hung(timeout=60, max_retries=3, max_concurrency=1)", *settings]
                 for x in ("--set", s)]
         proc = subprocess.Popen([sys.executable, "-m", "pnyx.experiments.cli", "run", experiment, *sets,
-                                 "--workers", "1", "--no-progress", "--out", str(tmp_path / "out")],
+                                 "--workers", str(workers), "--no-progress", "--out", str(tmp_path / "out")],
                                 env=env, stderr=subprocess.PIPE, text=True)
         assert server.wait_for(1, timeout=300), "no request reached the server"
+        raylets = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "raylet/raylet"], capture_output=True, text=True)
+        assert bool(raylets.stdout.split()) == (workers > 1)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err
