@@ -155,3 +155,28 @@ def test_same_results_on_one_and_two_ray_workers(tmp_path, ray_session):
     frames = [pd.read_parquet(tmp_path / name / "results.parquet").sort_values("unit", ignore_index=True)
               for name in ("one", "two")]
     pd.testing.assert_frame_equal(*frames)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_signal_stops_the_sweep_promptly(tmp_path, workers):
+    """SIGTERM once the first chunk is written, with minutes of work left: exit 130 and the
+    finished chunks kept (the runner's resume is tested on tournaments)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    cli = [sys.executable, "-m", "pnyx.experiments.cli", "run", "network-cooperation", "--quick", "--set", "replicates=10",
+           "--set", "trials=1000", "--workers", str(workers), "--no-progress", "--out", str(out)]
+    proc = subprocess.Popen(cli, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list((out / "units").glob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("pnyx: interrupted; finished units are kept")
+    assert "Traceback" not in err and "SIGTERM received" not in err
+    assert list((out / "units").glob("*.json")) and not (out / "summary.json").exists()
