@@ -78,8 +78,8 @@ def _batches(units: list[Unit], workers: int) -> list[list[Unit]]:
 
 
 def start_ray(workers: int | None, address: str | None) -> int:
-    """Join the Ray cluster at ``address`` or start a local one with ``workers`` CPUs; the
-    number of CPUs. Ray's own fatal-signal handler is kept off, so SIGINT and SIGTERM stop
+    """Join the Ray cluster at ``address`` or start a new local one with ``workers`` CPUs
+    (never one that ``RAY_ADDRESS`` names); the number of CPUs. Ray's own fatal-signal handler is kept off, so SIGINT and SIGTERM stop
     a run through pnyx's handler (exit 130, finished units kept)."""
     import ray
 
@@ -93,7 +93,7 @@ def start_ray(workers: int | None, address: str | None) -> int:
             if address:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
             else:
-                ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False,
+                ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False,
                          log_to_driver=False, configure_logging=False)
         except Exception as e:  # noqa: BLE001 - Ray raises many types; the user needs one line
             where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
@@ -132,21 +132,7 @@ def _execute_ray(kind, cfg, todo, store, bar, workers, ctx):
             for ref in done:
                 _record(ray.get(ref), store, bar)
     except ray.exceptions.RayError as e:
-        _cancel(pending)
         raise PnyxError(f"Ray failed: {_first_line(e)}; finished units are kept, rerun with --resume") from None
-    except BaseException:
-        _cancel(pending)
-        raise
-
-
-def _cancel(pending) -> None:
-    import ray
-
-    for ref in pending:
-        try:
-            ray.cancel(ref, force=True)
-        except Exception:  # noqa: BLE001 - Ray itself may be gone
-            pass
 
 
 def _record(results: list[UnitResult], store: UnitStore, bar) -> None:
