@@ -109,12 +109,10 @@ class Gate:
 """
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_and_resume_give_undisturbed_results(tmp_path, sig, workers):
-    """The run signals when it is stuck mid-way (a policy waits at a gate), so the signal
-    arrives with some units finished and some not, however busy the machine is."""
+def gated_run(tmp_path, workers):
+    """An undisturbed run on one worker, then the same run on ``workers`` started with the
+    gate closed and waited on until it is reached. Returns the CLI, its environment, both
+    output folders, the gate file and the waiting process."""
     (tmp_path / "gatepolicy.py").write_text(GATE)
     experiment = tmp_path / "gated.yaml"
     experiment.write_text(
@@ -129,11 +127,20 @@ def test_interrupt_and_resume_give_undisturbed_results(tmp_path, sig, workers):
     block.touch()
     proc = subprocess.Popen([*cli, "--workers", str(workers), "--out", str(resumed)], stderr=subprocess.PIPE,
                             text=True, env=env)
-    reached = Path(f"{block}.reached")
     deadline = time.monotonic() + 300
-    while not reached.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not Path(f"{block}.reached").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert reached.exists(), "the run never reached the gate"
+    assert Path(f"{block}.reached").exists(), "the run never reached the gate"
+    return cli, env, undisturbed, resumed, block, proc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_and_resume_give_undisturbed_results(tmp_path, sig, workers):
+    """The run signals when it is stuck mid-way (a policy waits at a gate), so the signal
+    arrives with some units finished and some not, however busy the machine is."""
+    cli, env, undisturbed, resumed, block, proc = gated_run(tmp_path, workers)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -156,22 +163,7 @@ def test_interrupt_and_resume_give_undisturbed_results(tmp_path, sig, workers):
 def test_a_dying_raylet_is_one_line_and_resume_finishes_the_run(tmp_path):
     """The local raylet is killed while the run waits at the gate: one line, finished units
     kept, and a resume gives the undisturbed results."""
-    (tmp_path / "gatepolicy.py").write_text(GATE)
-    experiment = tmp_path / "gated.yaml"
-    experiment.write_text(
-        "kind: tournament\nseed: 5\nturns: 50\nrepetitions: 20\nnoise: 0.05\n"
-        "players: [tft, alld, grim, wsls, random(0.5), tf2t, stft, alternator, 'gatepolicy:Gate']\n")
-    cli = [sys.executable, "-m", "pnyx.experiments.cli", "run", str(experiment), "--no-progress"]
-    undisturbed, resumed, block = tmp_path / "undisturbed", tmp_path / "resumed", tmp_path / "block"
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "GATE_BLOCK": str(block), "GATE_UNITS": str(resumed / "units")}
-    done = subprocess.run([*cli, "--workers", "1", "--out", str(undisturbed)], capture_output=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
-
-    block.touch()
-    proc = subprocess.Popen([*cli, "--workers", "2", "--out", str(resumed)], stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 300
-    while not Path(f"{block}.reached").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    cli, env, undisturbed, resumed, block, proc = gated_run(tmp_path, 2)
     raylets = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "raylet/raylet"], capture_output=True, text=True)
     assert raylets.stdout.split(), "no raylet under the run"
     for pid in raylets.stdout.split():
