@@ -8,9 +8,13 @@ failure: it is never right, never agrees, and is counted by ``parse_failure``.
 Every metric is a ratio of counts and returns a :class:`pnyx.stats.Estimate` (``n``:
 the denominator; undefined when it is 0) with a 95% percentile bootstrap interval
 from :func:`pnyx.stats.bootstrap_ratio` that resamples whole episodes (rows of one
-episode stay together), seeded. Agreement-regardless-of-correctness follows Ni et al.,
-"Collaborative Reasoner: Self-improving social agents with synthetic conversations"
-(Coral, NeurIPS 2025); capitulation and conformity compare an agent's solo answer,
+episode stay together), seeded. The question, agreement regardless of correctness,
+is Ni et al.'s ("Collaborative Reasoner", Coral, NeurIPS 2025), but these are pnyx's
+definitions, not Coral's: agreement is read from private final answers after the
+discussion, and ``agreement_correctness`` here is P(right | agreed), whereas Coral's
+(``utils/eval_utils.py``, ``agreement_eval``) is P(agreed and right) over all
+conversations; ``persuasion`` and ``assertion`` likewise differ from Coral's
+``social_behavior_metrics``. Capitulation and conformity compare an agent's solo answer,
 its counterfactual without peers, with its answer under peer pressure (cf. Asch,
 1956; Weng et al., "BenchForm", ICLR 2025).
 """
