@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--workers", type=int, help="local Ray workers (default: all cores; 1 runs in-process)")
         p.add_argument("--address", help="address of a running Ray cluster to join")
         p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        p.add_argument("--cache", metavar="PATH", help="completion cache file for every model role that names none")
 
     run = sub.add_parser("run", help="run a shipped experiment or a YAML file")
     run.add_argument("experiment", help="shipped experiment name (see 'pnyx list') or FILE.yaml")
@@ -123,7 +124,8 @@ def _main(argv: list[str] | None) -> int:
             return _report(args.folder)
         from pnyx.experiments.runner import default_out, execute, run_experiment
 
-        common = dict(resume=args.resume, workers=args.workers, address=args.address, progress=not args.no_progress)
+        common = dict(resume=args.resume, workers=args.workers, address=args.address, progress=not args.no_progress,
+                      cache=args.cache)
         if args.command == "run":
             out = Path(args.out) if args.out else default_out(args.experiment)
             summary = run_experiment(args.experiment, out=out, quick=args.quick, seed=args.seed,

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
-from pnyx.agents.llm import LanguageModel, shared_model
+from pnyx.agents.llm import LanguageModel, ModelField, RoleModel, role_model, shared_model
 
 
 class Strict(BaseModel):
@@ -68,14 +68,22 @@ class RunContext:
     ``out`` is the run folder and ``workdir`` a scratch folder inside it (checkpoints
     and the like; it survives an interrupt, so a resumed unit can continue from it).
     ``models`` builds a language model from a spec (by default once per process;
-    tests pass their own). ``options`` are the runner's options (``workers``,
-    ``address``, ``progress``), for kinds that run experiments of their own.
+    tests pass their own); :meth:`model` builds a role's model from a config field.
+    ``cache`` is the completion cache file of roles that name none (``--cache``).
+    ``options`` are the runner's options (``workers``, ``address``, ``progress``,
+    ``models``, ``cache``), for kinds that run experiments of their own.
     """
 
     out: Path
     progress: bool = True
     models: Callable[[str], LanguageModel] = shared_model
     options: dict[str, Any] = field(default_factory=dict)
+    cache: str | None = None
+
+    def model(self, field: ModelField, role: str) -> RoleModel:
+        """The model behind ``role`` (see :mod:`pnyx.agents.llm.roles`); a unit returns the
+        usage of the roles it built as its ``usage`` records."""
+        return role_model(field, role, self.models, cache=self.cache)
 
     @property
     def workdir(self) -> Path:

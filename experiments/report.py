@@ -20,6 +20,13 @@ def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: di
     findings = kind.report(cfg, summary) if run.get("finished", run.get("units")) else ""
     if findings:
         lines += ["", "## Findings", "", findings]
+    if summary.get("usage"):
+        lines += ["", "## Model usage", "", "| role | model | requests | tokens in | tokens out | truncated | cost (USD) |",
+                  "|---|---|---|---|---|---|---|"]
+        for u in summary["usage"]:
+            cost = "n/a" if u["cost_usd"] is None else f"{u['cost_usd']:.4f}"
+            lines.append(f"| {u['role']} | `{u['model']}` | {u['requests']} | {u['prompt_tokens']} | "
+                         f"{u['completion_tokens']} | {u['truncated']} | {cost} |")
     plots = sorted((out / "plots").glob("*.png"))
     if plots:
         lines += ["", "## Plots", ""]

@@ -36,6 +36,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from pnyx.agents.llm import shared_model
+from pnyx.agents.llm.roles import summarize_usage
 from pnyx.errors import PnyxError
 from pnyx.experiments.config import resolve, validate
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit
@@ -145,8 +146,9 @@ def _record(results: list[UnitResult], store: UnitStore, bar) -> None:
 
 def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool = False,
             workers: int | None = None, address: str | None = None, progress: bool = True,
-            models: Callable[[str], Any] = shared_model) -> dict:
-    """Run every unfinished unit of ``cfg`` into ``out``, then merge, summarize and report."""
+            models: Callable[[str], Any] = shared_model, cache: str | Path | None = None) -> dict:
+    """Run every unfinished unit of ``cfg`` into ``out``, then merge, summarize and report.
+    ``cache`` is the completion cache file of model roles that name none."""
     started = _now()
     units = kind.units(cfg)
     keys = [u.key for u in units]
@@ -158,8 +160,9 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
     _prepare_out(cfg, out, resume)
     store = UnitStore(out)
     todo = [u for u in units if store.status(u.key) != "done"]
-    ctx = RunContext(out=out, progress=progress, models=models,
-                     options=dict(workers=workers, address=address, progress=progress, models=models))
+    cache = None if cache is None else str(Path(cache).absolute())
+    ctx = RunContext(out=out, progress=progress, models=models, cache=cache,
+                     options=dict(workers=workers, address=address, progress=progress, models=models, cache=cache))
     use_ray = not kind.runs_in_driver and (address is not None or (workers or os.cpu_count()) > 1)
     n_workers = start_ray(workers, address) if use_ray and todo else 1
     if kind.runs_in_driver:
@@ -297,6 +300,8 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
     for name, items in records.items():
         atomic_write_text(out / f"{name}.jsonl", "".join(redact_json(item) + "\n" for item in items))
     summary = kind.summarize(cfg, results, records) if frames else {}
+    if records.get("usage"):
+        summary["usage"] = summarize_usage(records["usage"])
     summary["run"] = {"units": len(units), "finished": len(units) - len(failures), "failed": len(failures),
                       "failures": failures}
     damaged = store.damaged_files([unit.key for unit in units])
@@ -338,10 +343,10 @@ def default_out(name: str) -> Path:
 def run_experiment(name_or_file: str, *, out: str | Path, quick: bool = False, seed: int | None = None,
                    overrides: Iterable[str] | Mapping[str, Any] = (), resume: bool = False,
                    workers: int | None = None, address: str | None = None, progress: bool = True,
-                   models: Callable[[str], Any] = shared_model) -> dict:
+                   models: Callable[[str], Any] = shared_model, cache: str | Path | None = None) -> dict:
     """Resolve a preset or YAML file and run it into ``out``; returns the summary."""
     if workers is not None and workers < 1:
         raise PnyxError(f"--workers must be >= 1, got {workers}")
     kind, cfg = resolve(name_or_file, quick=quick, seed=seed, overrides=overrides)
     return execute(kind, cfg, Path(out), resume=resume, workers=workers, address=address, progress=progress,
-                   models=models)
+                   models=models, cache=cache)

@@ -1,0 +1,182 @@
+"""A model per role: how an experiment's config names the model behind each role.
+
+Every config field that names a model (``model``, ``judge_model``, ``extractor_model``,
+a peer's model, ...) takes either a model spec string (grammar: :mod:`pnyx.specs`) or a
+mapping::
+
+    judge_model:
+      spec: openai:gpt-4o-mini
+      base_url: http://127.0.0.1:8000/v1     # backend options, passed to the backend
+      api_key_env: JUDGE_API_KEY
+      max_concurrency: 16
+      timeout_s: 60
+      retries: 3
+      options: {top_p: 0.9, stop: ["</answer>"]}
+      cache: runs/judge-cache.sqlite        # a CachedModel file: reruns and resumes do not pay twice
+      temperature: 1.0                      # role-level sampling, overriding the experiment's
+      max_tokens: 2048
+      prices: {input: 0.15, output: 0.60}   # USD per million tokens, for the cost estimate
+
+so two roles can use two servers in one run. Backend options become literal keyword
+arguments of the spec (``openai:gpt-4o-mini(base_url='http://...', max_concurrency=16)``),
+which is how the backend is built and how processes share it.
+
+A unit wraps each role's model in a :class:`RoleModel`, which counts calls, tokens and
+truncated replies; the unit returns :func:`usage_records` of its roles as the ``usage``
+records, and the runner sums them per model and role into ``summary.json``
+(:func:`summarize_usage`), with a cost estimate where prices are given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pnyx.agents.llm.cache import CachedModel
+from pnyx.agents.llm.protocol import Chat, Completion, LanguageModel, complete, model_identity
+from pnyx.agents.llm.registry import check_model_spec, shared_model
+from pnyx.errors import PnyxError
+from pnyx.specs import parse
+
+#: Config fields of a role mapping and the backend keyword each becomes.
+BACKEND_OPTIONS = {"base_url": "base_url", "api_key_env": "api_key_env", "max_concurrency": "max_concurrency",
+                   "timeout_s": "timeout", "retries": "max_retries"}
+
+
+class Prices(BaseModel):
+    """USD per million tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class ModelConfig(BaseModel):
+    """One role's model: a spec plus backend options, a cache, sampling and prices."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    spec: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    max_concurrency: int | None = Field(None, ge=1)
+    timeout_s: float | None = Field(None, gt=0)
+    retries: int | None = Field(None, ge=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+    cache: str | None = None
+    temperature: float | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, ge=1)
+    prices: Prices | None = None
+
+    @field_validator("spec")
+    @classmethod
+    def _spec(cls, v: str) -> str:
+        parse(v, "model spec")
+        return v
+
+    def backend_spec(self) -> str:
+        """The spec with every backend option as a literal keyword argument."""
+        spec = parse(self.spec, "model spec")
+        kwargs = dict(spec.kwargs)
+        kwargs.update(self.options)
+        kwargs.update({BACKEND_OPTIONS[k]: getattr(self, k) for k in BACKEND_OPTIONS if getattr(self, k) is not None})
+        if not kwargs and not spec.args:
+            return spec.head
+        arguments = [repr(a) for a in spec.args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+        return f"{spec.head}({', '.join(arguments)})"
+
+
+#: The type of a config field naming a model.
+ModelField = Union[str, ModelConfig]
+
+
+def model_config(field: ModelField) -> ModelConfig:
+    """``field`` as a :class:`ModelConfig` (a string is a bare spec)."""
+    return field if isinstance(field, ModelConfig) else ModelConfig(spec=field)
+
+
+def check_model_field(field: ModelField) -> ModelField:
+    """``field`` if its spec names a model (nothing is built), else a one-line :class:`PnyxError`."""
+    check_model_spec(model_config(field).backend_spec())
+    return field
+
+
+def spec_of(field: ModelField) -> str:
+    """The spec a field names, without its options: for reports and transcripts."""
+    return model_config(field).spec
+
+
+class RoleModel:
+    """A role's model: applies the role's sampling settings and counts what it used.
+
+    ``complete`` returns :class:`Completion` objects whatever the backend returns.
+    """
+
+    def __init__(self, model: LanguageModel, role: str, config: ModelConfig):
+        self.model, self.role, self.config = model, role, config
+        self.name = model_identity(model)
+        self.calls = self.requests = self.prompt_tokens = self.completion_tokens = self.truncated = 0
+        self.unknown_usage = 0
+
+    def complete(self, prompts: list[Chat], *, max_tokens: int = 256, temperature: float = 0.0,
+                 seed: int | None = None, tools: list[dict] | None = None) -> list[Completion]:
+        max_tokens = self.config.max_tokens or max_tokens
+        temperature = temperature if self.config.temperature is None else self.config.temperature
+        replies = complete(self.model, prompts, max_tokens=max_tokens, temperature=temperature, seed=seed, tools=tools)
+        self.calls += bool(prompts)
+        self.requests += len(replies)
+        for r in replies:
+            self.truncated += r.truncated
+            if r.prompt_tokens is None or r.completion_tokens is None:
+                self.unknown_usage += 1
+            else:
+                self.prompt_tokens += r.prompt_tokens
+                self.completion_tokens += r.completion_tokens
+        return replies
+
+    def usage(self) -> dict:
+        """This role's counts, as one ``usage`` record."""
+        prices = self.config.prices
+        return {"role": self.role, "model": self.config.spec, "calls": self.calls, "requests": self.requests,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "truncated": self.truncated, "requests_without_usage": self.unknown_usage,
+                "prices": None if prices is None else prices.model_dump()}
+
+    def __repr__(self) -> str:
+        return f"RoleModel({self.role!r}, {self.model!r})"
+
+
+def role_model(field: ModelField, role: str, models: Callable[[str], LanguageModel] = shared_model, *,
+               cache: str | Path | None = None) -> RoleModel:
+    """The model behind ``role``: built by ``models`` from the backend spec, wrapped in a
+    :class:`CachedModel` when the role (or, as a default, ``cache``) names a cache file."""
+    config = model_config(field)
+    model = models(config.backend_spec())
+    path = config.cache or cache
+    if path is not None:
+        model = CachedModel(model, path)
+    return RoleModel(model, role, config)
+
+
+def usage_records(roles: list[RoleModel]) -> list[dict]:
+    """The ``usage`` records of a unit: one per role that made calls."""
+    return [r.usage() for r in roles if r.calls]
+
+
+def summarize_usage(records: list[dict]) -> list[dict]:
+    """Usage summed per (model, role), with ``cost_usd`` where the role has prices
+    (``None`` otherwise, or when some requests reported no token counts)."""
+    totals: dict[tuple[str, str], dict] = {}
+    keys = ("calls", "requests", "prompt_tokens", "completion_tokens", "truncated", "requests_without_usage")
+    for rec in records:
+        row = totals.setdefault((rec["model"], rec["role"]), {"model": rec["model"], "role": rec["role"],
+                                                              **dict.fromkeys(keys, 0), "prices": rec.get("prices")})
+        for k in keys:
+            row[k] += int(rec.get(k) or 0)
+    for row in totals.values():
+        prices = row.pop("prices")
+        row["cost_usd"] = (None if prices is None or row["requests_without_usage"] else
+                           (row["prompt_tokens"] * prices["input"] + row["completion_tokens"] * prices["output"]) / 1e6)
+    return sorted(totals.values(), key=lambda r: (r["role"], r["model"]))
+
