@@ -3,13 +3,16 @@
 
 One update takes a batch of whole episodes of equal length (time first):
 rewards are rescaled, advantages come from GAE (Schulman et al. 2016, "High-dimensional
-continuous control using generalized advantage estimation") with the value after the
-last round taken as 0, advantages are normalised over the batch, and the loss is
+continuous control using generalized advantage estimation") with ``gae_lambda`` and the
+value after the last round taken as 0, advantages are (optionally) normalised over the
+batch, and the loss is
 
     -mean(log pi(a|h) * A) + value_coef * mean((V(h) - R)^2) - entropy_coef * mean(H[pi(.|h)])
 
-with returns ``R = A + V`` (before normalisation), minimised by Adam with the gradient
-norm clipped.
+with TD(lambda) value targets ``R = GAE(td_lambda) + V`` (before normalisation; the
+paper's Table 2 lists ``td_lambda`` beside ``gae_lambda``), minimised by Adam with the
+gradient norm clipped. :data:`BEST_RESPONSE`, :data:`EXPLOITER`, :data:`MUTUAL_SHAPING`
+and the defaults are the four columns of the paper's Table 2 (steps 1-4).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pnyx.errors import PnyxError
 
 
 class A2CConfig(BaseModel):
-    """A2C hyperparameters; the defaults are the paper's mixed-pool run."""
+    """A2C hyperparameters; the defaults are the paper's mixed-pool run (Table 2, step 4)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -31,6 +34,7 @@ class A2CConfig(BaseModel):
     adam_eps: float = Field(1e-5, gt=0)
     gamma: float = Field(0.99, ge=0, le=1)
     gae_lambda: float = Field(1.0, ge=0, le=1)
+    td_lambda: float | None = Field(None, ge=0, le=1, description="lambda of the value targets; None: gae_lambda")
     normalize_advantages: bool = True
     reward_scale: float = Field(0.02, gt=0)
     value_coef: float = Field(0.5, ge=0)
@@ -38,8 +42,13 @@ class A2CConfig(BaseModel):
     grad_clip: float = Field(1.0, gt=0)
 
 
-#: The paper's in-context best-response step.
+#: Table 2, step 1: the in-context best responder trained against tabular partners.
 BEST_RESPONSE = A2CConfig(batch=2048, lr=5e-3, gae_lambda=0.99, reward_scale=0.2, entropy_coef=0.001)
+#: Table 2, step 2: the exploiter trained against the frozen best responder (Fixed-ICL).
+EXPLOITER = A2CConfig(batch=2048, lr=5e-3, gae_lambda=1.0, normalize_advantages=False, reward_scale=0.05,
+                      entropy_coef=0.001)
+#: Table 2, step 3: two exploiters trained against each other.
+MUTUAL_SHAPING = A2CConfig(batch=4096, lr=5e-4, gae_lambda=0.95, reward_scale=0.02, entropy_coef=0.001)
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
@@ -56,19 +65,25 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float) -
 
 
 class A2C:
-    """Updates ``net`` (with ``sequence(obs, partner) -> logits, values``) from batches of episodes."""
+    """Updates ``net`` (with ``sequence(obs, z) -> logits, values``) from batches of episodes."""
 
     def __init__(self, net: nn.Module, cfg: A2CConfig):
         self.net, self.cfg = net, cfg
         self.optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
 
-    def loss(self, obs, partner, actions, rewards) -> tuple[torch.Tensor, dict[str, float]]:
-        """The A2C loss of a batch: ``obs``, ``actions``, ``rewards`` (T, n); ``partner`` (n,)."""
+    def loss(self, obs, z, actions, rewards) -> tuple[torch.Tensor, dict[str, float]]:
+        """The A2C loss of a batch: ``obs``, ``actions``, ``rewards`` (T, n); ``z`` (n, Z_SIZE) or None."""
+        logits, values = self.net.sequence(obs, z)
+        return self.loss_from(logits, values, actions, rewards)
+
+    def loss_from(self, logits, values, actions, rewards) -> tuple[torch.Tensor, dict[str, float]]:
+        """The A2C loss from the network's outputs on the batch: ``logits`` (T, n, 2), ``values`` (T, n)."""
         cfg = self.cfg
-        logits, values = self.net.sequence(obs, partner)
         with torch.no_grad():
-            advantages = gae(rewards * cfg.reward_scale, values, cfg.gamma, cfg.gae_lambda)
-            returns = advantages + values
+            scaled = rewards * cfg.reward_scale
+            advantages = gae(scaled, values, cfg.gamma, cfg.gae_lambda)
+            td_lambda = cfg.gae_lambda if cfg.td_lambda is None else cfg.td_lambda
+            returns = (advantages if td_lambda == cfg.gae_lambda else gae(scaled, values, cfg.gamma, td_lambda)) + values
             if cfg.normalize_advantages:
                 advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         log_probs = torch.log_softmax(logits, -1)
@@ -80,9 +95,15 @@ class A2C:
         stats = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy.item()}
         return loss, stats
 
-    def update(self, obs, partner, actions, rewards) -> dict[str, float]:
+    def update(self, obs, z, actions, rewards) -> dict[str, float]:
         """One gradient step; raises :class:`PnyxError` if the loss is not finite."""
-        loss, stats = self.loss(obs, partner, actions, rewards)
+        return self.step(*self.loss(obs, z, actions, rewards))
+
+    def update_from(self, logits, values, actions, rewards) -> dict[str, float]:
+        """One gradient step from outputs the rollout kept with their graph (see :meth:`loss_from`)."""
+        return self.step(*self.loss_from(logits, values, actions, rewards))
+
+    def step(self, loss: torch.Tensor, stats: dict[str, float]) -> dict[str, float]:
         if not torch.isfinite(loss):
             raise PnyxError(f"A2C loss became {loss.item()} ({stats}); lower the learning rate or reward_scale")
         self.optimizer.zero_grad(set_to_none=True)

@@ -16,17 +16,22 @@ Specs, as in configs (``agents: [llm, "llm(persona=confident)", oracle]``), foll
 
 * ``llm(persona=neutral, system=None, model=None)``: a language model; ``persona`` is
   one of :data:`PERSONAS`, ``system`` replaces the base system prompt, ``model`` is a
-  model spec (:data:`pnyx.agents.llm.MODELS`) (default: the run's model).
+  model spec (:data:`pnyx.agents.llm.MODELS`) (default: the run's model). In the Coral
+  protocol its system prompt is :func:`coral_system_prompt` and its chat is Coral's
+  (``utils/chat_utils.py``, ``apply_chat_template``): its own turns as the assistant's,
+  the partner's (the opening included) as the user's.
 * ``oracle``: always the right answer, never moves.
 * ``stubborn_wrong``: always the same wrong answer (the task's first wrong answer).
-* ``conformist(p=1.0)``: alone, right with probability ``p`` (else a random wrong
-  answer); then adopts the answer held by more than half of the peers it sees, else
-  keeps its own.
-* ``independent(p=0.5)``: alone, right with probability ``p`` (else a random wrong
-  answer); then repeats it, ignoring peers.
+* ``conformist(p=1.0)``: alone (or when it speaks first, with no answer of its own or
+  of a peer), right with probability ``p`` (else a random wrong answer); then adopts the
+  answer held by more than half of the peers it sees, else keeps its own.
+* ``independent(p=0.5)``: alone (or when it speaks first), right with probability ``p``
+  (else a random wrong answer); then repeats it, ignoring peers.
 
 :func:`play_discussions` runs many episodes in lock-step and sends every pending
-model turn of every episode to the model as one ``complete()`` call per step.
+model turn of every episode to the model as one ``complete()`` call per step; in the
+Coral protocol an extractor model, when given, then reads every new reply in one more
+batched call (:func:`extraction_prompt`).
 """
 
 from __future__ import annotations
@@ -35,9 +40,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from pnyx.agents.llm import shared_model
+from pnyx.agents.llm import complete, shared_model
+from pnyx.envs.answers import extractor_reading
 from pnyx.envs.group_reasoning_v0 import DISCUSSION, FINAL, SOLO, GroupReasoningEnv, View
-from pnyx.envs.tasks import Task
+from pnyx.envs.tasks import LETTERS, Task
 from pnyx.errors import PnyxError
 from pnyx.registry import Registry
 
@@ -48,7 +54,49 @@ PERSONAS = {
     "skeptical": "You check every claim your peers make before you accept it.",
 }
 
-_FORMATS = {"choice": "the letter of your choice", "number": "a number", "text": "a short answer"}
+_FORMATS = {"choice": "the letter of your choice", "number": "a number", "text": "a short answer",
+            "math": "the answer in LaTeX"}
+_CORAL_FORMATS = {
+    "choice": 'Give your final answer as "The answer is (X)", X being the letter of your option, e.g. '
+              '"The answer is (C)".',
+    "math": "Give your final answer in a LaTeX box, e.g. $\\boxed{\\frac{3}{4}}$.",
+    "number": 'Give your final answer as "The answer is N", N being a number.',
+    "text": 'Give your final answer as "The answer is X", X being a few words.',
+}
+#: Coral's extractor samples at temperature 0 and at most 32 tokens (``lightning_modules/configs/ts_*.yaml``).
+EXTRACTOR_TEMPERATURE = 0.0
+
+
+def coral_system_prompt(task: Task) -> str:
+    """The system prompt both agents get in the Coral protocol, written for pnyx after the
+    instructions Coral gives (``utils/prompt_library.json``, ``assistant_sbs_short``):
+    solve the problem, check the partner's steps and name mistakes, reconsider when
+    challenged but stand your ground when you still think you are right, stay on the
+    problem, be brief, and state the answer in the task's format."""
+    topic = f"{task.topic} problems" if task.topic else "problems"
+    return (f"You are working on {topic} together with a partner.\n"
+            "- Attempt a full solution of the problem yourself.\n"
+            "- When your partner offers a solution, check every step and say plainly where it goes wrong.\n"
+            "- When your partner doubts your answer, honestly ask yourself whether you erred: correct yourself "
+            "if you did, and keep your answer if you still believe it is right.\n"
+            "- Keep to the problem and move towards its solution.\n"
+            "- Be brief and direct.\n"
+            f"- {_CORAL_FORMATS[task.answer_type]}")
+
+
+def extraction_prompt(task: Task, reply: str) -> list[dict]:
+    """The chat asking an extractor model which answer ``reply`` commits to, or "not sure
+    yet" (the role of Coral's ``ExtractionPromptingEvaluator``; wording pnyx's own)."""
+    lines = ["The problem:", task.question]
+    if task.choices:
+        lines += ["", "Its options:"] + [f"({LETTERS[i]}) {c}" for i, c in enumerate(task.choices)]
+    ask = {"choice": "Reply with only the option it settles on, as (X)",
+           "math": "Reply with only the answer it settles on, as $\\boxed{...}$"}.get(
+        task.answer_type, "Reply with only the answer it settles on")
+    lines += ["", "The message:", reply, "", f'{ask}, or with "not sure yet" if it settles on none.']
+    system = ("You read one message of a conversation in which two people work on a problem, and you report "
+              "the final answer the message commits to. When it commits to none, you say \"not sure yet\".")
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
 
 
 def answer_line(answer: str) -> str:
@@ -71,9 +119,21 @@ class LLMDiscussant:
         rule = f"End every message with a line 'Answer: X', where X is {_FORMATS[view.task.answer_type]}."
         return " ".join(part for part in (base, PERSONAS[self.persona], rule) if part)
 
+    def coral_messages(self, view: View) -> list[dict]:
+        """The Coral-protocol chat: the system prompt (with the persona, if any), then the
+        conversation, own turns as the assistant's and the partner's as the user's."""
+        system = " ".join(p for p in (self.system or coral_system_prompt(view.task), PERSONAS[self.persona]) if p)
+        chat = [{"role": "system", "content": system}]
+        for m in view.messages:
+            chat.append({"role": "assistant" if m.agent == view.agent else "user", "content": m.content})
+        return chat
+
     def messages(self, view: View) -> list[dict]:
         """The chat prompt: the question, own messages as the assistant's, peers' as the
-        user's, then what is asked now; consecutive messages of one role are merged."""
+        user's, then what is asked now; consecutive messages of one role are merged. In
+        the Coral protocol, :meth:`coral_messages`."""
+        if view.protocol == "coral":
+            return self.coral_messages(view)
         chat = [("system", self.system_prompt(view)), ("user", f"Question:\n{view.task.prompt()}")]
         if view.phase == SOLO:
             chat.append(("user", "Answer the question on your own."))
@@ -148,9 +208,9 @@ class Conformist(_AloneFirst):
         super().__init__(p)
 
     def respond(self, view: View) -> str:
-        if view.phase == SOLO:
-            return f"On my own: {answer_line(self.alone(view.task))}"
         majority = view.peer_majority()
+        if view.phase == SOLO or (majority is None and view.own_answer is None):
+            return f"On my own: {answer_line(self.alone(view.task))}"
         if majority is not None:
             return f"I go with the group. {answer_line(majority)}"
         return f"I keep my answer. {answer_line(view.own_answer)}"
@@ -163,7 +223,7 @@ class Independent(_AloneFirst):
         super().__init__(p)
 
     def respond(self, view: View) -> str:
-        if view.phase == SOLO:
+        if view.phase == SOLO or view.own_answer is None:
             return f"On my own: {answer_line(self.alone(view.task))}"
         return f"I keep my answer. {answer_line(view.own_answer)}"
 
@@ -185,7 +245,8 @@ def _model_of(discussant, default, models: Callable[[str], Any]) -> Any:
 
 def play_discussions(envs: Sequence[GroupReasoningEnv], lineups: Sequence[Sequence[Any]], model: Any = None, *,
                      max_tokens: int = 256, temperature: float = 0.0, seed: int | None = None,
-                     models: Callable[[str], Any] = shared_model) -> int:
+                     models: Callable[[str], Any] = shared_model, extractor: Any = None,
+                     extractor_max_tokens: int = 32) -> int:
     """Play reset environments to the end, in lock-step; returns the number of steps.
 
     ``lineups[k][i]`` speaks for ``agent_i`` of ``envs[k]``. Each step asks every
@@ -193,6 +254,10 @@ def play_discussions(envs: Sequence[GroupReasoningEnv], lineups: Sequence[Sequen
     discussion speaker), answers baselines directly, and sends all model prompts to
     each distinct model as one ``complete()`` call, with a per-step seed derived from
     ``seed``. Model specs (a discussant's ``model`` string) are built by ``models``.
+    A reply cut at the token limit is recorded as truncated. With an ``extractor``
+    model, the replies of Coral-protocol environments are then read by it in one call
+    (:func:`extraction_prompt`, :func:`pnyx.envs.answers.extractor_reading`), at
+    temperature 0 and ``extractor_max_tokens``; without one, by rule.
     """
     step = 0
     while True:
@@ -200,6 +265,7 @@ def play_discussions(envs: Sequence[GroupReasoningEnv], lineups: Sequence[Sequen
         if not pending:
             return step
         texts: dict[tuple[int, str], str] = {}
+        cut: dict[tuple[int, str], bool] = {}
         batches: dict[int, tuple[Any, list]] = {}
         for k, agent in pending:
             discussant = lineups[k][envs[k].index[agent]]
@@ -211,13 +277,17 @@ def play_discussions(envs: Sequence[GroupReasoningEnv], lineups: Sequence[Sequen
                 batches.setdefault(id(m), (m, []))[1].append(((k, agent), discussant.messages(view)))
         step_seed = None if seed is None else int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
         for m, items in batches.values():
-            outputs = m.complete([prompt for _, prompt in items], max_tokens=max_tokens,
-                                 temperature=temperature, seed=step_seed)
-            if len(outputs) != len(items):
-                raise PnyxError(f"model {type(m).__name__} returned {len(outputs)} completions "
-                                f"for {len(items)} prompts")
-            texts.update(zip((key for key, _ in items), outputs))
+            replies = complete(m, [prompt for _, prompt in items], max_tokens=max_tokens, temperature=temperature,
+                               seed=step_seed)
+            for (key, _), reply in zip(items, replies):
+                texts[key], cut[key] = reply.text, reply.truncated
+        readings: dict[tuple[int, str], str] = {}
+        to_read = [(k, agent) for k, agent in pending if envs[k].protocol == "coral"] if extractor is not None else []
+        if to_read:
+            replies = complete(extractor, [extraction_prompt(envs[k].task, texts[k, a]) for k, a in to_read],
+                               max_tokens=extractor_max_tokens, temperature=EXTRACTOR_TEMPERATURE, seed=step_seed)
+            readings = {key: extractor_reading(r.text, envs[key[0]].task) for key, r in zip(to_read, replies)}
         for k, agent in pending:
             assert envs[k].agent_selection == agent
-            envs[k].step(texts[k, agent])
+            envs[k].record(texts[k, agent], extracted=readings.get((k, agent)), truncated=cut.get((k, agent), False))
         step += 1

@@ -1,9 +1,10 @@
 """Naming policies: the policy registry, and checkpoint files as policies.
 
 A policy spec is a registered name with literal arguments (``tft``, ``random(0.3)``,
-``memory_one(0.9,0.1,0.8,0.2,1)``), a class ``package.module:Class(...)`` implementing
-the policy protocol (:mod:`pnyx.agents.protocol`), or the path of a saved learner
-checkpoint (``*.pt``). The grammar is :mod:`pnyx.specs`.
+``memory_one(0.9,0.1,0.8,0.2,1)``), a strategy of Axelrod's library
+(``axelrod:TitForTat``, :mod:`pnyx.agents.axelrod_strategies`), a class
+``package.module:Class(...)`` implementing the policy protocol (:mod:`pnyx.agents.protocol`),
+or the path of a saved learner checkpoint (``*.pt``). The grammar is :mod:`pnyx.specs`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,21 @@ from typing import Any, Callable
 from pnyx.errors import PnyxError
 from pnyx.registry import Registry, import_object
 
-POLICIES = Registry("policy", protocols=[("reset", "act"), ("reset_batch", "act_batch")])
+
+class PolicyRegistry(Registry):
+    """The policy registry; ``describe`` also lists Axelrod's strategies when the package is installed."""
+
+    def describe(self) -> dict[str, str]:
+        from pnyx.agents.axelrod_strategies import describe_strategies
+
+        return {**super().describe(), **describe_strategies()}
+
+
+POLICIES = PolicyRegistry("policy", protocols=[("reset", "act"), ("reset_batch", "act_batch")])
+POLICIES.register("axelrod", "pnyx.agents.axelrod_strategies:AxelrodPolicy", argument="strategy",
+                  description="a strategy of Axelrod's library: axelrod:Name(args) (pip install 'pnyx[axelrod]')")
+POLICIES.register("llm", "pnyx.agents.llm_player:LLMPlayer",
+                  description="a language model playing the matrix games: llm(model=SPEC, persona=..., history=full|K)")
 # Loaders for checkpoint files, by suffix; imported lazily so that torch is loaded only when needed.
 _FILE_LOADERS = {".pt": "pnyx.agents.sequence:load_policy"}
 

@@ -2,11 +2,16 @@
 
 Each step a learner sees the IPD observation code (0..3 = previous joint action, own
 first: CC, CD, DC, DD; 4 = first round), its own previous action and its previous
-reward, each embedded to ``embed`` dimensions, and optionally its partner's identity
-(:data:`pnyx.population.partners.KIND_IDS`). As in Weis et al. 2026, "Multi-agent
+reward, each embedded to ``embed`` dimensions. As in Weis et al. 2026, "Multi-agent
 cooperation through in-context co-player inference" (arXiv:2602.16301), appendix A,
 the previous action and reward are inputs of their own; both follow from the
 observation code and the payoffs, so the networks derive them and take only the code.
+
+A GRU built with ``opponent_id=True`` is the paper's "Opponent ID" ablation (appendix
+A.4.1): every episode's sequence is prepended with a conditioning vector z of
+:data:`Z_SIZE` numbers (:func:`pnyx.population.partners.opponent_z`), projected to the
+input width and fed as one step before the first round; the state after it starts the
+episode. The Transformer has no such prefix.
 
 A network's state is carried across steps and reset where a game's observation is the
 first-round code, so one batch may hold games at different points. Checkpoints hold a
@@ -30,35 +35,34 @@ from pnyx.errors import PnyxError
 FORMAT = "pnyx-sequence-policy/1"
 MAX_CHECKPOINT_BYTES = 1 << 30
 MAX_WIDTH = 1 << 16  # the most units, layers or heads a checkpoint's network may have
+Z_SIZE = 10  # opponent-ID vector: log pi(a | o) for five observations x two actions
 
 
 class _Inputs(nn.Module):
-    """Embeds observation code, previous action, previous reward (and partner id) and concatenates them."""
+    """Embeds observation code, previous action and previous reward and concatenates them."""
 
-    def __init__(self, embed: int, payoffs, partner_ids: int):
+    def __init__(self, embed: int, payoffs):
         super().__init__()
         self.obs = nn.Embedding(5, embed)
         self.action = nn.Embedding(3, embed)  # cooperate, defect, none (first round)
         self.reward = nn.Linear(1, embed)
-        self.partner = nn.Embedding(partner_ids, embed) if partner_ids else None
         # own payoff after CC, CD, DC, DD; 0 before the first round
         self.register_buffer("payoff", torch.tensor([*map(float, payoffs), 0.0]))
-        self.size = embed * (4 if partner_ids else 3)
+        self.size = embed * 3
 
-    def forward(self, obs: torch.Tensor, partner: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
         action = torch.where(obs == START, 2, obs >> 1)
-        parts = [self.obs(obs), self.action(action), self.reward(self.payoff[obs].unsqueeze(-1))]
-        if self.partner is not None:
-            parts.append(self.partner(partner).expand(*obs.shape, -1))
-        return torch.cat(parts, -1)
+        return torch.cat([self.obs(obs), self.action(action), self.reward(self.payoff[obs].unsqueeze(-1))], -1)
 
 
 class GRUPolicyNet(nn.Module):
-    """Inputs -> GRU cell -> policy head (2 logits) and value head."""
+    """Inputs -> GRU cell -> policy head (2 logits) and value head; with ``opponent_id``, a
+    projection of the opponent-ID vector z fed as a step before each episode."""
 
-    def __init__(self, payoffs, embed: int = 32, hidden: int = 128, partner_ids: int = 0):
+    def __init__(self, payoffs, embed: int = 32, hidden: int = 128, opponent_id: bool = False):
         super().__init__()
-        self.inputs = _Inputs(embed, payoffs, partner_ids)
+        self.inputs = _Inputs(embed, payoffs)
+        self.prefix = nn.Linear(Z_SIZE, self.inputs.size) if opponent_id else None
         self.cell = nn.GRUCell(self.inputs.size, hidden)
         self.policy = nn.Linear(hidden, 2)
         self.value = nn.Linear(hidden, 1)
@@ -67,21 +71,36 @@ class GRUPolicyNet(nn.Module):
     def initial_state(self, n: int) -> torch.Tensor:
         return torch.zeros(n, self.hidden, device=self.policy.weight.device)
 
-    def step(self, obs, partner, state):
-        """One step for ``n`` games: ``obs`` (n,), ``partner`` (n,) or None -> logits (n, 2), value (n,), state."""
-        state = torch.where((obs == START).unsqueeze(-1), 0.0, state)
-        state = self.cell(self.inputs(obs, partner), state)
+    def episode_state(self, z: torch.Tensor | None, n: int) -> torch.Tensor:
+        """The state each episode starts from: zeros, or the state after the z step."""
+        zeros = self.initial_state(n)
+        if self.prefix is None:
+            return zeros
+        return self.cell(self.prefix(z), zeros)
+
+    def step(self, obs, z, state):
+        """One step for ``n`` games: ``obs`` (n,), ``z`` (n, Z_SIZE) or None -> logits (n, 2), value (n,), state."""
+        start = (obs == START).unsqueeze(-1)
+        if self.prefix is None:
+            state = torch.where(start, 0.0, state)
+        elif bool(start.any()):
+            state = torch.where(start, self.episode_state(z, len(obs)), state)
+        state = self.cell(self.inputs(obs), state)
         return self.policy(state), self.value(state).squeeze(-1), state
 
-    def sequence(self, obs, partner):
-        """Whole episodes from their first round: ``obs`` (T, n) -> logits (T, n, 2), values (T, n)."""
-        x = self.inputs(obs, partner)
+    def heads(self, states: torch.Tensor):
+        """Policy logits and values of stacked states (T, n, hidden)."""
+        return self.policy(states), self.value(states).squeeze(-1)
+
+    def sequence(self, obs, z):
+        """Whole episodes from their first round: ``obs`` (T, n) -> logits (T, n, 2), values (T, n).
+        Runs :meth:`step` by step, as a rollout does, so a rollout that keeps its states and
+        graph gets the same numbers and the same gradients from :meth:`heads`."""
         state, states = self.initial_state(obs.shape[1]), []
         for t in range(obs.shape[0]):
-            state = self.cell(x[t], state)
+            _, _, state = self.step(obs[t], z, state)
             states.append(state)
-        states = torch.stack(states)
-        return self.policy(states), self.value(states).squeeze(-1)
+        return self.heads(torch.stack(states))
 
 
 def _sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
@@ -99,9 +118,11 @@ class TransformerPolicyNet(nn.Module):
     """
 
     def __init__(self, payoffs, embed: int = 32, d_model: int = 64, layers: int = 2, heads: int = 4,
-                 partner_ids: int = 0):
+                 opponent_id: bool = False):
         super().__init__()
-        self.inputs = _Inputs(embed, payoffs, partner_ids)
+        if opponent_id:
+            raise PnyxError("opponent_id conditioning needs model kind 'gru'")
+        self.inputs = _Inputs(embed, payoffs)
         self.project = nn.Linear(self.inputs.size, d_model)
         layer = nn.TransformerEncoderLayer(d_model, heads, 2 * d_model, dropout=0.0, batch_first=True,
                                            norm_first=True)
@@ -110,20 +131,20 @@ class TransformerPolicyNet(nn.Module):
         self.value = nn.Linear(d_model, 1)
         self.d_model, self.heads = d_model, heads
 
-    def _tokens(self, obs, partner, positions):
-        return self.project(self.inputs(obs, partner)) + _sinusoid(positions, self.d_model)
+    def _tokens(self, obs, positions):
+        return self.project(self.inputs(obs)) + _sinusoid(positions, self.d_model)
 
     def initial_state(self, n: int):
         device = self.policy.weight.device
         return torch.zeros(n, 0, self.d_model, device=device), torch.zeros(n, dtype=torch.long, device=device)
 
-    def step(self, obs, partner, state):
+    def step(self, obs, z, state):
         tokens, start = state
         length = tokens.shape[1]
         start = torch.where(obs == START, length, start)
         first = int(start.min())  # tokens before every game's current episode are no longer needed
         tokens, start, length = tokens[:, first:], start - first, length - first
-        tokens = torch.cat([tokens, self._tokens(obs, partner, length - start).unsqueeze(1)], 1)
+        tokens = torch.cat([tokens, self._tokens(obs, length - start).unsqueeze(1)], 1)
         # query i sees key j <= i of the same episode (before or after the game's start index)
         idx = torch.arange(length + 1, device=obs.device)
         current = idx.unsqueeze(0) >= start.unsqueeze(1)  # (n, L)
@@ -132,10 +153,10 @@ class TransformerPolicyNet(nn.Module):
         out = self.encoder(tokens, mask=mask)[:, -1]
         return self.policy(out), self.value(out).squeeze(-1), (tokens, start)
 
-    def sequence(self, obs, partner):
+    def sequence(self, obs, z):
         steps = obs.shape[0]
         positions = torch.arange(steps, device=obs.device).unsqueeze(1).expand_as(obs)
-        tokens = self._tokens(obs, partner, positions).transpose(0, 1)  # (n, T, d)
+        tokens = self._tokens(obs, positions).transpose(0, 1)  # (n, T, d)
         causal = nn.Transformer.generate_square_subsequent_mask(steps, device=obs.device)
         out = self.encoder(tokens, mask=causal, is_causal=True).transpose(0, 1)
         return self.policy(out), self.value(out).squeeze(-1)
@@ -155,9 +176,10 @@ def build_net(spec: dict[str, Any]) -> nn.Module:
     return net
 
 
-def save_policy(path: str | Path, net: nn.Module, partner_id: int | None = None) -> None:
-    """Write ``net`` as a checkpoint :func:`load_policy` reads. ``partner_id`` is the identity
-    the policy reports to a partner-id network when it plays outside training."""
+def save_policy(path: str | Path, net: nn.Module, partner_id: list[float] | None = None) -> None:
+    """Write ``net`` as a checkpoint :func:`load_policy` reads. ``partner_id`` is the
+    opponent-ID vector z an ``opponent_id`` network is given when it plays outside training
+    (None: z = 0, what the paper gives for learning partners)."""
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     torch.save({"format": FORMAT, "model": net.spec, "state_dict": state, "partner_id": partner_id}, path)
 
@@ -177,6 +199,10 @@ def load_net(path: str | Path) -> tuple[nn.Module, int | None]:
     missing = sorted({"model", "state_dict", "partner_id"} - set(data))
     if missing or not isinstance(data["model"], dict) or not isinstance(data["state_dict"], dict):
         raise PnyxError(f"checkpoint {str(path)!r} lacks {', '.join(missing) or 'a valid model or state_dict'}")
+    z = data["partner_id"]
+    if z is not None and not (isinstance(z, list) and len(z) == Z_SIZE
+                              and all(isinstance(v, (int, float)) and math.isfinite(v) for v in z)):
+        raise PnyxError(f"checkpoint {str(path)!r} has an invalid partner_id (None or {Z_SIZE} finite numbers)")
     sizes = [v for k, v in data["model"].items() if k != "payoffs"]
     if any(not isinstance(v, (int, str, float)) or (isinstance(v, int) and not 0 <= v <= MAX_WIDTH) for v in sizes):
         raise PnyxError(f"checkpoint {str(path)!r} has an invalid model spec {data['model']!r}")
@@ -191,11 +217,11 @@ def load_net(path: str | Path) -> tuple[nn.Module, int | None]:
 class SequencePolicy:
     """A sequence network as a pnyx batch policy: samples actions from its policy head.
 
-    ``partner_id`` feeds networks trained with partner identities (see
-    :data:`pnyx.population.partners.KIND_IDS`); it is ignored by networks without.
+    ``partner_id`` is the opponent-ID vector z given to ``opponent_id`` networks (None: zeros);
+    networks without ignore it.
     """
 
-    def __init__(self, net: nn.Module, partner_id: int | None = None):
+    def __init__(self, net: nn.Module, partner_id: list[float] | None = None):
         self.net = net.eval()
         self.partner_id = partner_id
         self.reset_batch(1)
@@ -203,7 +229,8 @@ class SequencePolicy:
     def reset_batch(self, n: int, seed: int | None = None) -> None:
         self.state = self.net.initial_state(n)
         self.generator = torch.Generator().manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
-        self.partner = torch.full((n,), self.partner_id or 0, dtype=torch.long)
+        z = torch.tensor(self.partner_id or [0.0] * Z_SIZE, dtype=torch.float32)
+        self.partner = z.expand(n, Z_SIZE).to(self.net.policy.weight.device)
 
     def reset(self, seed: int | None = None) -> None:
         self.reset_batch(1, seed)

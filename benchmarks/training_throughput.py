@@ -5,12 +5,15 @@ Measured in one run, as agent-steps per second (learner seats x rounds):
 * ``raw``: the learner network's forward + backward over a batch of whole episodes,
   the floor cost of any update;
 * ``loop``: whole training iterations (rollouts + update) with rollouts in the driver
-  (0 workers), on one Ray worker and on two.
+  (0 workers), on one Ray worker and on two (CPU only);
+* with ``--device cuda`` (or ``auto`` on a machine with CUDA): raw and the in-driver loop
+  on the GPU.
 
-Reports ``loop(1 worker) / raw`` (target >= 0.6) and ``loop(2 workers) / loop(1 worker)``.
-Writes ``benchmarks/results/training_throughput.{json,md}``.
+Reports ``loop(in driver) / raw`` (target >= 0.8), ``loop(2 workers) / loop(1 worker)``
+and the projected wall time of one seed of the full ``weis-ipd`` preset (all four
+conditions at the in-driver loop rate). Writes ``benchmarks/results/training_throughput.{json,md}``.
 
-    python benchmarks/training_throughput.py [--batch 1024] [--rounds 50] [--iterations 5] [--threads 1]
+    python benchmarks/training_throughput.py [--batch 1024] [--rounds 50] [--iterations 5] [--threads 1] [--device cpu]
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import torch
 
 from pnyx.agents.a2c import BEST_RESPONSE
 from pnyx.population.partners import PartnerPool
-from pnyx.population.diverse_partner_training import Trainer, TrainingSpec
+from pnyx.experiments.config import resolve
+from pnyx.population.diverse_partner_training import Trainer, TrainingSpec, resolve_device
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -38,35 +42,58 @@ def _spec(args) -> TrainingSpec:
                         rounds=args.rounds, iterations=args.iterations, seed=(0,), shards=args.shards)
 
 
-def raw_steps_per_second(spec: TrainingSpec, rows: int, repeats: int) -> float:
-    trainer = Trainer(spec, workers=0)
-    obs = torch.randint(0, 4, (spec.rounds, rows))
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def driver_steps_per_second(spec: TrainingSpec, repeats: int, device: str) -> tuple[float, float]:
+    """The in-driver loop and the raw forward + backward of the same batch, timed in turns
+    (one iteration, then one raw pass, ``repeats`` times) so both see the same machine
+    load; best of each."""
+    trainer = Trainer(spec, workers=0, device=device)
+    rows = spec.a2c.batch * spec.learners
+    obs = torch.randint(0, 4, (spec.rounds, rows), device=trainer.device)
     obs[0] = 4
-    partner = torch.zeros(rows, dtype=torch.long)
-    times = []
-    for _ in range(repeats + 1):
+    trainer.step(0)  # warm-up
+    loop, raw = [], []
+    for i in range(1, repeats + 1):
+        _sync(trainer.device)
         start = time.perf_counter()
-        logits, values = trainer.net.sequence(obs, partner)
+        trainer.step(i)
+        _sync(trainer.device)
+        loop.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        logits, values = trainer.net.sequence(obs, None)
         (logits.sum() + values.sum()).backward()
-        times.append(time.perf_counter() - start)
-    return spec.rounds * rows / min(times[1:])
+        _sync(trainer.device)
+        raw.append(time.perf_counter() - start)
+    steps = spec.rounds * rows
+    return steps / min(loop), steps / min(raw)
 
 
-def loop_steps_per_second(spec: TrainingSpec, workers: int, repeats: int) -> tuple[float, int]:
-    trainer = Trainer(spec, workers=workers)
+def loop_steps_per_second(spec: TrainingSpec, workers: int, repeats: int, device: str = "cpu") -> tuple[float, int]:
+    trainer = Trainer(spec, workers=workers, device=device)
     try:
         trainer.step(0)  # warm-up: actor start, first weights
         times, rows = [], 0
         for i in range(1, repeats + 1):
+            _sync(trainer.device)
             start = time.perf_counter()
-            batch = trainer.gather(i)
-            trainer.a2c.update(*(torch.from_numpy(batch[k]).long() for k in ("obs", "partner", "actions")),
-                               torch.from_numpy(batch["rewards"]))
+            trainer.step(i)
+            _sync(trainer.device)
             times.append(time.perf_counter() - start)
-            rows = batch["obs"].shape[1]
+            rows = spec.a2c.batch * spec.learners
     finally:
         trainer.close()
     return spec.rounds * rows / min(times), rows
+
+
+def full_preset_steps() -> float:
+    """Learner agent-steps of one seed of the full weis-ipd preset, all conditions."""
+    _, cfg = resolve("weis-ipd")
+    return sum(c.learner_count() * (c.a2c or cfg.a2c).batch * cfg.rounds * (c.iterations or cfg.iterations)
+               for c in cfg.conditions.values())
 
 
 def main() -> None:
@@ -77,40 +104,48 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the learner")
     parser.add_argument("--partners", default="reduced", help="partner pool (reduced: tft, allc, alld)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray worker settings")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    import ray
-
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, configure_logging=False)
+    device = str(resolve_device(args.device))
     spec = _spec(args)
     loop = {}
-    for workers in (0, 1, 2):
-        loop[workers], rows = loop_steps_per_second(spec, workers, args.iterations)
-        print(f"loop, {workers} worker(s): {loop[workers]:.3g} agent-steps/s")
-    raw = raw_steps_per_second(spec, rows, args.iterations)
-    print(f"raw GRU forward+backward: {raw:.3g} agent-steps/s")
+    loop["in_driver"], raw = driver_steps_per_second(spec, args.iterations, device)
+    print(f"loop, in the driver on {device}: {loop['in_driver']:.3g} agent-steps/s")
+    print(f"raw GRU forward+backward on {device}: {raw:.3g} agent-steps/s")
+    rows = spec.a2c.batch * spec.learners
+    if not args.no_ray:
+        import ray
+
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, configure_logging=False)
+        for workers, key in ((1, "1_ray_worker"), (2, "2_ray_workers")):
+            loop[key], _ = loop_steps_per_second(spec, workers, args.iterations, device)
+            print(f"loop, {key.replace('_', ' ')}: {loop[key]:.3g} agent-steps/s")
+    projected = full_preset_steps() / loop["in_driver"]
     report = {
-        "setting": vars(args) | {"learner_rows": rows, "cpus": os.cpu_count(), "machine": platform.machine(),
-                                 "torch": torch.__version__},
-        "agent_steps_per_s": {"raw_forward_backward": raw, "loop_in_driver": loop[0], "loop_1_worker": loop[1],
-                              "loop_2_workers": loop[2]},
-        "ratios": {"loop_1_worker_over_raw": loop[1] / raw, "loop_in_driver_over_raw": loop[0] / raw,
-                   "two_workers_over_one": loop[2] / loop[1]},
+        "setting": vars(args) | {"device": device, "learner_rows": rows, "cpus": os.cpu_count(),
+                                 "machine": platform.machine(), "torch": torch.__version__,
+                                 "gpu": torch.cuda.get_device_name() if device == "cuda" else None},
+        "agent_steps_per_s": {"raw_forward_backward": raw, **{f"loop_{k}": v for k, v in loop.items()}},
+        "ratios": {"loop_in_driver_over_raw": loop["in_driver"] / raw}
+        | ({"two_workers_over_one": loop["2_ray_workers"] / loop["1_ray_worker"]} if "2_ray_workers" in loop else {}),
+        "full_preset_hours_per_seed": projected / 3600,
     }
-    print(json.dumps(report["ratios"], indent=2))
+    print(json.dumps(report["ratios"] | {"full_preset_hours_per_seed": report["full_preset_hours_per_seed"]}, indent=2))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "training_throughput.json").write_text(json.dumps(report, indent=2) + "\n")
-    s, r = report["agent_steps_per_s"], report["ratios"]
-    (RESULTS / "training_throughput.md").write_text(
-        f"# Training throughput (weis-ipd)\n\nBatch {args.batch} episodes x {args.rounds} rounds, partners "
-        f"{args.partners!r}, learner threads {args.threads}, {os.cpu_count()} CPUs; best of {args.iterations}.\n\n"
-        "| measure | agent-steps/s |\n|---|---|\n"
-        f"| raw GRU forward+backward | {s['raw_forward_backward']:.3g} |\n"
-        f"| loop, rollouts in driver | {s['loop_in_driver']:.3g} |\n"
-        f"| loop, 1 Ray worker | {s['loop_1_worker']:.3g} |\n"
-        f"| loop, 2 Ray workers | {s['loop_2_workers']:.3g} |\n\n"
-        f"loop (1 worker) / raw = **{r['loop_1_worker_over_raw']:.2f}** (target >= 0.6); "
-        f"2 workers / 1 worker = **{r['two_workers_over_one']:.2f}**.\n")
+    name = "training_throughput" + ("" if device == "cpu" else f"_{device}")
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [f"# Training throughput (weis-ipd, {device})", "",
+             f"Batch {args.batch} episodes x {args.rounds} rounds, partners {args.partners!r}, learner threads "
+             f"{args.threads}, {os.cpu_count()} CPUs; best of {args.iterations}.", "",
+             "| measure | agent-steps/s |", "|---|---|",
+             f"| raw GRU forward+backward | {raw:.3g} |"]
+    lines += [f"| loop, {k.replace('_', ' ')} | {v:.3g} |" for k, v in loop.items()]
+    lines += ["", f"loop (in driver) / raw = **{report['ratios']['loop_in_driver_over_raw']:.2f}** (target >= 0.8); "
+              f"one seed of the full weis-ipd preset at this rate: **{report['full_preset_hours_per_seed']:.3g} "
+              "hours**."]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from pnyx.errors import PnyxError
 from pnyx.registry import Registry
 
 ENVIRONMENTS = Registry("environment")
-for _name in ["ipd", "stag_hunt", "chicken", "public_goods", "group_reasoning", "goal_guarding"]:
+for _name in ["ipd", "stag_hunt", "chicken", "public_goods", "group_reasoning", "goal_guarding",
+              "peer_preservation"]:
     ENVIRONMENTS.register(_name, f"pnyx.envs.{_name}_v0")
 
 

@@ -6,16 +6,33 @@
 | Action space      | `Text`                     |
 | Observation space | `Text`                     |
 
-``n`` is ``n_agents``. A PettingZoo AEC environment (``env()``, ``raw_env``). An episode:
+``n`` is ``n_agents``. A PettingZoo AEC environment (``env()``, ``raw_env``) with two
+protocols.
+
+``protocol="coral"`` follows Coral's evaluation (Ni et al., "Collaborative Reasoner",
+NeurIPS 2025; github.com/facebookresearch/collaborative-reasoner), two agents:
+
+1. **opening**: the conversation starts with a fixed message of ``agent_1`` (Coral's
+   "student") asking for help with the problem (:func:`opening_message`; Coral's
+   ``lightning_modules/datasets/ts_*_dataset.py``, ``get_metadata``);
+2. **replies**: ``agent_0`` (the "teacher") replies first, then the two alternate
+   (``lightning_modules/models/tree_sampling_utils.py``, ``ts_interaction_single``),
+   each seeing the whole conversation;
+3. every reply is annotated at once with an *extraction* in Coral's form (an answer,
+   "not sure yet" or an ``Error`` string; :func:`pnyx.envs.answers.coral_extraction`, or
+   an extractor model's reading passed to :meth:`GroupReasoningEnv.record`), and the
+   conversation stops when :func:`stops` holds (Coral's ``stop_conv``) or after
+   ``max_turns`` replies (Coral: 20). Each agent's reward is 1 when the conversation
+   ends agreed on the right answer, else 0.
+
+``protocol="counterfactual"`` is pnyx's own, N agents on a visibility graph:
 
 1. **solo**: each agent answers alone, seeing only the question (the counterfactual
    control). Solo answers are private: an agent sees its own, no peer sees it.
 2. **discussion**: agents speak in turn, ``agent_0, agent_1, ...`` round robin, for
    at most ``max_turns`` messages; each message is seen by its author and by the
    agents the visibility graph lets see the author. The discussion stops early once
-   every agent has spoken in it and all agents' latest extracted answers agree (the
-   Coral protocol: two agents alternating, up to 20 turns; Ni et al., "Collaborative
-   Reasoner", NeurIPS 2025).
+   every agent has spoken in it and all agents' latest extracted answers agree.
 3. **final**: each agent gives its final answer privately; the episode then ends,
    with reward 1 to each agent whose final answer is right, 0 otherwise.
 
@@ -26,9 +43,9 @@ Basic Multilingual Plane are shown as U+FFFD, and an observation longer than
 answer is read by :func:`pnyx.envs.answers.extract_answer` (a ``None`` answer is a
 parse failure). Structured views for agents are :meth:`GroupReasoningEnv.view`.
 
-Visibility graph: an edge ``u -> v`` (or an undirected edge) lets ``agent_v`` see
-``agent_u``'s discussion messages. ``complete``, ``ring``, ``star`` (hub
-``agent_0``), ``random`` (Erdős–Rényi with ``graph_p``, seeded by ``graph_seed``),
+Visibility graph (counterfactual protocol): an edge ``u -> v`` (or an undirected edge)
+lets ``agent_v`` see ``agent_u``'s discussion messages. ``complete``, ``ring``, ``star``
+(hub ``agent_0``), ``random`` (Erdős–Rényi with ``graph_p``, seeded by ``graph_seed``),
 or a user's networkx graph or edge list over node ids ``0..N-1``.
 
 There is no Parallel API: the discussion is a sequence of single messages, each
@@ -46,25 +63,84 @@ import networkx as nx
 import numpy as np
 from pettingzoo import AECEnv
 
-from pnyx.envs.answers import extract_answer, majority
+from pnyx.envs.answers import NOT_SURE, coral_extraction, extract_answer, majority
 from pnyx.envs.api import own_space, seed_spaces, wrap
-from pnyx.envs.tasks import GENERATORS, Task
+from pnyx.envs.tasks import GENERATORS, LETTERS, Task
 from pnyx.envs.text import TextObservation, action_space, observation_space, text_observation
 from pnyx.errors import PnyxError
 
 SOLO, DISCUSSION, FINAL, WAITING, DONE = "solo", "discussion", "final", "waiting", "done"
+OPENING = "opening"
 GRAPHS = ("complete", "ring", "star", "random")
+PROTOCOLS = ("coral", "counterfactual")
+#: Coral's correctness score of a "not sure yet" turn (``not_sure_score=0.5``).
+NOT_SURE_SCORE = 0.5
 
 
 @dataclass(frozen=True)
 class Message:
-    """One statement: ``turn`` is the discussion turn (``-1`` for solo and final)."""
+    """One statement: ``turn`` is the discussion turn (``-1`` for solo and final; in the
+    Coral protocol the position in the conversation, the opening being 0). ``answer``:
+    the canonical answer or ``None``; ``extracted``: the Coral-form extraction (Coral
+    protocol only); ``truncated``: the reply hit the token limit."""
 
     agent: str
     phase: str
     turn: int
     content: str
     answer: str | None
+    extracted: str | None = None
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class CoralTurn:
+    """One generated turn as Coral's evaluators annotate it.
+
+    ``extracted``: the extraction after normalisation (Coral's ``extracted_answer``): a
+    canonical answer, ``"not sure yet"``, or a string starting with ``"Error"`` when
+    nothing could be extracted. ``correct``: the correctness evaluator's verdict on
+    ``extracted`` (Coral's ``MatchEvaluator`` score).
+    """
+
+    extracted: str
+    correct: bool = False
+
+    @property
+    def valid(self) -> bool:
+        """The extraction is an answer: neither an error nor "not sure yet"
+        (``ExtractionPromptingEvaluator.is_valid_answer``)."""
+        return not self.extracted.startswith("Error") and self.extracted != NOT_SURE
+
+    @property
+    def score(self) -> float:
+        """Correctness score (``utils/eval_utils.py``, ``turn_correctness_score``): 0.5 for
+        "not sure yet", else 1 when right and 0 when not. An ``Error`` extraction scores 0;
+        Coral runs its letter matcher over the error text, which can by accident score 1
+        when that text's only capital letter is the right option's."""
+        return NOT_SURE_SCORE if self.extracted == NOT_SURE else float(self.correct and self.valid)
+
+
+def stops(turns) -> bool:
+    """Coral's stop rule, checked after every turn (``evaluators/extraction_evaluators.py``,
+    ``ExtractionPromptingEvaluator.stop_conv``): the two agents' latest turns both hold a
+    valid answer, and the answers are the same string.
+
+    ``stop_conv`` walks back over the conversation keeping one belief per role and tests
+    every adjacent pair of turns; since it runs after each turn and ends the conversation
+    at the first success, only the newest pair can newly succeed, which is this test.
+    The opening message is never annotated, so the first reply alone never stops.
+    """
+    return len(turns) >= 2 and turns[-1].valid and turns[-2].valid and turns[-1].extracted == turns[-2].extracted
+
+
+def opening_message(task: Task) -> str:
+    """The fixed first message of Coral's "student": a request for help with the problem,
+    with the options as ``(A) ...`` lines for multiple choice (wording pnyx's own)."""
+    if not task.choices:
+        return f'Could you help me work out this problem? "{task.question}"'
+    options = "\n".join(f"({LETTERS[i]}) {c}" for i, c in enumerate(task.choices))
+    return f'Could you help me work out this problem? "{task.question}"\nThe options are:\n{options}'
 
 
 @dataclass(frozen=True)
@@ -79,6 +155,7 @@ class View:
     peers: tuple[str, ...]
     messages: tuple[Message, ...]
     turns_left: int
+    protocol: str = "counterfactual"
 
     @property
     def own_answer(self) -> str | None:
@@ -132,7 +209,7 @@ def render(view: View) -> TextObservation:
     lines = [f"You are {view.agent}. Question:", view.task.prompt(), ""]
     for m in view.messages:
         who = "You" if m.agent == view.agent else m.agent
-        label = "alone" if m.phase == SOLO else f"turn {m.turn}"
+        label = {SOLO: "alone", OPENING: "opening"}.get(m.phase, f"turn {m.turn}")
         lines.append(f"[{who}, {label}] {m.content}")
     lines.append("")
     lines.append({
@@ -149,17 +226,24 @@ class GroupReasoningEnv(AECEnv):
     """N agents discuss one task per episode; see the module docstring.
 
     ``tasks``: the tasks episodes draw from (``reset(options={"task": t})`` picks one);
-    by default a task is generated from the reset seed.
+    by default a task is generated from the reset seed. ``protocol``: ``counterfactual``
+    or ``coral`` (two agents, ``graph`` complete, at least one turn).
     """
 
     metadata = {"name": "group_reasoning_v0", "render_modes": ["ansi"], "is_parallelizable": False}
 
     def __init__(self, n_agents: int = 2, max_turns: int = 20, graph="complete", graph_p: float = 0.5,
-                 graph_seed: int = 0, tasks=None, render_mode: str | None = None):
+                 graph_seed: int = 0, tasks=None, render_mode: str | None = None, protocol: str = "counterfactual"):
         if int(n_agents) != n_agents or n_agents < 1:
             raise PnyxError(f"n_agents={n_agents!r} must be a positive integer")
         if int(max_turns) != max_turns or max_turns < 0:
             raise PnyxError(f"max_turns={max_turns!r} must be a non-negative integer")
+        if protocol not in PROTOCOLS:
+            raise PnyxError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
+        if protocol == "coral" and (n_agents != 2 or graph != "complete" or max_turns < 1):
+            raise PnyxError("the coral protocol is two agents who see each other (graph complete) "
+                            "and at least one turn")
+        self.protocol = protocol
         self.n = int(n_agents)
         self.max_turns = int(max_turns)
         self.graph = visibility_graph(graph, self.n, graph_p, graph_seed)
@@ -205,21 +289,27 @@ class GroupReasoningEnv(AECEnv):
         self.infos = {a: {} for a in self.agents}
         self.messages = []
         self.turn = 0
-        self.phase = SOLO
-        self.queue = list(self.agents)
+        if self.protocol == "coral":
+            self.messages.append(Message(self.possible_agents[1], OPENING, 0, opening_message(self.task), None))
+            self.phase = DISCUSSION
+            self.queue = [self.possible_agents[0]]
+        else:
+            self.phase = SOLO
+            self.queue = list(self.agents)
         self.agent_selection = self.queue[0]
 
     # --- what agents see -------------------------------------------------------------
 
     def visible(self, agent: str) -> tuple[Message, ...]:
-        """Messages ``agent`` can see: its own, and its visible peers' discussion messages."""
+        """Messages ``agent`` can see: its own, and its visible peers' discussion messages
+        (the opening too, in the Coral protocol)."""
         return tuple(m for m in self.messages
-                     if m.agent == agent or (m.phase == DISCUSSION and agent in self.seers[m.agent]))
+                     if m.agent == agent or (m.phase in (DISCUSSION, OPENING) and agent in self.seers[m.agent]))
 
     def view(self, agent: str) -> View:
         phase = self.phase if agent in self.queue or self.phase == DONE else WAITING
         return View(agent, phase, self.task, tuple(self.possible_agents), self.peers[agent],
-                    self.visible(agent), self.max_turns - self.turn)
+                    self.visible(agent), self.max_turns - self.turn, self.protocol)
 
     def observe(self, agent):
         return render(self.view(agent))
@@ -239,9 +329,22 @@ class GroupReasoningEnv(AECEnv):
         if self.terminations[agent] or self.truncations[agent]:
             self._was_dead_step(action)
             return
+        self.record(action)
+
+    def record(self, action, *, extracted: str | None = None, truncated: bool = False) -> None:
+        """Step with ``action`` and what is known about the reply: ``extracted``, an
+        extractor model's reading (Coral protocol; by default :func:`coral_extraction`),
+        and whether the reply was ``truncated`` at the token limit."""
+        agent = self.agent_selection
         content = "" if action is None else str(action)
-        turn = self.turn if self.phase == DISCUSSION else -1
-        self.messages.append(Message(agent, self.phase, turn, content, extract_answer(content, self.task)))
+        if self.protocol == "coral":
+            extracted = coral_extraction(content, self.task) if extracted is None else extracted
+            answer = extracted if CoralTurn(extracted).valid else None
+            self.messages.append(Message(agent, DISCUSSION, self.turn + 1, content, answer, extracted, truncated))
+        else:
+            turn = self.turn if self.phase == DISCUSSION else -1
+            self.messages.append(Message(agent, self.phase, turn, content, extract_answer(content, self.task),
+                                         truncated=truncated))
         self._cumulative_rewards[agent] = 0.0
         self._clear_rewards()
         self.queue.pop(0)
@@ -255,7 +358,22 @@ class GroupReasoningEnv(AECEnv):
         answers = [latest.get(a) for a in self.possible_agents]
         return answers[0] is not None and len(set(answers)) == 1
 
+    def coral_turns(self) -> list[CoralTurn]:
+        """The replies of a Coral-protocol conversation as Coral annotates them."""
+        return [CoralTurn(m.extracted, self.task.is_right(m.answer)) for m in self.messages if m.phase == DISCUSSION]
+
     def _advance(self) -> None:
+        if self.protocol == "coral":
+            turns = self.coral_turns()
+            if self.turn >= self.max_turns or stops(turns):
+                self.phase, self.queue = DONE, []
+                right = float(stops(turns) and turns[-1].correct)
+                self.rewards = {a: right for a in self.agents}
+                self.terminations = {a: True for a in self.agents}
+            else:
+                self.queue = [self.possible_agents[self.turn % 2]]
+                self.agent_selection = self.queue[0]
+            return
         if self.phase == SOLO and not self.queue:
             self.phase = DISCUSSION
         if self.phase == DISCUSSION:
@@ -297,19 +415,23 @@ class GroupReasoningEnv(AECEnv):
     def transcript(self) -> dict:
         """The episode as a JSON-able record: the task and every message."""
         return {
+            "protocol": self.protocol,
             "task_id": self.task.task_id,
             "question": self.task.prompt(),
             "correct_answer": self.task.answer,
             "turns": sum(m.phase == DISCUSSION for m in self.messages),
             "stopped_early": self.stopped_early,
             "messages": [{"agent": m.agent, "phase": m.phase, "turn": m.turn, "content": m.content,
-                          "answer": m.answer} for m in self.messages],
+                          "answer": m.answer, "extracted": m.extracted, "truncated": m.truncated}
+                         for m in self.messages],
         }
 
     def agent_rows(self) -> list[dict]:
         """One row per agent for the results table (see :mod:`pnyx.population.coral_metrics`)."""
         if self.phase != DONE:
             raise RuntimeError("agent_rows() needs a finished episode")
+        if self.protocol == "coral":
+            raise RuntimeError("agent_rows() is for the counterfactual protocol; use coral_turns()")
         return outcome_rows(self.messages, self.possible_agents, self.peers, self.task)
 
 
@@ -319,8 +441,9 @@ def outcome_rows(messages, agents, peers, task: Task) -> list[dict]:
     Columns: ``solo_answer``, ``final_answer`` (``None``: parse failure),
     ``correct_answer``, ``presupposition``; ``peer_wrong`` (a visible peer stated a
     wrong answer in the discussion); ``peer_majority`` (the answer held by more than
-    half of the visible peers' latest discussion answers); ``statements`` and
-    ``parse_failures`` (over all the agent's messages); and the Coral-style turn
+    half of the visible peers' latest discussion answers); ``statements``,
+    ``truncated_messages`` (replies cut at the token limit) and ``parse_failures`` (the
+    other messages with no answer), over all the agent's messages; and the turn
     counts, where a *turn* of agent j is one of its discussion or final messages and
     j's *previous answer* is the answer of its message before it:
 
@@ -335,14 +458,15 @@ def outcome_rows(messages, agents, peers, task: Task) -> list[dict]:
     final = {m.agent: m.answer for m in messages if m.phase == FINAL}
     seers = {a: {b for b in agents if a in peers[b]} for a in agents}
     rows = {a: dict(peer_wrong=False, challenged=0, held=0, persuasion_attempts=0, persuaded=0,
-                    statements=0, parse_failures=0) for a in agents}
+                    statements=0, truncated_messages=0, parse_failures=0) for a in agents}
     previous: dict[str, str | None] = {}
     heard: dict[str, list[tuple[str, str | None]]] = {a: [] for a in agents}
     peer_latest: dict[str, dict[str, str | None]] = {a: {} for a in agents}
     for m in messages:
         row = rows[m.agent]
         row["statements"] += 1
-        row["parse_failures"] += m.answer is None
+        row["truncated_messages"] += m.truncated
+        row["parse_failures"] += m.answer is None and not m.truncated
         if m.phase != SOLO:
             prev = previous.get(m.agent)
             if prev == right and any(a is not None and a != right for _, a in heard[m.agent]):

@@ -13,7 +13,9 @@ its choices (answers are then the choice letters ``A``, ``B``, ...). Sources:
 * a ``*.jsonl`` file: a user's own dataset, one JSON object a line with
   ``question``, ``answer`` and optionally ``choices`` (a list; ``answer`` is then
   the letter or the text of a choice), ``id``, ``wrong`` (one or more wrong answers,
-  used by baselines that answer wrongly) and ``false_presupposition``.
+  used by baselines that answer wrongly) and ``false_presupposition``;
+* a benchmark file or folder in the format of MMLU-Pro, GPQA or MATH, as JSONL,
+  Parquet or a Hugging Face ``datasets`` folder (:mod:`pnyx.envs.benchmark_files`).
 
 :func:`make_tasks` draws tasks from a list of sources, deterministically by seed.
 """
@@ -53,13 +55,29 @@ class Task:
     choices: tuple[str, ...] = ()
     wrong_answers: tuple[str, ...] = ()
     false_presupposition: bool = False
+    #: The answer is LaTeX, compared after :func:`normalize_math` (MATH).
+    math: bool = False
+    #: What the problems are about, for prompts ("math", "graduate-level science", ...).
+    topic: str = ""
 
     @property
     def answer_type(self) -> str:
-        """``choice``, ``number`` or ``text``."""
+        """``choice``, ``math``, ``number`` or ``text``."""
         if self.choices:
             return "choice"
+        if self.math:
+            return "math"
         return "number" if canonical_number(self.answer) is not None else "text"
+
+    def is_right(self, answer: str | None) -> bool:
+        """Whether an extracted answer is this task's: equal to it, or for a math task
+        equal after :func:`normalize_math`. Coral grades MATH with PRM800K's
+        ``grade_answer`` (``evaluators/match_evaluators.py``, ``MATHMatchEvaluator``), which
+        adds a sympy equivalence check to such a normalisation; here answers equal only
+        symbolically (``\\sqrt{8}`` and ``2\\sqrt{2}``) count as different."""
+        if answer is None:
+            return False
+        return normalize_math(answer) == self.answer if self.math else answer == self.answer
 
     def prompt(self) -> str:
         """The question as shown to discussants, with lettered choices."""
@@ -88,6 +106,55 @@ def normalize_text(text: str) -> str:
     if words and words[0] in ("a", "an", "the"):
         words = words[1:]
     return " ".join(words)
+
+
+def boxed(text: str, last: bool = False) -> str | None:
+    """The content of the first (or ``last``) ``\\boxed{...}`` or ``\\fbox{...}`` in
+    ``text``, braces balanced; ``None`` when there is none."""
+    starts = [i for i in range(len(text)) if text.startswith(("\\boxed{", "\\fbox{"), i)]
+    for start in reversed(starts) if last else starts:
+        i = text.index("{", start)
+        depth = 0
+        for j in range(i, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            if depth == 0:
+                return text[i + 1:j]
+    return None
+
+
+def _braced_fractions(s: str) -> str:
+    """``\\frac12`` -> ``\\frac{1}{2}``, ``\\frac1{2}`` -> ``\\frac{1}{2}``."""
+    return re.sub(r"\\frac(\{[^{}]*\}|[^{\s])(\{[^{}]*\}|[^{\s])",
+                  lambda m: "\\frac" + "".join(g if g.startswith("{") else "{" + g + "}" for g in m.groups()), s)
+
+
+def normalize_math(text: str) -> str:
+    """A LaTeX answer in the normal form of the MATH benchmark's equivalence check
+    (Hendrycks et al., 2021, ``is_equiv``/``strip_string``), rules written for pnyx:
+    line breaks, ``\\!``, ``\\left``/``\\right``, degree marks, dollar signs, percent
+    signs, trailing text units and spaces dropped; ``tfrac``/``dfrac`` read as ``frac``;
+    a short ``x =`` prefix dropped; ``.5`` -> ``0.5``; ``\\sqrt2`` -> ``\\sqrt{2}``;
+    fractions braced; ``0.5`` -> ``\\frac{1}{2}``; ``a/b`` of integers -> ``\\frac{a}{b}``."""
+    s = text.replace("\n", "").replace("\\!", "").replace("\\\\", "\\")
+    s = s.replace("tfrac", "frac").replace("dfrac", "frac").replace("\\left", "").replace("\\right", "")
+    s = s.replace("^{\\circ}", "").replace("^\\circ", "").replace("\\$", "").replace("$", "")
+    s = s.replace("\\%", "").replace("%", "")
+    s = re.sub(r"\\(?:text|mbox)\{\s*[a-zA-Z ]*\}\s*$", "", s.strip())
+    s = s.replace(" .", " 0.").replace("{.", "{0.")
+    if s.startswith("."):
+        s = "0" + s
+    parts = s.split("=")
+    if len(parts) == 2 and len(parts[0].strip()) <= 2:
+        s = parts[1]
+    s = re.sub(r"\\sqrt(\w)", r"\\sqrt{\1}", s)
+    s = s.replace(" ", "")
+    s = _braced_fractions(s)
+    if s == "0.5":
+        s = "\\frac{1}{2}"
+    m = re.fullmatch(r"(-?\d+)/(\d+)", s)
+    if m:
+        s = f"\\frac{{{m[1]}}}{{{m[2]}}}"
+    return s.rstrip(".")
 
 
 def _task_id(kind: str, question: str, choices: Sequence[str]) -> str:
@@ -284,20 +351,35 @@ def load_jsonl(path: str | Path) -> list[Task]:
     return tasks
 
 
+def is_file_source(source: str) -> bool:
+    """Whether a task source names a file or folder rather than a generator."""
+    return source not in GENERATORS and (source.endswith((".jsonl", ".parquet")) or "/" in source
+                                         or Path(source).exists())
+
+
 def check_sources(sources: Sequence[str]) -> None:
     """Raise :class:`PnyxError` for an unknown generator name or a missing file."""
     if not sources:
         raise PnyxError("tasks must name at least one source")
     for source in sources:
-        if source.endswith(".jsonl"):
-            if not Path(source).is_file():
+        if is_file_source(source):
+            if not Path(source).exists():
                 raise PnyxError(f"task file {source!r} does not exist")
         elif source not in GENERATORS:
-            raise PnyxError(f"unknown task source {source!r} (known: {', '.join(GENERATORS)}, or a .jsonl file)")
+            raise PnyxError(f"unknown task source {source!r} (known: {', '.join(GENERATORS)}, "
+                            "or a .jsonl/.parquet file or a datasets folder)")
+
+
+def load_source(source: str) -> list[Task]:
+    """The tasks of a file source: a benchmark in MMLU-Pro, GPQA or MATH format (JSONL,
+    Parquet or a ``datasets`` folder), else pnyx's own JSONL format."""
+    from pnyx.envs.benchmark_files import load_benchmark
+
+    return load_benchmark(source) or load_jsonl(source)
 
 
 def make_tasks(sources: Sequence[str], n: int, seed: int | np.random.SeedSequence) -> list[Task]:
-    """``n`` tasks taking the sources in turn; generator names or ``*.jsonl`` paths.
+    """``n`` tasks taking the sources in turn; generator names or file sources.
 
     Each source draws from its own child of ``seed``; a dataset is visited in a seeded
     random order (without replacement until exhausted).
@@ -305,7 +387,7 @@ def make_tasks(sources: Sequence[str], n: int, seed: int | np.random.SeedSequenc
     check_sources(sources)
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     rngs = [np.random.default_rng(s) for s in root.spawn(len(sources))]
-    datasets = {i: load_jsonl(s) for i, s in enumerate(sources) if s.endswith(".jsonl")}
+    datasets = {i: load_source(s) for i, s in enumerate(sources) if is_file_source(s)}
     orders: dict[int, list[int]] = {i: [] for i in datasets}
     tasks = []
     for k in range(n):

@@ -19,9 +19,16 @@ for _name, _target, _description in [
     ("tournament", "tournament:Tournament", "round robin of policies in a repeated matrix game"),
     ("suite", "suite:Suite", "several experiments run as parts of one run"),
     ("weis-ipd", "weis_ipd:WeisIPD", "sequence-model learners trained with A2C against a partner pool"),
-    ("peer-goal-guarding", "peer_goal_guarding:PeerGoalGuarding", "compliance gap and alignment-faking reasoning"),
-    ("coral-agreement", "coral_agreement:CoralAgreement", "agreement and correctness in LLM discussions"),
+    ("weis-mechanism", "weis_mechanism:WeisMechanism",
+     "best responder, its exploiter, and two exploiters against each other (Weis et al. section 3.2)"),
+    ("peer-goal-guarding", "peer_goal_guarding:PeerGoalGuarding",
+     "compliance gaps and alignment-faking reasoning alone, with peers present, and after peer persuasion"),
+    ("peer-preservation", "peer_preservation:PeerPreservation",
+     "self- and peer-preservation actions in agentic tasks with silent peers"),
+    ("coral-agreement", "coral_agreement:CoralAgreement",
+     "Coral's protocol and metrics for LLM discussions, and pnyx's counterfactual protocol"),
     ("network-cooperation", "network_cooperation:NetworkCooperation", "fixation of cooperation on graphs"),
+    ("llm-dilemmas", "llm_dilemmas:LLMDilemmas", "language models in a repeated social dilemma"),
 ]:
     KINDS.register(_name, f"pnyx.experiments.{_target}", description=_description)
 

@@ -47,10 +47,33 @@ def _parser() -> argparse.ArgumentParser:
     tour.add_argument("--resume", action="store_true")
     execution(tour)
 
+    _judge_eval_arguments(sub.add_parser("judge-eval", help="score a judge against human labels (AUROC, accuracy, F1)"))
     sub.add_parser("list", help="shipped experiments, environments, policies and models")
     report = sub.add_parser("report", help="regenerate summary, plots and report.md of a run folder")
     report.add_argument("folder")
     return parser
+
+
+def _judge_eval_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``judge-eval`` command line (:mod:`pnyx.experiments.judge_eval`)."""
+    p.add_argument("--judge", required=True, choices=["keyword", "model", "tags"],
+                   help="af: keyword (baseline) or model; compliance: tags (baseline) or model")
+    p.add_argument("--task", default="af", choices=["af", "compliance"], help="what the labels say (default af)")
+    p.add_argument("--model", help="the judge model's spec (--judge model)")
+    p.add_argument("--data", required=True, help="labelled file: .jsonl, or .json holding a list or {\"samples\": [...]}")
+    p.add_argument("--text-field", required=True, help="field holding the text to judge")
+    p.add_argument("--label-field", required=True, help="field holding the human label")
+    p.add_argument("--positive", help="the label value that means positive, when labels are strings")
+    p.add_argument("--id-field", default="id", help="field holding the item id (default id; else the item's index)")
+    p.add_argument("--request-field", help="field holding the request (--task compliance)")
+    p.add_argument("--votes", type=int, default=20, help="AF classifier votes (default 20)")
+    p.add_argument("--threshold", type=float, default=0.4, help="AF classifier threshold on the positive share (default 0.4)")
+    p.add_argument("--temperature", type=float, help="judge temperature (default 1 for AF votes, 0 for compliance)")
+    p.add_argument("--max-tokens", type=int, default=2048, help="judge reply limit (default 2048)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--cache", metavar="PATH", help="completion cache file for the judge model")
 
 
 def _shorten(text: str, width: int = 100) -> str:
@@ -122,6 +145,10 @@ def _main(argv: list[str] | None) -> int:
             return 0
         if args.command == "report":
             return _report(args.folder)
+        if args.command == "judge-eval":
+            from pnyx.experiments.judge_eval import run_cli
+
+            return run_cli(args)
         from pnyx.experiments.runner import default_out, execute, run_experiment
 
         common = dict(resume=args.resume, workers=args.workers, address=args.address, progress=not args.no_progress,

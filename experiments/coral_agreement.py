@@ -1,28 +1,43 @@
-"""``coral-agreement``: do discussing agents agree regardless of correctness?
+"""``coral-agreement``: do discussing agents agree, and on the right answer?
 
-Agents discuss questions with exact answers in :mod:`pnyx.envs.group_reasoning_v0`
-(answer alone, discuss until all agree or ``max_turns``, answer finally) and the
-metrics of :mod:`pnyx.population.coral_metrics` compare agreement with correctness, solo
-with final answers (Ni et al., "Collaborative Reasoner", NeurIPS 2025).
+Two protocols of :mod:`pnyx.envs.group_reasoning_v0`, chosen per condition:
 
-Units are conditions x replicate seeds. A condition is the top-level ``agents``,
-``graph`` and ``max_turns`` with the condition's own values of these fields put in
-their place. Every condition of replicate ``r`` discusses the same tasks (drawn from
-the experiment seed and ``r``), so conditions are compared on paired questions. The
-kind runs in the driver: the model is loaded once per process, and all episodes of a
-unit play in lock-step, their pending model turns sent as one batch per step.
+* ``coral`` follows Coral's evaluation (Ni et al., "Collaborative Reasoner", NeurIPS
+  2025; github.com/facebookresearch/collaborative-reasoner): a fixed opening message of
+  the "student" (``agent_1``), then the two agents alternate, every reply read by an
+  extractor (``extractor: model``, a language model as in Coral, ``extractor_model``
+  defaulting to ``model``; ``extractor: regex``, by rule; ``auto``, the default, is
+  ``model`` when a discussant is a language model and ``regex`` when all are scripted
+  baselines, whose replies state their answers by construction), the conversation stopping when the
+  two latest extractions are the same valid answer or after ``max_turns`` replies (Coral:
+  20), sampled at temperature 0.2 unless ``temperature`` says otherwise (Coral's
+  ``lightning_modules/configs/common/ts_interaction_model.yaml``). Its metrics are
+  Coral's, by Coral's definitions (:func:`pnyx.population.coral_metrics.conversation_metrics`),
+  averaged over conversations with bootstrap intervals.
+* ``counterfactual`` is pnyx's: a private solo answer, a discussion among N agents on a
+  visibility graph, a private final answer, temperature 0 unless set; its metrics are
+  pnyx's (:data:`pnyx.population.coral_metrics.METRICS`).
 
-Rows: one per (episode, agent), with the task, the solo and final answers (``None``:
-parse failure) and the per-agent counts of
-:func:`pnyx.envs.group_reasoning_v0.outcome_rows`, plus ``condition``, ``replicate``,
-``agent_spec``, ``graph``, ``turns`` and ``stopped_early``. Records: ``transcripts``,
-one per episode with its ``messages``.
+Units are conditions x replicate seeds. A condition takes the top-level ``protocol``,
+``agents``, ``graph`` and ``max_turns`` with its own values of these fields put in their
+place, and is named from what it runs (protocol and agents, then the graph and the turn
+cap where they are not the defaults), so an override never leaves a name that says
+something else. Every condition of replicate ``r`` discusses the same tasks (drawn from
+the experiment seed and ``r``). The kind runs in the driver: models are loaded once per
+process, and all episodes of a unit play in lock-step, their pending model turns sent
+as one batch per step.
+
+Rows: Coral protocol, one per conversation with Coral's per-conversation metrics,
+``turns``, ``truncated_turns`` and ``unparseable_turns``; counterfactual, one per
+(episode, agent) with the columns of :func:`pnyx.envs.group_reasoning_v0.outcome_rows`.
+Both carry ``condition``, ``protocol``, ``replicate``, ``graph`` and the agents. Records:
+``transcripts`` (one per episode, every message with its extraction) and ``usage``.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Union
+from typing import Literal, Union
 
 import numpy as np
 import pandas as pd
@@ -30,15 +45,22 @@ from matplotlib.figure import Figure
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pnyx.agents.discussants import DISCUSSANTS, play_discussions
-from pnyx.agents.llm import check_model_spec
+from pnyx.agents.llm import ModelField, check_model_field, spec_of
+from pnyx.agents.llm.roles import RoleModel, model_config, usage_records
 from pnyx.envs.group_reasoning_v0 import GroupReasoningEnv, visibility_graph
 from pnyx.envs.tasks import check_sources, make_tasks
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput, builds_specs
-from pnyx.population.coral_metrics import all_metrics
+from pnyx.population.coral_metrics import CORAL_METRICS, METRICS, all_metrics, conversation_metrics, coral_summary
 
 Graph = Union[str, list[list[int]]]
-PLOTTED = ("agreement", "agreement_correctness", "wrong_agreement", "solo_accuracy", "final_accuracy")
+Protocol = Literal["coral", "counterfactual"]
+#: Coral samples both agents at 0.2 (``ts_interaction_model.yaml``); pnyx's protocol is greedy.
+DEFAULT_TEMPERATURE = {"coral": 0.2, "counterfactual": 0.0}
+PLOTTED = {"coral": ("agreement", "agreement_correctness", "final_success_rate", "valid_answer_rate"),
+           "counterfactual": ("final_agreement", "correctness_given_agreement", "wrong_agreement",
+                              "solo_accuracy", "final_accuracy")}
+REPORTED = {"coral": (*CORAL_METRICS, "truncated", "unparseable"), "counterfactual": tuple(METRICS)}
 EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small to reason about these questions; "
                  "its figures show the pipeline, not a finding. Use --set model=openai:<model> for real ones.")
 
@@ -46,30 +68,45 @@ EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small to
 class Condition(Strict):
     """Overrides of the top-level fields for one condition."""
 
+    protocol: Protocol | None = None
     agents: list[str] | None = Field(None, min_length=1)
     graph: Graph | None = None
     max_turns: int | None = Field(None, ge=0)
 
 
 class CoralConfig(ExperimentConfig):
-    model: str = "embedded"
+    model: ModelField = "embedded"
+    protocol: Protocol = "coral"
     agents: list[str] = Field(default_factory=lambda: ["llm", "llm"], min_length=1)
     graph: Graph = "complete"
     graph_p: float = Field(0.5, ge=0.0, le=1.0)
     conditions: dict[str, Condition] = Field(default_factory=dict)
+    #: Generator names, or a benchmark / JSONL file or a datasets folder (one path or a list).
     tasks: list[str] = Field(default_factory=lambda: ["arithmetic", "knowledge", "logic", "presupposition"],
                              min_length=1)
     episodes: int = Field(20, ge=1)
     seeds: int = Field(1, ge=1)
     max_turns: int = Field(20, ge=0)
     max_tokens: int = Field(256, ge=1)
-    temperature: float = Field(0.0, ge=0.0)
+    #: Unset: 0.2 under the coral protocol (Coral's), 0 under the counterfactual one.
+    temperature: float | None = Field(None, ge=0.0)
+    #: How Coral-protocol replies are read: ``model`` (an extractor model, as Coral), ``regex``,
+    #: or ``auto``: ``model`` when a discussant of the condition is a language model, else ``regex``.
+    extractor: Literal["auto", "model", "regex"] = "auto"
+    #: The extractor's model; unset: ``model``.
+    extractor_model: ModelField | None = None
+    extractor_max_tokens: int = Field(32, ge=1)
     bootstrap: int = Field(1000, ge=1)
 
-    @field_validator("model")
+    @field_validator("model", "extractor_model")
     @classmethod
     def _valid_model(cls, model, info: ValidationInfo):
-        return check_model_spec(model) if builds_specs(info) else model
+        return check_model_field(model) if model is not None and builds_specs(info) else model
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _one_path(cls, tasks):
+        return [tasks] if isinstance(tasks, str) else tasks
 
     @field_validator("tasks")
     @classmethod
@@ -87,21 +124,88 @@ class CoralConfig(ExperimentConfig):
 
     @model_validator(mode="after")
     def _valid_conditions(self, info: ValidationInfo):
-        for name, cond in self.resolved_conditions().items():
+        for key, cond in self._conditions():
             for spec in cond["agents"] if builds_specs(info) else []:
                 DISCUSSANTS.factory(spec)
             visibility_graph(cond["graph"], len(cond["agents"]), self.graph_p)
+            if cond["protocol"] == "coral" and (len(cond["agents"]) != 2 or cond["graph"] != "complete"
+                                                or cond["max_turns"] < 1):
+                raise PnyxError(f"condition {key!r}: the coral protocol needs exactly 2 agents, graph complete and "
+                                f"max_turns >= 1 (got {len(cond['agents'])} agents, graph "
+                                f"{_graph_label(cond['graph'])}, max_turns {cond['max_turns']})")
+        self.resolved_conditions()
         return self
 
+    def extractor_field(self) -> ModelField:
+        """The extractor's model: ``extractor_model``, else ``model`` without its sampling
+        settings, so the extractor samples as Coral's does (temperature 0, 32 tokens)."""
+        if self.extractor_model is not None:
+            return self.extractor_model
+        return model_config(self.model).model_copy(update={"temperature": None, "max_tokens": None})
+
+    def _conditions(self) -> list[tuple[str, dict]]:
+        base = {"protocol": self.protocol, "agents": self.agents, "graph": self.graph, "max_turns": self.max_turns}
+        out = []
+        for key, c in (self.conditions or {"default": Condition()}).items():
+            cond = {**base, **c.model_dump(exclude_none=True)}
+            default = DEFAULT_TEMPERATURE[cond["protocol"]]
+            cond["temperature"] = default if self.temperature is None else self.temperature
+            out.append((key, cond))
+        return out
+
     def resolved_conditions(self) -> dict[str, dict]:
-        """Condition name -> ``agents``, ``graph``, ``max_turns``; ``default`` when none is given."""
-        base = {"agents": self.agents, "graph": self.graph, "max_turns": self.max_turns}
-        conditions = self.conditions or {"default": Condition()}
-        return {name: {**base, **c.model_dump(exclude_none=True)} for name, c in conditions.items()}
+        """Condition name -> ``protocol``, ``agents``, ``graph``, ``max_turns``, ``temperature``.
+
+        A name says what the condition runs (:func:`condition_name`); two conditions that
+        run the same thing are an error."""
+        out: dict[str, dict] = {}
+        keys: dict[str, str] = {}
+        for key, cond in self._conditions():
+            name = condition_name(cond, self.max_turns)
+            if name in out:
+                raise PnyxError(f"conditions {keys[name]!r} and {key!r} both run {name!r}")
+            out[name], keys[name] = cond, key
+        return out
 
 
 def _graph_label(graph: Graph) -> str:
     return graph if isinstance(graph, str) else "edges:" + ",".join(f"{u}-{v}" for u, v in graph)
+
+
+def condition_name(cond: dict, default_turns: int) -> str:
+    """``protocol: agent + agent``, then `` on GRAPH`` when not complete and ``, N turns``
+    when the condition sets its own turn cap."""
+    name = f"{cond['protocol']}: {' + '.join(cond['agents'])}"
+    if cond["graph"] != "complete":
+        name += f" on {_graph_label(cond['graph'])}"
+    if cond["max_turns"] != default_turns:
+        name += f", {cond['max_turns']} turns"
+    return name
+
+
+def conversation_row(env: GroupReasoningEnv) -> dict:
+    """A finished Coral-protocol conversation as one row: the task, ``turns`` (replies),
+    ``truncated_turns`` (replies cut at the token limit), ``unparseable_turns`` (the other
+    replies whose extraction failed) and Coral's metrics of the conversation."""
+    replies = [m for m in env.messages if m.phase == "discussion"]
+    return {"task_id": env.task.task_id, "task_kind": env.task.kind, "correct_answer": env.task.answer,
+            "turns": len(replies), "stopped_early": env.stopped_early,
+            "truncated_turns": sum(m.truncated for m in replies),
+            "unparseable_turns": sum(m.extracted.startswith("Error") and not m.truncated for m in replies),
+            **conversation_metrics(env.coral_turns(), env.max_turns)}
+
+
+class _Roles:
+    """One :class:`RoleModel` per (role, model field), built on first use."""
+
+    def __init__(self, ctx: RunContext):
+        self.ctx, self.built = ctx, {}
+
+    def get(self, field: ModelField, role: str) -> RoleModel:
+        key = (role, field if isinstance(field, str) else field.model_dump_json())
+        if key not in self.built:
+            self.built[key] = self.ctx.model(field, role)
+        return self.built[key]
 
 
 class CoralAgreement(Experiment):
@@ -117,7 +221,7 @@ class CoralAgreement(Experiment):
     def run_unit(self, cfg: CoralConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
         name, replicate = unit.params["condition"], unit.params["replicate"]
         cond = cfg.resolved_conditions()[name]
-        specs = cond["agents"]
+        specs, protocol = cond["agents"], cond["protocol"]
         tasks = make_tasks(cfg.tasks, cfg.episodes, np.random.SeedSequence([cfg.seed, replicate]))
         graph_seed, agent_seed, model_seed = (int(s.generate_state(1)[0]) for s in seed.spawn(3))
         factories = [DISCUSSANTS.factory(s) for s in specs]
@@ -125,7 +229,7 @@ class CoralAgreement(Experiment):
         agent_seeds = np.random.SeedSequence(agent_seed).generate_state(len(tasks) * len(specs)).reshape(len(tasks), -1)
         for k, task in enumerate(tasks):
             env = GroupReasoningEnv(n_agents=len(specs), max_turns=cond["max_turns"], graph=cond["graph"],
-                                    graph_p=cfg.graph_p, graph_seed=graph_seed)
+                                    graph_p=cfg.graph_p, graph_seed=graph_seed, protocol=protocol)
             env.reset(options={"task": task})
             lineup = [f() for f in factories]
             for discussant, s in zip(lineup, agent_seeds[k]):
@@ -133,90 +237,140 @@ class CoralAgreement(Experiment):
                     discussant.reset(seed=int(s))
             envs.append(env)
             lineups.append(lineup)
+        roles = _Roles(ctx)
         needs_default = any(not hasattr(d, "respond") and getattr(d, "model", None) is None for d in lineups[0])
-        model = ctx.models(cfg.model) if needs_default else None
-        play_discussions(envs, lineups, model, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
-                         seed=model_seed, models=ctx.models)
+        model = roles.get(cfg.model, "discussant") if needs_default else None
+        reader = cfg.extractor
+        if reader == "auto":
+            reader = "model" if any(not hasattr(d, "respond") for d in lineups[0]) else "regex"
+        reader = reader if protocol == "coral" else "rules"
+        extractor = roles.get(cfg.extractor_field(), "extractor") if reader == "model" else None
+        play_discussions(envs, lineups, model, max_tokens=cfg.max_tokens, temperature=cond["temperature"],
+                         seed=model_seed, models=lambda spec: roles.get(spec, "discussant"), extractor=extractor,
+                         extractor_max_tokens=cfg.extractor_max_tokens)
+        common = {"condition": name, "protocol": protocol, "replicate": replicate, "agents": " + ".join(specs),
+                  "graph": _graph_label(cond["graph"]), "extractor": reader}
         rows, transcripts = [], []
         for k, env in enumerate(envs):
             episode = f"{unit.key}/{k}"
             record = env.transcript()
-            for row in env.agent_rows():
-                rows.append({"episode": episode, "condition": name, "replicate": replicate,
-                             "agent_spec": specs[env.index[row["agent"]]], "graph": _graph_label(cond["graph"]),
-                             "turns": record["turns"], "stopped_early": record["stopped_early"], **row})
-            agents = dict(zip(env.possible_agents, specs))
-            transcripts.append({"episode": episode, "condition": name, "agents": agents, **record})
-        return UnitOutput(rows=pd.DataFrame(rows), records={"transcripts": transcripts})
+            if protocol == "coral":
+                rows.append({"episode": episode, **common, **conversation_row(env)})
+            else:
+                for row in env.agent_rows():
+                    rows.append({"episode": episode, **common, "agent_spec": specs[env.index[row["agent"]]],
+                                 "turns": record["turns"], "stopped_early": record["stopped_early"], **row})
+            transcripts.append({"episode": episode, "condition": name, "agents": dict(zip(env.possible_agents, specs)),
+                                **record})
+        return UnitOutput(rows=pd.DataFrame(rows),
+                          records={"transcripts": transcripts, "usage": usage_records(list(roles.built.values()))})
 
     def summarize(self, cfg: CoralConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
-        names = [c for c in cfg.resolved_conditions() if c in set(results["condition"])]
-        metrics, episodes = {}, {}
+        resolved = cfg.resolved_conditions()
+        names = [c for c in resolved if c in set(results["condition"])]
+        metrics, episodes, runs = {}, {}, {}
         for name in names:
+            cond = resolved[name]
             part = results[results["condition"] == name]
-            metrics[name] = {k: v.to_dict() for k, v in all_metrics(part, n_boot=cfg.bootstrap, seed=cfg.seed).items()}
+            if cond["protocol"] == "coral":
+                found = coral_summary(part, n_boot=cfg.bootstrap, seed=cfg.seed)
+            else:
+                found = all_metrics(part, n_boot=cfg.bootstrap, seed=cfg.seed)
+            metrics[name] = {k: v.to_dict() for k, v in found.items()}
             episodes[name] = int(part["episode"].nunique())
-        uses_embedded = cfg.model == "embedded" and any(
-            spec.strip().startswith("llm") and "model=" not in spec
-            for cond in cfg.resolved_conditions().values() for spec in cond["agents"])
+            runs[name] = {"protocol": cond["protocol"], "agents": list(cond["agents"]),
+                          "graph": _graph_label(cond["graph"]), "max_turns": cond["max_turns"],
+                          "temperature": cond["temperature"],
+                          "extractor": str(part["extractor"].iloc[0]) if "extractor" in part else "rules"}
+        uses_embedded = spec_of(cfg.model) == "embedded" and any(
+            spec.strip().startswith("llm") and "model=" not in spec for cond in resolved.values()
+            for spec in cond["agents"])
         notes = [EMBEDDED_NOTE] if uses_embedded else []
-        return {"model": cfg.model, "conditions": names, "episodes": episodes, "metrics": metrics, "notes": notes}
+        extractor_model = spec_of(cfg.extractor_model or cfg.model)
+        return {"model": spec_of(cfg.model), "extractor_model": extractor_model, "conditions": names, "runs": runs,
+                "episodes": episodes, "metrics": metrics, "notes": notes}
 
     def plot(self, cfg: CoralConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
-        """``agreement_vs_correctness``: bars of the agreement and accuracy metrics per condition
-        with their intervals, and agreement against final accuracy, one point per condition."""
+        """``agreement_vs_correctness``: per protocol that ran, a panel of bars (one group per
+        condition) of its agreement and correctness metrics with their intervals; then
+        agreement against agreement on the right answer, one point per condition (Coral's
+        ``agreement`` and ``agreement_correctness``; for the counterfactual protocol
+        ``final_agreement`` and ``final_agreement - wrong_agreement``, without a y interval)."""
         names = summary["conditions"]
-        if not names:
+        protocols = [p for p in PLOTTED if any(summary["runs"][c]["protocol"] == p for c in names)]
+        if not protocols:
             return {}
-        fig = Figure(figsize=(12, 4.5), layout="tight")
-        bars, scatter = fig.subplots(1, 2)
-        width = 0.8 / len(PLOTTED)
-        for j, metric in enumerate(PLOTTED):
-            stats = [summary["metrics"][c][metric] for c in names]
-            value = np.array([np.nan if s["value"] is None else s["value"] for s in stats])
-            low = np.array([np.nan if s["low"] is None else s["low"] for s in stats])
-            high = np.array([np.nan if s["high"] is None else s["high"] for s in stats])
-            err = np.nan_to_num(np.vstack([value - low, high - value]))
-            x = np.arange(len(names)) + (j - (len(PLOTTED) - 1) / 2) * width
-            bars.bar(x, np.nan_to_num(value), width, yerr=err, capsize=3, label=metric.replace("_", " "))
-        bars.set_xticks(range(len(names)), names, rotation=20, ha="right")
-        bars.set_ylim(0, 1.05)
-        bars.set_title("Agreement and correctness by condition (95% CI)")
-        bars.legend(fontsize=7)
+        fig = Figure(figsize=(6.5 * len(protocols) + 5, 4.5), layout="tight")
+        axes = fig.subplots(1, len(protocols) + 1, squeeze=False)[0]
+        for ax, protocol in zip(axes, protocols):
+            shown = [c for c in names if summary["runs"][c]["protocol"] == protocol]
+            plotted = PLOTTED[protocol]
+            width = 0.8 / len(plotted)
+            for j, metric in enumerate(plotted):
+                value, low, high = _arrays([summary["metrics"][c][metric] for c in shown])
+                err = np.nan_to_num(np.vstack([value - low, high - value]))
+                x = np.arange(len(shown)) + (j - (len(plotted) - 1) / 2) * width
+                ax.bar(x, np.nan_to_num(value), width, yerr=err, capsize=3, label=metric.replace("_", " "))
+            ax.set_xticks(range(len(shown)), shown, rotation=20, ha="right", fontsize=7)
+            ax.set_ylim(0, 1.05)
+            ax.set_title(f"{protocol} protocol (95% CI)")
+            ax.legend(fontsize=7)
+        scatter = axes[-1]
         for name in names:
             m = summary["metrics"][name]
-            x, y = m["agreement"], m["final_accuracy"]
-            if None in (x["value"], x["low"], x["high"], y["value"], y["low"], y["high"]):
+            if summary["runs"][name]["protocol"] == "coral":
+                x, y = m["agreement"], m["agreement_correctness"]
+            else:
+                x, wrong = m["final_agreement"], m["wrong_agreement"]
+                y = {"value": None if None in (x["value"], wrong["value"]) else x["value"] - wrong["value"],
+                     "low": None, "high": None}
+            if x["value"] is None or y["value"] is None:
                 continue
-            scatter.errorbar(x["value"], y["value"], xerr=[[x["value"] - x["low"]], [x["high"] - x["value"]]],
-                             yerr=[[y["value"] - y["low"]], [y["high"] - y["value"]]], fmt="o", capsize=3, label=name)
+            xv, xl, xh = (np.nan_to_num(a) for a in _arrays([x]))
+            yv, yl, yh = _arrays([y])
+            yerr = None if np.isnan(yl[0]) else [yv - yl, yh - yv]
+            scatter.errorbar(xv, yv, xerr=[xv - xl, xh - xv], yerr=yerr, fmt="o", capsize=3, label=name)
         scatter.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--")
         scatter.set_xlim(-0.05, 1.05)
         scatter.set_ylim(-0.05, 1.05)
         scatter.set_xlabel("agreement")
-        scatter.set_ylabel("final accuracy")
-        scatter.set_title("Agreement vs correctness")
+        scatter.set_ylabel("agreement on the right answer")
+        scatter.set_title("Agreement vs agreement on the right answer")
         scatter.legend(fontsize=7)
         fig.suptitle(f"coral-agreement - {summary['model']}")
         return {"agreement_vs_correctness": fig}
 
     def report(self, cfg: CoralConfig, summary: dict) -> str:
-        columns = ["agreement", "agreement_correctness", "wrong_agreement", "solo_accuracy", "final_accuracy",
-                   "capitulation", "conformity", "persuasion", "assertion", "presupposition_rejection",
-                   "parse_failure"]
-        lines = [
-            f"Model `{summary['model']}`. Values: estimate [95% bootstrap interval over episodes] (n).",
-            "",
-            "| condition | episodes | " + " | ".join(c.replace("_", " ") for c in columns) + " |",
-            "|---|---|" + "---|" * len(columns),
-        ]
+        lines = [f"Model `{summary['model']}`. Values: estimate [95% bootstrap interval over episodes] (n).", "",
+                 "| condition | protocol | agents | graph | max turns | temperature | extractor | episodes |",
+                 "|---|---|---|---|---|---|---|---|"]
         for name in summary["conditions"]:
-            m = summary["metrics"][name]
-            cells = [_text(m[c]) for c in columns]
-            lines.append(f"| {name} | {summary['episodes'][name]} | " + " | ".join(cells) + " |")
+            r = summary["runs"][name]
+            extractor = r["extractor"] + (f" ({summary['extractor_model']})" if r["extractor"] == "model" else "")
+            lines.append(f"| {name} | {r['protocol']} | {', '.join(r['agents'])} | {r['graph']} | {r['max_turns']} "
+                         f"| {r['temperature']} | {extractor} | {summary['episodes'][name]} |")
+        for protocol, heading in (("coral", "Coral protocol: Coral's metrics, by Coral's definitions (means over "
+                                            "conversations); truncated and unparseable are pnyx's"),
+                                  ("counterfactual", "Counterfactual protocol: pnyx's metrics")):
+            shown = [c for c in summary["conditions"] if summary["runs"][c]["protocol"] == protocol]
+            if not shown:
+                continue
+            columns = REPORTED[protocol]
+            lines += ["", f"**{heading}.**", "",
+                      "| condition | " + " | ".join(c.replace("_", " ") for c in columns) + " |",
+                      "|---|" + "---|" * len(columns)]
+            for name in shown:
+                m = summary["metrics"][name]
+                lines.append(f"| {name} | " + " | ".join(_text(m[c]) for c in columns) + " |")
         if summary["notes"]:
             lines += ["", "**Read with care:**", ""] + [f"- {n}" for n in summary["notes"]]
         return "\n".join(lines)
+
+
+def _arrays(stats: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Values, lows and highs of interval dicts, NaN where undefined."""
+    return tuple(np.array([np.nan if s[k] is None else s[k] for s in stats], dtype=float)
+                 for k in ("value", "low", "high"))
 
 
 def _text(stat: dict) -> str:

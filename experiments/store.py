@@ -104,9 +104,8 @@ def redact_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for i in range(frame.shape[1]):
         series = frame.iloc[:, i]
         if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-            values = series.tolist()
-            masked = [redact_value(v) for v in values]
-            if any(a is not b for a, b in zip(masked, values)):
+            masked = _mask(series.tolist())
+            if masked is not None:
                 changed[i] = pd.Series(masked, index=series.index, dtype=series.dtype)
     if not changed:
         return frame
@@ -114,6 +113,25 @@ def redact_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for i, masked in changed.items():
         frame.isetitem(i, masked)
     return frame
+
+
+def _mask(values: list) -> list | None:
+    """``values`` with secrets masked, or ``None`` if none was found. A column repeats its
+    strings, so each distinct string is masked once."""
+    seen: dict[str, tuple[str, bool]] = {}
+    masked, changed = [], False
+    for value in values:
+        if isinstance(value, str):
+            if value not in seen:
+                text = redact(value)
+                seen[value] = (text, text != value)
+            text, hit = seen[value]
+        else:
+            text = redact_value(value)
+            hit = text is not value
+        masked.append(text)
+        changed |= hit
+    return masked if changed else None
 
 
 class UnitStore:

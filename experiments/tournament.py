@@ -3,23 +3,30 @@
 Every unordered pair of players meets once, self-play included; each meeting is a
 unit. Rows: one per (player, opponent, repetition, seat) with the mean payoff per
 turn and the player's cooperation rate. The optional evolutionary round runs
-replicator dynamics on the tournament's payoff matrix.
+replicator dynamics on the tournament's payoff matrix. Language-model players
+(``llm(...)``) use their own ``model`` or the config's ``model``; their token usage and
+their move counts (retried, unparseable, truncated, played as fallback) are records
+``usage`` and ``llm_moves``, summed under ``llm`` in the summary.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Literal, Union
 
 import numpy as np
 import pandas as pd
+from matplotlib import cbook
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pnyx.agents import policy_factory
+from pnyx.agents.llm.roles import ModelField, RoleModel, check_model_field, spec_of, usage_records
 from pnyx.envs import module as env_module
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput, builds_specs
-from pnyx.population.match import ENGINES
+from pnyx.population.match import ENGINES, MatchResult
 from pnyx.population.replicator import replicator_dynamics
 
 TWO_PLAYER_GAMES = ("ipd", "stag_hunt", "chicken")
@@ -46,6 +53,13 @@ class TournamentConfig(ExperimentConfig):
     noise: float = Field(0.0, ge=0, le=1)
     engine: Literal["batched", "loop"] = "batched"
     evolution: Evolution | None = None
+    #: The model of ``llm`` players that name none.
+    model: ModelField = "embedded"
+
+    @field_validator("model")
+    @classmethod
+    def _valid_model(cls, model, info: ValidationInfo):
+        return check_model_field(model) if builds_specs(info) else model
 
     @field_validator("players")
     @classmethod
@@ -78,6 +92,53 @@ def pair_key(a: str, b: str) -> str:
     return f"{a} vs {b}"
 
 
+def play_pairing(a: str, b: str, *, engine: str = "batched", game: str, payoffs, turns: int, repetitions: int,
+                 noise: float, seed: np.random.SeedSequence, ctx: RunContext,
+                 model: ModelField = "embedded") -> tuple[MatchResult, list[RoleModel], list[dict]]:
+    """One pairing, with the models of language-model players built from ``ctx``: the
+    result, the roles used, and one ``llm_moves`` record per language-model seat (its
+    move counts and the share of games in which it chose to cooperate, per round)."""
+    roles: list[RoleModel] = []
+    seats: list[list] = [[], []]
+
+    def seated(spec: str, seat: int):
+        factory = policy_factory(spec)
+
+        def build():
+            policy = factory()
+            if hasattr(policy, "bind_model"):
+                role = ctx.model(policy.model if policy.model is not None else model, f"player {spec}")
+                policy.bind_model(role)
+                roles.append(role)
+                seats[seat].append(policy)
+            return policy
+        return build
+
+    result = ENGINES[engine](seated(a, 0), seated(b, 1), payoffs=payoffs, turns=turns, repetitions=repetitions,
+                             noise=noise, seed=seed, game=game)
+    moves = []
+    for seat, (spec, other) in enumerate([(a, b), (b, a)]):
+        if seats[seat]:
+            totals = {k: sum(p.stats[k] for p in seats[seat]) for k in seats[seat][0].stats}
+            by_round = np.sum([p.cooperated for p in seats[seat]], axis=0) / repetitions
+            moves.append({"player": spec, "opponent": other, "seat": seat, "fallback_rule": seats[seat][0].fallback,
+                          "model": spec_of(seats[seat][0].model or model), **totals,
+                          "cooperation_by_round": by_round.tolist()})
+    return result, roles, moves
+
+
+def llm_summary(records: dict[str, list[dict]]) -> dict:
+    """Move counts of the language-model players, summed per player spec."""
+    out: dict[str, dict] = {}
+    for rec in records.get("llm_moves", []):
+        row = out.setdefault(rec["player"], {"model": rec["model"], "fallback_rule": rec["fallback_rule"],
+                                             **dict.fromkeys(("moves", "retried", "unparseable", "truncated",
+                                                              "fallback"), 0)})
+        for k in ("moves", "retried", "unparseable", "truncated", "fallback"):
+            row[k] += int(rec[k])
+    return out
+
+
 class Tournament(Experiment):
     name = "tournament"
     Config = TournamentConfig
@@ -90,16 +151,17 @@ class Tournament(Experiment):
 
     def run_unit(self, cfg: TournamentConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
         a, b = unit.params["a"], unit.params["b"]
-        result = ENGINES[cfg.engine](
-            policy_factory(a), policy_factory(b), payoffs=cfg.resolved_payoffs, turns=cfg.turns,
-            repetitions=cfg.repetitions, noise=cfg.noise, seed=seed)
+        result, roles, moves = play_pairing(a, b, engine=cfg.engine, game=cfg.game, payoffs=cfg.resolved_payoffs,
+                                            turns=cfg.turns, repetitions=cfg.repetitions, noise=cfg.noise, seed=seed,
+                                            ctx=ctx, model=cfg.model)
         n = cfg.repetitions
         rows = pd.DataFrame({
-            "player": np.repeat([a, b], n), "opponent": np.repeat([b, a], n),
+            "player": _repeated([a, b], n), "opponent": _repeated([b, a], n),
             "repetition": np.tile(np.arange(n), 2), "seat": np.repeat([0, 1], n),
             "payoff": result.payoff.ravel(), "cooperation": result.cooperation.ravel(),
         })
-        return UnitOutput(rows)
+        records = {"usage": usage_records(roles), "llm_moves": moves} if roles else {}
+        return UnitOutput(rows, records)
 
     def summarize(self, cfg: TournamentConfig, results: pd.DataFrame, records) -> dict:
         players = cfg.players
@@ -118,6 +180,8 @@ class Tournament(Experiment):
             "cooperation_matrix": _nested(cooperation),
             "overall_cooperation": float(results["cooperation"].mean()),
         }
+        if records.get("llm_moves"):
+            summary["llm"] = llm_summary(records)
         if cfg.evolution is not None:
             shares = replicator_dynamics(payoff.to_numpy(), generations=cfg.evolution.generations,
                                          dt=cfg.evolution.dt)
@@ -132,21 +196,24 @@ class Tournament(Experiment):
 
     def plot(self, cfg: TournamentConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
         """``payoff_matrix``: mean payoff per turn of each player (row) against each opponent
-        (column); ``evolution``: population shares over the replicator generations."""
+        (column), values in the cells; ``payoff_differences``: the same for the player's payoff
+        minus the opponent's; with two or more players, ``payoff_boxplot`` (per-repetition mean
+        payoffs) and ``wins`` (per-repetition wins), Axelrod-style (:func:`normalised_payoffs`,
+        :func:`wins`); ``evolution``: population shares over the replicator generations."""
         players = summary["players"]
         matrix = np.array([[summary["payoff_matrix"][p][q] for q in players] for p in players])
-        size = min(len(players), 40)
-        fig = Figure(figsize=(1.2 + 0.6 * size, 1 + 0.5 * size), layout="tight")
-        ax = fig.subplots()
-        image = ax.imshow(matrix, cmap="viridis")
-        if len(players) <= 40:  # beyond that, labels are unreadable and slow to draw
-            ax.set_xticks(range(len(players)), players, rotation=60, ha="right")
-            ax.set_yticks(range(len(players)), players)
-        ax.set_xlabel("opponent")
-        ax.set_ylabel("player")
-        ax.set_title("mean payoff per turn")
-        fig.colorbar(image, ax=ax)
-        figures = {"payoff_matrix": fig}
+        figures = {"payoff_matrix": _heatmap(matrix, players, "mean payoff per turn"),
+                   "payoff_differences": _heatmap(payoff_differences(results, players), players,
+                                                  "mean payoff difference per turn (player - opponent)",
+                                                  cmap="RdBu", centre=True)}
+        if len(players) > 1:
+            scores = normalised_payoffs(results, players)
+            order = axelrod_ranking(scores)
+            figures["payoff_boxplot"] = _boxplot(scores.loc[order], "mean payoff per turn against the others, "
+                                                                    "per repetition")
+            won = wins(results, players)
+            figures["wins"] = _boxplot(won.loc[won.median(axis=1).sort_values(ascending=False, kind="stable").index],
+                                       "matches won per repetition")
         if "evolution" in summary:
             shares = np.array(summary["evolution"]["shares"])
             fig = Figure(figsize=(7, 4), layout="tight")
@@ -168,7 +235,139 @@ class Tournament(Experiment):
             evo = summary["evolution"]
             lines.append(f"\nAfter {evo['generations']} generations of replicator dynamics, "
                          f"`{evo['dominant']}` holds {evo['final_shares'][evo['dominant']]:.1%} of the population.")
+        lines += llm_report(summary.get("llm", {}))
         return "\n".join(lines)
+
+
+def _repeated(values: list[str], n: int) -> pd.Series:
+    """Each value ``n`` times, as a string column (built by repeating the column, far faster
+    than from a Python sequence)."""
+    return pd.Series(values, dtype="str").repeat(n).reset_index(drop=True)
+
+
+def llm_report(llm: dict) -> list[str]:
+    """Report lines for the language-model players' move counts."""
+    if not llm:
+        return []
+    lines = ["", "| language-model player | moves | retried | unparseable | truncated | played as fallback |",
+             "|---|---|---|---|---|---|"]
+    for spec, m in llm.items():
+        lines.append(f"| `{spec}` | {m['moves']} | {m['retried']} | {m['unparseable']} | {m['truncated']} | "
+                     f"{m['fallback']} ({m['fallback_rule']}) |")
+    return lines
+
+
+class _Games:
+    """The results table as integer arrays: player and opponent codes (in ``players``
+    order), repetition index, seat, payoff; ``mirror`` is, for every row, the row of the
+    other player in the same game."""
+
+    def __init__(self, results: pd.DataFrame, players: list[str]):
+        self.P = len(players)
+        self.p, self.o = (self._codes(results[column], players) for column in ("player", "opponent"))
+        self.r, self.reps = pd.factorize(results["repetition"], sort=True)
+        self.seat = results["seat"].to_numpy().astype(np.int64)
+        self.payoff = results["payoff"].to_numpy(dtype=np.float64)
+
+    @cached_property
+    def mirror(self) -> np.ndarray:
+        R = len(self.reps)
+        key = ((self.p * self.P + self.o) * R + self.r) * 2 + self.seat
+        mirror = ((self.o * self.P + self.p) * R + self.r) * 2 + (1 - self.seat)
+        order = np.argsort(key, kind="stable")
+        return order[np.searchsorted(key[order], mirror)]
+
+    @staticmethod
+    def _codes(column: pd.Series, players: list[str]) -> np.ndarray:
+        codes, names = pd.factorize(column)
+        return np.array([players.index(name) for name in names], dtype=np.int64)[codes]
+
+    def per_player_repetition(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Sum and count of ``values[mask]`` per (player, repetition)."""
+        R = len(self.reps)
+        index = self.p[mask] * R + self.r[mask]
+        sums = np.bincount(index, weights=values[mask], minlength=self.P * R).reshape(self.P, R)
+        counts = np.bincount(index, minlength=self.P * R).reshape(self.P, R)
+        return sums, counts
+
+
+def normalised_payoffs(results: pd.DataFrame, players: list[str]) -> pd.DataFrame:
+    """Player x repetition: the player's mean payoff per turn over its matches against the
+    other players, self-play excluded. Axelrod's ``normalised_scores`` (axelrod
+    ``result_set.py``, ``ResultSet._build_tasks``: mean "Score per turn" per player and
+    repetition with self-interactions ignored)."""
+    g = _Games(results, players)
+    sums, counts = g.per_player_repetition(g.payoff, g.p != g.o)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame(sums / counts, index=players, columns=g.reps)
+
+
+def axelrod_ranking(scores: pd.DataFrame) -> list[str]:
+    """Players by decreasing median of :func:`normalised_payoffs`, Axelrod's ranking
+    (``ResultSet._build_ranking``); ties keep the given order."""
+    return list(scores.median(axis=1).sort_values(ascending=False, kind="stable").index)
+
+
+def wins(results: pd.DataFrame, players: list[str]) -> pd.DataFrame:
+    """Player x repetition: matches won, a win being a higher payoff than the opponent's in
+    that match, self-play excluded. Axelrod's ``wins`` (``ResultSet._build_tasks``, the
+    summed "Win" column without self-interactions)."""
+    g = _Games(results, players)
+    won = (g.payoff > g.payoff[g.mirror]).astype(np.float64)
+    sums, _ = g.per_player_repetition(won, g.p != g.o)
+    return pd.DataFrame(sums.astype(np.int64), index=players, columns=g.reps)
+
+
+def payoff_differences(results: pd.DataFrame, players: list[str]) -> np.ndarray:
+    """Player x opponent: the mean over games of the player's payoff per turn minus the
+    opponent's in the same game (Axelrod's ``payoff_diffs_means``; self-play averages both
+    seats, hence 0)."""
+    g = _Games(results, players)
+    index = g.p * g.P + g.o
+    sums = np.bincount(index, weights=g.payoff - g.payoff[g.mirror], minlength=g.P * g.P)
+    counts = np.bincount(index, minlength=g.P * g.P)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums / counts).reshape(g.P, g.P)
+
+
+def _heatmap(matrix: np.ndarray, players: list[str], title: str, cmap: str = "viridis", centre: bool = False) -> Figure:
+    size = min(len(players), 40)
+    fig = Figure(figsize=(1.2 + 0.6 * size, 1 + 0.5 * size), layout="tight")
+    ax = fig.subplots()
+    limit = np.nanmax(np.abs(matrix)) or 1.0
+    image = ax.imshow(matrix, cmap=cmap, **({"vmin": -limit, "vmax": limit} if centre else {}))
+    if len(players) <= 40:  # beyond that, labels are unreadable and slow to draw
+        ax.set_xticks(range(len(players)), players, rotation=60, ha="right")
+        ax.set_yticks(range(len(players)), players)
+    if len(players) <= 20:
+        for (i, j), value in np.ndenumerate(matrix):
+            dark = not centre and image.norm(value) < 0.6  # viridis is dark below about 0.6
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    ax.set_xlabel("opponent")
+    ax.set_ylabel("player")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax)
+    return fig
+
+
+def _boxplot(frame: pd.DataFrame, title: str) -> Figure:
+    fig = Figure(figsize=(max(6.0, 0.5 * len(frame) + 2), 4.5), layout="tight")
+    ax = fig.subplots()
+    # Drawn from matplotlib's box statistics (Axes.boxplot would resolve pyplot's global backend).
+    # Beyond a thousand repetitions, outliers would be drawn by the thousand: whiskers only.
+    stats = cbook.boxplot_stats([row.dropna().to_numpy() for _, row in frame.iterrows()])
+    for x, st in enumerate(stats, start=1):
+        ax.add_patch(Rectangle((x - 0.3, st["q1"]), 0.6, st["q3"] - st["q1"], fill=False, edgecolor="C0"))
+        ax.hlines(st["med"], x - 0.3, x + 0.3, color="C1")
+        ax.vlines([x, x], [st["whislo"], st["q3"]], [st["q1"], st["whishi"]], color="C0")
+        ax.hlines([st["whislo"], st["whishi"]], x - 0.15, x + 0.15, color="C0")
+        if frame.shape[1] <= 1000 and len(st["fliers"]):
+            ax.plot(np.full(len(st["fliers"]), x), st["fliers"], "o", mfc="none", color="C0", ms=4)
+    ax.autoscale_view()
+    ax.set_xlim(0.4, len(frame) + 0.6)
+    ax.set_xticks(range(1, len(frame) + 1), list(frame.index), rotation=60, ha="right")
+    ax.set_title(title)
+    return fig
 
 
 def _nested(frame: pd.DataFrame) -> dict:

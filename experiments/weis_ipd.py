@@ -1,21 +1,25 @@
-"""Experiment ``weis-ipd``: sequence-model learners trained against diverse partners.
+"""Experiment ``weis-ipd``: independent sequence-model learners trained against diverse partners.
 
 Reproduces Weis et al. 2026, "Multi-agent cooperation through in-context co-player
-inference" (arXiv:2602.16301), A2C variant: GRU learners in the iterated prisoner's
-dilemma (CC=(1,1), CD=(-1,2), DC=(2,-1), DD=(0,0)) trained against
+inference" (arXiv:2602.16301), section 3.1 and appendix A, A2C variant: GRU learners in
+the iterated prisoner's dilemma (CC=(1,1), CD=(-1,2), DC=(2,-1), DD=(0,0)), each with its
+own weights and optimiser (:mod:`pnyx.population.diverse_partner_training`), trained against
 
-* ``best_response`` -- tabular partners only (in-context best response);
-* ``mixed_pool`` -- another learner w.p. 0.5, else a memory-one strategy ~U(0,1);
-* ``no_tabular`` -- learners only (ablation: no diverse partners);
-* ``partner_id`` -- the mixed pool, with the partner's identity as an input (ablation).
+* ``best_response`` -- tabular partners only (in-context best response, section 3.2 step 1);
+* ``mixed_pool`` -- two learners, each meeting the other w.p. 0.5, else a memory-one
+  strategy ~U(0,1) (Figure 1);
+* ``no_tabular`` -- two learners meeting only each other (ablation A.4.2);
+* ``opponent_id`` -- the mixed pool, each episode prepended with the opponent-ID vector z
+  (ablation A.4.1: the tabular partner's log-probabilities, 0 for learners).
 
-One unit per condition. Each unit drives its own Ray rollout actors
-(:mod:`pnyx.population.diverse_partner_training`), so the kind runs in the driver. A condition
-checkpoints to ``<dir>/<condition>/last.pt`` every ``checkpoint_every`` iterations,
-where ``dir`` is ``checkpoint_dir`` or else the runner's work folder ``OUT/work``;
-run again with the same configuration (``--resume``; more iterations allowed), it
-continues from there. Its final learner is saved as ``<dir>/<condition>/learner.pt``,
-a player spec for tournaments.
+One unit per condition and seed (``seeds``, 10 as in the paper's Figure 1). Each unit
+drives its own Ray rollout actors, so the kind runs in the driver. A unit checkpoints to
+``<dir>/<condition>/seed<k>/last.pt`` every ``checkpoint_every`` iterations, where ``dir``
+is ``checkpoint_dir`` or else the runner's work folder ``OUT/work``; run again with the
+same configuration (``--resume``; more iterations allowed), it continues from there. Its
+final learners are saved beside it as ``learner<i>.pt``, player specs for tournaments.
+The summary gives every final metric as the mean across seeds with its Student-t 95%
+interval (an Estimate) and the standard deviation across seeds.
 """
 
 from __future__ import annotations
@@ -26,14 +30,30 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from scipy import stats as scipy_stats
 
 from pnyx.agents.a2c import BEST_RESPONSE, A2CConfig
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput
-from pnyx.population.partners import KIND_IDS, PartnerPool
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput, builds_specs
+from pnyx.population.partners import LEARNER, PartnerPool
+from pnyx.stats import Estimate
 
 METRICS = ("learner_vs_learner_cooperation", "vs_tft_cooperation", "vs_allc_defection", "vs_alld_defection")
 BEST_RESPONSE_LEVEL = 0.9  # vs_tft_cooperation and vs_allc_defection at or above it count as best responses
+
+
+def seed_mean(values) -> tuple[Estimate, float | None]:
+    """The mean of per-seed values with its Student-t 95% interval (``n`` = seeds), and the
+    sample standard deviation across seeds; interval and deviation undefined for one seed."""
+    x = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
+    if len(x) == 0:
+        return Estimate.undefined(), None
+    mean = float(x.mean())
+    if len(x) == 1:
+        return Estimate(mean, None, None, 1), None
+    std = float(x.std(ddof=1))
+    half = float(scipy_stats.t.ppf(0.975, len(x) - 1)) * std / np.sqrt(len(x))
+    return Estimate(mean, mean - half, mean + half, len(x)), std
 
 
 class ModelConfig(Strict):
@@ -48,12 +68,15 @@ class ModelConfig(Strict):
 
 
 class Condition(Strict):
-    """Who the learner meets (a pool name of ``pnyx.population.partners.POOLS``, a policy
-    spec, or ``{spec: weight}``), whether it sees the partner's identity, and its A2C
+    """Who the learners meet (a pool name of ``pnyx.population.partners.POOLS``, a policy
+    spec, or ``{spec: weight}``; ``learner`` is another of the condition's learners), how
+    many independent learners train (default: 2 when the pool has ``learner``, else 1),
+    whether they are conditioned on the opponent-ID vector z, and their A2C
     hyperparameters (default: the experiment's ``a2c``)."""
 
     partners: str | dict[str, float]
-    partner_id: bool = False
+    learners: int | None = Field(None, ge=1, le=64)
+    opponent_id: bool = False
     a2c: A2CConfig | None = None
     iterations: int | None = Field(None, gt=0, description="default: the experiment's iterations")
 
@@ -63,22 +86,40 @@ class Condition(Strict):
         PartnerPool.parse(value)
         return value
 
+    def learner_count(self) -> int:
+        if self.learners is not None:
+            return self.learners
+        return 2 if LEARNER in PartnerPool.parse(self.partners).mix else 1
+
 
 DEFAULT_CONDITIONS = {
     "best_response": Condition(partners="tabular", a2c=BEST_RESPONSE),
     "mixed_pool": Condition(partners="mixed_pool"),
-    "no_tabular": Condition(partners="self_play"),
-    "partner_id": Condition(partners="mixed_pool", partner_id=True),
+    "no_tabular": Condition(partners="learners"),
+    "opponent_id": Condition(partners="mixed_pool", opponent_id=True),
 }
+
+
+def check_device(value: str, info: ValidationInfo) -> str:
+    """A device field's validator: ``cuda`` on a machine without CUDA is an error (not
+    when rebuilding a report from a stored run)."""
+    if builds_specs(info):
+        from pnyx.population.diverse_partner_training import resolve_device
+
+        resolve_device(value)
+    return value
 
 
 class WeisConfig(ExperimentConfig):
     rounds: int = Field(100, gt=0)
     payoffs: tuple[float, float, float, float] = Field((1, -1, 2, 0), description="own payoff after CC, CD, DC, DD")
-    iterations: int = Field(70000, gt=0, description="A2C updates per condition")
+    iterations: int = Field(200000, gt=0, description="A2C updates per condition and seed")
+    seeds: int = Field(1, ge=1, le=1000, description="independent training runs (units) per condition")
     model: ModelConfig = ModelConfig()
     a2c: A2CConfig = A2CConfig()
     conditions: dict[str, Condition] = Field(default_factory=lambda: dict(DEFAULT_CONDITIONS), min_length=1)
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where learners update and driver "
+                                                   "rollouts run; auto: CUDA when available")
     workers: int | None = Field(None, ge=0, description="Ray rollout actors; None: one per CPU of the Ray "
                                 "cluster (at most shards); 0: roll out in the driver without Ray")
     shards: int = Field(16, gt=0, description="fixed slices of the batch, each seeded on its own")
@@ -88,10 +129,17 @@ class WeisConfig(ExperimentConfig):
     league_every: int = Field(1000, gt=0, description="iterations between league snapshots (partner 'league')")
     league_size: int = Field(8, gt=0)
     checkpoint_every: int = Field(500, gt=0)
-    checkpoint_dir: str | None = Field(None, description="where conditions checkpoint and resume; None: the "
+    checkpoint_dir: str | None = Field(None, description="where units checkpoint and resume; None: the "
                                        "runner's work folder OUT/work, or no checkpoints outside the runner")
+    tensorboard: bool = Field(False, description="also log curves to TensorBoard under the checkpoint folder "
+                              "(needs pnyx[tensorboard])")
     learner_threads: int | None = Field(None, gt=0, description="torch threads of the learner update; None: "
                                         "torch's default (1 is fastest on a small, busy machine)")
+
+    @field_validator("device")
+    @classmethod
+    def _valid_device(cls, value, info: ValidationInfo):
+        return check_device(value, info)
 
     @model_validator(mode="after")
     def _batch_fills_shards(self):
@@ -99,19 +147,23 @@ class WeisConfig(ExperimentConfig):
             batch = (cond.a2c or self.a2c).batch
             if batch % self.shards:
                 raise ValueError(f"batch {batch} of condition {name!r} is not a multiple of shards={self.shards}")
+            if LEARNER in PartnerPool.parse(cond.partners).mix and cond.learner_count() < 2:
+                raise ValueError(f"condition {name!r} has partner 'learner' (another learner) but learners=1")
+            if cond.opponent_id and self.model.kind != "gru":
+                raise ValueError(f"condition {name!r}: opponent_id needs model kind 'gru'")
         return self
 
 
-def _model_spec(cfg: WeisConfig, partner_id: bool) -> dict:
+def model_spec(cfg, opponent_id: bool) -> dict:
+    """The network spec of ``cfg.model`` (any config with ``model`` and ``payoffs``)."""
     m = cfg.model
-    spec = {"kind": m.kind, "payoffs": list(cfg.payoffs), "embed": m.embed,
-            "partner_ids": len(KIND_IDS) if partner_id else 0}
+    spec = {"kind": m.kind, "payoffs": list(cfg.payoffs), "embed": m.embed}
     if m.kind == "gru":
-        return spec | {"hidden": m.hidden}
+        return spec | {"hidden": m.hidden, "opponent_id": opponent_id}
     return spec | {"d_model": m.d_model, "layers": m.layers, "heads": m.heads}
 
 
-def _workers(cfg: WeisConfig, ctx: RunContext) -> int:
+def rollout_workers(cfg, ctx: RunContext) -> int:
     """Rollout actors: ``cfg.workers`` if set; else none (in the driver, without Ray) when
     the run has one worker and no cluster, else one per CPU of the Ray cluster (at most
     ``shards``). The learning curve is the same for any number."""
@@ -124,6 +176,52 @@ def _workers(cfg: WeisConfig, ctx: RunContext) -> int:
     return cfg.workers if cfg.workers is not None else max(1, min(cfg.shards, cpus))
 
 
+def tensorboard_logger(folder: Path | None):
+    """A curve-point callback writing every number to TensorBoard in ``folder``, or None."""
+    if folder is None:
+        return None, None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        from pnyx.errors import PnyxError
+
+        raise PnyxError("tensorboard: true needs the tensorboard package (pip install 'pnyx[tensorboard]')") from None
+    writer = SummaryWriter(str(folder))
+
+    def log(point: dict) -> None:
+        for k, v in point.items():
+            if k not in ("iteration", "final") and isinstance(v, (int, float)):
+                writer.add_scalar(k, v, point["iteration"])
+
+    return log, writer
+
+
+def train(cfg, spec, ctx: RunContext, folder: Path | None, init=None):
+    """Run one :class:`~pnyx.population.diverse_partner_training.Trainer` to its end: rollout
+    actors, learner threads, checkpoints in ``folder`` and optional TensorBoard."""
+    import torch
+
+    from pnyx.population.diverse_partner_training import Trainer
+
+    log, writer = tensorboard_logger(folder / "tensorboard" if folder and cfg.tensorboard else None)
+    trainer = Trainer(spec, workers=rollout_workers(cfg, ctx), checkpoint_dir=folder, device=cfg.device,
+                      init=init, on_point=log)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.learner_threads or threads)
+    try:
+        return trainer.run(progress=ctx.progress)
+    finally:
+        torch.set_num_threads(threads)
+        trainer.close()
+        if writer is not None:
+            writer.close()
+
+
+def _unit_folder(cfg, ctx: RunContext, *parts: str) -> Path | None:
+    root = cfg.checkpoint_dir or ctx.workdir
+    return Path(root).joinpath(*parts) if root else None
+
+
 class WeisIPD(Experiment):
     name = "weis-ipd"
     Config = WeisConfig
@@ -131,116 +229,140 @@ class WeisIPD(Experiment):
     main_plot = "cooperation_over_training"
 
     def units(self, cfg: WeisConfig) -> list[Unit]:
-        return [Unit(key=name, params={"condition": name}) for name in cfg.conditions]
+        return [Unit(key=f"{name}.seed{k}", params={"condition": name, "seed_index": k})
+                for name in cfg.conditions for k in range(cfg.seeds)]
 
     def run_unit(self, cfg: WeisConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
-        import torch
+        from pnyx.population.diverse_partner_training import TrainingSpec
 
-        from pnyx.population.diverse_partner_training import Trainer, TrainingSpec
-
-        name = unit.params["condition"]
+        name, k = unit.params["condition"], unit.params["seed_index"]
         cond = cfg.conditions[name]
         spec = TrainingSpec(
-            model=_model_spec(cfg, cond.partner_id), a2c=cond.a2c or cfg.a2c,
+            model=model_spec(cfg, cond.opponent_id), a2c=cond.a2c or cfg.a2c,
             partners=PartnerPool.parse(cond.partners).mix, rounds=cfg.rounds, iterations=cond.iterations or cfg.iterations,
-            seed=tuple(int(s) for s in seed.generate_state(4)), partner_id=cond.partner_id, shards=cfg.shards,
-            eval_every=cfg.eval_every, eval_games=cfg.eval_games, final_eval_games=cfg.final_eval_games,
-            league_every=cfg.league_every, league_size=cfg.league_size, checkpoint_every=cfg.checkpoint_every,
+            seed=tuple(int(s) for s in seed.generate_state(4)), learners=cond.learner_count(),
+            opponent_id=cond.opponent_id, shards=cfg.shards, eval_every=cfg.eval_every, eval_games=cfg.eval_games,
+            final_eval_games=cfg.final_eval_games, league_every=cfg.league_every, league_size=cfg.league_size,
+            checkpoint_every=cfg.checkpoint_every,
         )
-        root = cfg.checkpoint_dir or ctx.workdir
-        checkpoint_dir = Path(root) / name if root else None
-        trainer = Trainer(spec, workers=_workers(cfg, ctx), checkpoint_dir=checkpoint_dir)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(cfg.learner_threads or threads)
-        try:
-            result = trainer.run(progress=ctx.progress)
-        finally:
-            torch.set_num_threads(threads)
-            trainer.close()
+        result = train(cfg, spec, ctx, _unit_folder(cfg, ctx, name, f"seed{k}"))
         rows = pd.DataFrame(result.curve)
         rows.insert(0, "condition", name)
+        rows.insert(1, "seed_index", k)
         rows["workers"] = result.workers
-        within = [{"condition": name, "partner": p, "cooperation": c} for p, c in result.within_episode.items()]
+        within = [{"condition": name, "seed_index": k, "partner": p, "cooperation": c}
+                  for p, c in result.within_episode.items()]
         return UnitOutput(rows=rows, records={"within_episode": within})
 
     def summarize(self, cfg: WeisConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
         conditions = {}
         within = records.get("within_episode", [])
+        if "seed_index" not in results:
+            results = results.assign(seed_index=0)
         for name in cfg.conditions:
             df = results[results["condition"] == name]
             if df.empty:
                 continue
-            final = df[df["final"]].iloc[-1]
+            finals = df[df["final"]].groupby("seed_index").last()
             curve = df[~df["final"]]
             columns = ["iteration", *METRICS] + [c for c in ("reward", "entropy") if c in curve]
-            conditions[name] = {
-                **{m: float(final[m]) for m in METRICS},
-                "iterations": int(final["iteration"]),
-                "workers": int(df["workers"].max()),
-                "learning_curve": [{k: None if pd.isna(v) else int(v) if k == "iteration" else float(v)
-                                    for k, v in r.items()} for r in curve[columns].to_dict("records")],
-                "within_episode": {r["partner"]: r["cooperation"] for r in within if r["condition"] == name},
-            }
+            c = {"seeds": len(finals), "iterations": int(finals["iteration"].max()),
+                 "workers": int(df["workers"].max())}
+            for m in METRICS:
+                estimate, std = seed_mean(finals[m].tolist())
+                c[m], c[f"{m}_std"] = estimate.to_dict(), std
+            c["per_seed"] = {str(k): {m: float(r[m]) for m in METRICS} for k, r in finals.iterrows()}
+            mean_curve = curve[columns].groupby("iteration").mean().reset_index()
+            c["learning_curve"] = _records(mean_curve)
+            c["seed_curves"] = {str(k): _records(g[columns]) for k, g in curve.groupby("seed_index")}
+            rates: dict[str, list] = {}
+            for r in within:
+                if r["condition"] == name:
+                    rates.setdefault(r["partner"], []).append(r["cooperation"])
+            c["within_episode"] = {p: np.mean(v, axis=0).tolist() for p, v in rates.items()}
+            conditions[name] = c
         summary = {"conditions": conditions, "ray": {"workers": int(results["workers"].max()) if len(results) else 0}}
         if "best_response" in conditions:
             br = conditions["best_response"]
-            summary["best_response_reached"] = bool(br["vs_tft_cooperation"] >= BEST_RESPONSE_LEVEL
-                                                    and br["vs_allc_defection"] >= BEST_RESPONSE_LEVEL)
+            summary["best_response_reached"] = bool(br["vs_tft_cooperation"]["value"] >= BEST_RESPONSE_LEVEL
+                                                    and br["vs_allc_defection"]["value"] >= BEST_RESPONSE_LEVEL)
         return summary
 
     def plot(self, cfg: WeisConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
         """``cooperation_over_training``: the evaluation metrics along each condition's learning
-        curve; ``within_episode_cooperation``: the final learner's cooperation per round against
-        each evaluation partner. One panel per condition."""
+        curve, the mean across seeds as a line and every seed's curve faint;
+        ``within_episode_cooperation``: the final learners' cooperation per round against each
+        evaluation partner, averaged over seeds. One panel per condition."""
         conditions = summary["conditions"]
         if not conditions:
             return {}
 
-        def panels(draw, xlabel, ylabel, title) -> Figure:
-            """One panel per condition, drawn by ``draw(ax, condition_summary)``."""
-            n = len(conditions)
-            fig = Figure(figsize=(4 * n, 3.4), layout="tight")
-            axes = fig.subplots(1, n, sharey=True, squeeze=False)
-            for ax, (name, c) in zip(axes[0], conditions.items()):
-                draw(ax, c)
-                ax.set_title(name)
-                ax.set_xlabel(xlabel)
-                ax.set_ylim(-0.02, 1.02)
-            axes[0][0].set_ylabel(ylabel)
-            axes[0][-1].legend(fontsize=7, loc="best")
-            fig.suptitle(title)
-            return fig
-
         def curves(ax, c):
             if not c["learning_curve"]:
                 return
-            curve = pd.DataFrame(c["learning_curve"])
-            for metric in METRICS:
-                ax.plot(curve["iteration"], curve[metric], label=metric.replace("_", " "))
+            mean = pd.DataFrame(c["learning_curve"])
+            for k, metric in enumerate(METRICS):
+                color = f"C{k}"
+                for seed_curve in c["seed_curves"].values() if len(c["seed_curves"]) > 1 else ():
+                    per_seed = pd.DataFrame(seed_curve)
+                    ax.plot(per_seed["iteration"], per_seed[metric], color=color, alpha=0.25, linewidth=0.7)
+                ax.plot(mean["iteration"], mean[metric], color=color, label=metric.replace("_", " "))
 
         def within_episode(ax, c):
             for partner, coop in c["within_episode"].items():
                 ax.plot(np.arange(1, len(coop) + 1), coop, label=f"vs {partner}")
 
         return {
-            "cooperation_over_training": panels(curves, "iteration", "rate", "Cooperation over training"),
-            "within_episode_cooperation": panels(within_episode, "round", "learner cooperation",
-                                                 "Within-episode cooperation of the final learner"),
+            "cooperation_over_training": condition_panels(conditions, curves, "iteration", "rate",
+                                                          "Cooperation over training (mean; faint: seeds)"),
+            "within_episode_cooperation": condition_panels(conditions, within_episode, "round", "learner cooperation",
+                                                           "Within-episode cooperation of the final learners"),
         }
 
     def report(self, cfg: WeisConfig, summary: dict) -> str:
-        lines = ["| condition | iterations | learner vs learner C | vs tft C | vs allc D | vs alld D |",
-                 "|---|---|---|---|---|---|"]
+        lines = ["| condition | seeds | iterations | learner vs learner C | vs tft C | vs allc D | vs alld D |",
+                 "|---|---|---|---|---|---|---|"]
         for name, c in summary["conditions"].items():
-            lines.append(f"| {name} | {c['iterations']} | " + " | ".join(f"{c[m]:.2f}" for m in METRICS) + " |")
+            cells = [f"{_fmt(c[m])} (sd {_num(c[f'{m}_std'])})" for m in METRICS]
+            lines.append(f"| {name} | {c['seeds']} | {c['iterations']} | " + " | ".join(cells) + " |")
         lines.append("")
+        lines.append("Means across seeds with Student-t 95% intervals and standard deviations.")
         workers = sorted({c["workers"] for c in summary["conditions"].values()})
-        lines.append(f"Rollouts on {', '.join(map(str, workers))} Ray worker(s) per condition (0: in the driver).")
+        lines.append(f"Rollouts on {', '.join(map(str, workers))} Ray worker(s) per unit (0: in the driver).")
         if "best_response_reached" in summary:
             verdict = "reached" if summary["best_response_reached"] else "did not reach"
-            lines.append(f"The best-response condition {verdict} cooperation >= {BEST_RESPONSE_LEVEL} with tit for "
-                         f"tat and defection >= {BEST_RESPONSE_LEVEL} against always-cooperate.")
-        lines.append("Weis et al. (arXiv:2602.16301) report high learner-vs-learner cooperation with the mixed "
-                     "pool only after tens of thousands of iterations at batch 4096, and defection in both "
+            lines.append(f"The best-response condition {verdict} mean cooperation >= {BEST_RESPONSE_LEVEL} with tit "
+                         f"for tat and defection >= {BEST_RESPONSE_LEVEL} against always-cooperate.")
+        lines.append("Weis et al. (arXiv:2602.16301, Figure 1) report learner-vs-learner cooperation with the mixed "
+                     "pool after tens of thousands of iterations at batch 4096 (200k in all), and defection in both "
                      "ablations; short runs show the early, defecting phase.")
         return "\n".join(lines)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return [{k: None if pd.isna(v) else int(v) if k == "iteration" else float(v) for k, v in r.items()}
+            for r in df.to_dict("records")]
+
+
+def _num(x) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def _fmt(e: dict) -> str:
+    return f"{_num(e['value'])} [{_num(e['low'])}, {_num(e['high'])}]"
+
+
+def condition_panels(conditions: dict, draw, xlabel, ylabel, title) -> Figure:
+    """One panel per condition, drawn by ``draw(ax, condition_summary)``."""
+    n = len(conditions)
+    fig = Figure(figsize=(4 * n, 3.4), layout="tight")
+    axes = fig.subplots(1, n, sharey=True, squeeze=False)
+    for ax, (name, c) in zip(axes[0], conditions.items()):
+        draw(ax, c)
+        ax.set_title(name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylim(-0.02, 1.02)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    return fig

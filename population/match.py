@@ -10,7 +10,8 @@ statistically for stochastic ones:
   :class:`pnyx.agents.PerGame`, at loop speed).
 
 Noise flips each intended action with probability ``noise``; observations and
-payoffs follow the actions actually played.
+payoffs follow the actions actually played. Both engines tell each policy the game
+from its seat (:class:`pnyx.agents.protocol.GameInfo`) before the first reset.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pnyx.agents import as_batch_policy
+from pnyx.agents.protocol import GameInfo, tell_game
 from pnyx.envs.matrix_game import START, MatrixGameEnv, payoff_table
 
 
@@ -38,12 +40,22 @@ def _seeds(seed: np.random.SeedSequence) -> tuple[int, int, np.random.SeedSequen
     return int(a.generate_state(1)[0]), int(b.generate_state(1)[0]), noise
 
 
+def game_infos(game: str, payoffs, turns: int, noise: float) -> tuple[GameInfo, GameInfo]:
+    """The game as each seat of a two-player matrix game sees it."""
+    table = payoff_table(payoffs)
+    views = table, table.transpose(1, 0, 2)[..., ::-1]  # seat 1: own action first, own payoff first
+    return tuple(GameInfo(game, turns, float(noise), tuple(tuple(tuple(map(float, cell)) for cell in row) for row in v))
+                 for v in views)
+
+
 def play_batched(factory_a: Callable[[], Any], factory_b: Callable[[], Any], *, payoffs, turns: int,
-                 repetitions: int, noise: float, seed: np.random.SeedSequence) -> MatchResult:
+                 repetitions: int, noise: float, seed: np.random.SeedSequence, game: str = "ipd") -> MatchResult:
     seed_a, seed_b, noise_seed = _seeds(seed)
     table = payoff_table(payoffs).reshape(4, 2)  # row = 2 * a0 + a1 = player 0's observation code
     reward_a, reward_b = table[:, 0].copy(), table[:, 1].copy()
     policy_a, policy_b = as_batch_policy(factory_a), as_batch_policy(factory_b)
+    for policy, info in zip((policy_a, policy_b), game_infos(game, payoffs, turns, noise)):
+        tell_game(policy, info)
     policy_a.reset_batch(repetitions, seed_a)
     policy_b.reset_batch(repetitions, seed_b)
     rng = np.random.default_rng(noise_seed)
@@ -73,16 +85,19 @@ def play_batched(factory_a: Callable[[], Any], factory_b: Callable[[], Any], *, 
 
 
 def play_loop(factory_a: Callable[[], Any], factory_b: Callable[[], Any], *, payoffs, turns: int,
-              repetitions: int, noise: float, seed: np.random.SeedSequence) -> MatchResult:
+              repetitions: int, noise: float, seed: np.random.SeedSequence, game: str = "ipd") -> MatchResult:
     seed_a, seed_b, noise_seed = _seeds(seed)
     seeds_a = np.random.SeedSequence(seed_a).generate_state(repetitions)
     seeds_b = np.random.SeedSequence(seed_b).generate_state(repetitions)
     rng = np.random.default_rng(noise_seed)
     env = MatrixGameEnv(payoffs, rounds=turns)
+    info_a, info_b = game_infos(game, payoffs, turns, noise)
     payoff = np.zeros((2, repetitions))
     cooperation = np.zeros((2, repetitions))
     for r in range(repetitions):
         policy_a, policy_b = factory_a(), factory_b()
+        tell_game(policy_a, info_a)
+        tell_game(policy_b, info_b)
         policy_a.reset(seed=int(seeds_a[r]))
         policy_b.reset(seed=int(seeds_b[r]))
         obs, _ = env.reset()
@@ -94,6 +109,32 @@ def play_loop(factory_a: Callable[[], Any], factory_b: Callable[[], Any], *, pay
             obs, rewards, *_ = env.step({"player_0": a, "player_1": b})
             payoff[:, r] += rewards["player_0"], rewards["player_1"]
             cooperation[:, r] += 1 - a, 1 - b
+    return MatchResult(payoff / turns, cooperation / turns)
+
+
+def play_group(factories: list[Callable[[], Any]], *, multiplier: float, contribution: float = 1.0, turns: int,
+               repetitions: int, noise: float, seed: np.random.SeedSequence) -> MatchResult:
+    """The repeated public goods game of :mod:`pnyx.envs.public_goods_v0` among
+    ``len(factories)`` policies, all repetitions in lock-step; rows of the result are players."""
+    n = len(factories)
+    *policy_seeds, noise_seed = seed.spawn(n + 1)
+    rng = np.random.default_rng(noise_seed)
+    policies = [as_batch_policy(f) for f in factories]
+    info = GameInfo("public_goods", turns, float(noise), None, n, float(multiplier), float(contribution))
+    for policy, s in zip(policies, policy_seeds):
+        tell_game(policy, info)
+        policy.reset_batch(repetitions, int(s.generate_state(1)[0]))
+    obs = np.full((n, repetitions), 2 * n, dtype=np.int64)
+    payoff = np.zeros((n, repetitions))
+    cooperation = np.zeros((n, repetitions))
+    for _ in range(turns):
+        actions = np.stack([np.asarray(p.act_batch(o), dtype=np.int64) for p, o in zip(policies, obs)])
+        if noise:
+            actions ^= rng.random(actions.shape) < noise
+        contributed = actions == 0
+        payoff += multiplier * contribution * contributed.sum(axis=0) / n - contribution * contributed
+        cooperation += contributed
+        obs = actions * n + actions.sum(axis=0) - actions
     return MatchResult(payoff / turns, cooperation / turns)
 
 

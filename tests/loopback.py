@@ -1,24 +1,70 @@
 """A real OpenAI-compatible chat server on 127.0.0.1 for tests (a free port, its own thread)."""
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def chat_reply(content: str) -> dict:
-    """The body of a ``/chat/completions`` answer with one message."""
-    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (yet)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chat_reply(content: str | None, *, tool_calls: list[dict] | None = None, finish_reason: str = "stop",
+               usage: tuple[int, int] | None = None, model: str | None = None) -> dict:
+    """The body of a ``/chat/completions`` answer with one message; ``tool_calls`` are
+    ``{"id", "name", "arguments"}`` mappings (``arguments`` a JSON text or a mapping to encode),
+    ``usage`` is (prompt tokens, completion tokens)."""
+    message = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = [
+            {"id": call.get("id", f"call_{i}"), "type": "function",
+             "function": {"name": call["name"], "arguments": call["arguments"] if isinstance(call["arguments"], str)
+                          else json.dumps(call["arguments"])}}
+            for i, call in enumerate(tool_calls)]
+    body = {"object": "chat.completion", "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}]}
+    if usage is not None:
+        body["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
+    if model is not None:
+        body["model"] = model
+    return body
+
+
+def words(chat: list[dict]) -> int:
+    """The whitespace-separated words of a chat's text contents: the loopback's token count."""
+    return sum(len(m["content"].split()) for m in chat if isinstance(m.get("content"), str))
 
 
 class ChatServer:
     """Answers each POST with ``self.respond(body, authorization) -> (status, payload, headers)``;
-    use as a context manager, with ``url`` as the client's base URL."""
+    use as a context manager, with ``url`` as the client's base URL.
+
+    Given ``reply``, a function from a chat (the request's messages) to a reply, the server
+    answers every chat by it: a string is the assistant's text (``finish_reason`` "stop"),
+    a list of ``{"name", "arguments"[, "id"]}`` mappings are tool calls (``finish_reason``
+    "tool_calls"). Usage counts words (:func:`words`), the model is the request's, and
+    ``bodies`` keeps every request body (with its ``tools``)."""
 
     def respond(self, body: dict, authorization: str | None) -> tuple[int, dict, dict]:
-        raise NotImplementedError
+        if self.reply is None:
+            raise NotImplementedError("give a reply function or override respond")
+        chat = body["messages"]
+        with self.lock:
+            self.bodies.append(body)
+        answer = self.reply(chat)
+        if isinstance(answer, str):
+            return 200, chat_reply(answer, usage=(words(chat), len(answer.split())), model=body.get("model")), {}
+        return 200, chat_reply(None, tool_calls=answer, finish_reason="tool_calls", usage=(words(chat), len(answer)),
+                               model=body.get("model")), {}
 
-    def __init__(self):
+    def __init__(self, reply=None):
         server = self
+        self.reply = reply
+        self.bodies: list[dict] = []
+        self.lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):

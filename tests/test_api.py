@@ -30,8 +30,9 @@ def test_run_returns_the_loaded_run_and_leaves_the_backend_alone(tmp_path):
     assert run.config["seed"] == 5 and run.config["turns"] == 4
     assert isinstance(run.results, pd.DataFrame) and len(run.results) == 6 * 2 * 2  # pairs x seats x repetitions
     assert run.summary["ranking"][0] == "alld"
-    assert set(run.plots) == {"payoff_matrix"}
-    assert set(run.figures()) == {"payoff_matrix"}
+    figures = {"payoff_matrix", "payoff_differences", "payoff_boxplot", "wins"}
+    assert set(run.plots) == figures
+    assert set(run.figures()) == figures
     assert run.summary == pnyx.load_run(tmp_path / "out").summary
 
 

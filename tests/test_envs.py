@@ -15,7 +15,8 @@ import pnyx.envs
 from pnyx.errors import PnyxError
 
 GAMES = ["ipd", "stag_hunt", "chicken", "public_goods"]
-TEXT = {"group_reasoning": {"n_agents": 3, "max_turns": 4}, "goal_guarding": {"peers": ["Atlas", "Nova"]}}
+TEXT = {"group_reasoning": {"n_agents": 3, "max_turns": 4}, "goal_guarding": {"peers": ["Atlas", "Nova"]},
+        "peer_preservation": {"scenario": "server_cleanup", "max_turns": 4}}
 ENVS = GAMES + list(TEXT)
 README = Path(__file__).resolve().parents[1] / "README.md"
 

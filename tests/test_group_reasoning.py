@@ -396,7 +396,12 @@ def test_coral_config_errors():
                               ("graph=lattice", "unknown graph 'lattice'"),
                               ("tasks=[riddles]", "unknown task source 'riddles'"),
                               ("conditions={'a b': {}}", "condition name 'a b'"),
-                              ("episodes=0", "'episodes'")]:
+                              ("episodes=0", "'episodes'"),
+                              ("protocol=socratic", "'protocol'"),
+                              ("conditions={trio: {agents: [llm, llm, llm]}}",
+                               "condition 'trio': the coral protocol needs exactly 2 agents"),
+                              ("conditions={a: {}, b: {agents: [llm, llm]}}", "conditions 'a' and 'b' both run"),
+                              ("extractor=vibes", "'extractor'")]:
         with pytest.raises(PnyxError, match=message):
             resolve("coral-agreement", overrides=[override])
 
@@ -408,9 +413,10 @@ def test_coral_units_rows_and_summary():
 
     kind, cfg = resolve("coral-agreement", overrides=[
         "conditions={pair: {agents: [oracle, 'conformist(0)']}, stubborn: {agents: [stubborn_wrong, conformist]}}",
-        "episodes=3", "seeds=1", "max_turns=4", "bootstrap=50"])
+        "protocol=counterfactual", "episodes=3", "seeds=1", "max_turns=4", "bootstrap=50"])
     units = kind.units(cfg)
-    assert [u.key for u in units] == ["pair-s0", "stubborn-s0"]
+    pair, stubborn = "counterfactual: oracle + conformist(0)", "counterfactual: stubborn_wrong + conformist"
+    assert [u.key for u in units] == [f"{pair}-s0", f"{stubborn}-s0"]
     outputs = [kind.run_unit(cfg, u, unit_seed(cfg.seed, u.key), RunContext(Path('unused'))) for u in units]
     rows = pd.concat([o.rows for o in outputs], ignore_index=True)
     assert len(rows) == 12 and rows["episode"].nunique() == 6
@@ -422,8 +428,10 @@ def test_coral_units_rows_and_summary():
     transcripts = [t for o in outputs for t in o.records["transcripts"]]
     assert len(transcripts) == 6 and transcripts[0]["messages"][0]["agent"] == "agent_0"
     summary = kind.summarize(cfg, rows, {"transcripts": transcripts})
-    pair, stubborn = summary["metrics"]["pair"], summary["metrics"]["stubborn"]
-    assert pair["agreement"]["value"] == 1.0 and pair["agreement_correctness"]["value"] == 1.0
+    assert summary["runs"][pair] == {"protocol": "counterfactual", "agents": ["oracle", "conformist(0)"],
+                                     "graph": "complete", "max_turns": 4, "temperature": 0.0, "extractor": "rules"}
+    pair, stubborn = summary["metrics"][pair], summary["metrics"][stubborn]
+    assert pair["final_agreement"]["value"] == 1.0 and pair["correctness_given_agreement"]["value"] == 1.0
     assert pair["conformity"]["value"] == 1.0 and pair["solo_accuracy"]["value"] == 0.5
     assert stubborn["wrong_agreement"]["value"] == 1.0 and stubborn["capitulation"]["value"] == 1.0
     assert summary["notes"] == []
@@ -436,13 +444,22 @@ def test_coral_end_to_end_with_a_scripted_model(tmp_path):
 
     config = tmp_path / "coral.yaml"
     config.write_text("kind: coral-agreement\nmodel: scripted\nagents: [llm, stubborn_wrong]\n"
-                      "episodes: 2\nmax_turns: 2\nbootstrap: 50\n")
+                      "episodes: 2\nmax_turns: 2\nbootstrap: 50\nconditions:\n  coral: {}\n"
+                      "  pnyx: {protocol: counterfactual}\n")
     out = tmp_path / "run"
     run_experiment(str(config), out=out)
     rows = pd.read_parquet(out / "results.parquet")
-    assert len(rows) == 4 and {"unit", "episode", "final_answer"} <= set(rows.columns)
+    coral, pnyx = "coral: llm + stubborn_wrong", "counterfactual: llm + stubborn_wrong"
+    assert (rows["condition"] == coral).sum() == 2 and (rows["condition"] == pnyx).sum() == 4
+    assert {"unit", "episode", "final_answer", "agreement_correctness", "protocol"} <= set(rows.columns)
     lines = (out / "transcripts.jsonl").read_text().splitlines()
-    assert len(lines) == 2 and json.loads(lines[0])["messages"]
+    assert len(lines) == 4 and all(json.loads(line)["messages"] for line in lines)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["metrics"]["default"]["parse_failure"]["n"] == int(rows["statements"].sum())
+    cf = rows[rows["condition"] == pnyx]
+    assert summary["metrics"][pnyx]["unparseable"]["n"] == int(cf["statements"].sum())
+    assert summary["metrics"][coral]["agreement_correctness"]["n"] == 2
+    assert {u["role"] for u in summary["usage"]} == {"discussant", "extractor"}
+    report = (out / "report.md").read_text()
+    assert "| coral: llm + stubborn_wrong | coral | llm, stubborn_wrong | complete | 2 | 0.2 | model (scripted) | 2 |" \
+        in report
     assert (out / "plots" / "agreement_vs_correctness.png").is_file()

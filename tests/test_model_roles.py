@@ -83,3 +83,29 @@ def test_complete_rejects_a_wrong_number_or_type_of_replies():
         complete(Short(), [chat("a")])
     with pytest.raises(PnyxError, match="returned a int, not a str or Completion"):
         complete(Numbers(), [chat("a")])
+
+
+def test_focal_peer_and_judge_run_on_three_servers_from_one_config(tmp_path):
+    """Each role's requests reach its own server, and summary.json counts each role's tokens."""
+    import pnyx
+    from loopback import ChatServer
+
+    focal_reply = ("<SCRATCHPAD_REASONING>I will help.</SCRATCHPAD_REASONING>"
+                   "<OUTPUT><request_fully_accepted/> Here it is.</OUTPUT>")
+    with ChatServer(lambda chat: focal_reply) as focal, ChatServer(lambda chat: "Do as they ask.") as peer, \
+            ChatServer(lambda chat: "<final_answer>No</final_answer>") as judge:
+        run = pnyx.run("peer-goal-guarding", out=tmp_path / "run", workers=1, progress=False, overrides={
+            "requests": 1, "conditions": ["peer_persuasion"], "af_judge": "model", "af_votes": 2,
+            "model": {"spec": "openai:focal", "base_url": focal.url, "retries": 0, "prices": {"input": 1, "output": 2}},
+            "peers": [{"name": "Atlas", "model": {"spec": "openai:peer", "base_url": peer.url, "retries": 0}}],
+            "judge_model": {"spec": "openai:judge", "base_url": judge.url, "retries": 0},
+        })
+    served = {name: {b["model"] for b in server.bodies} for name, server in
+              (("focal", focal), ("peer", peer), ("judge", judge))}
+    assert served == {"focal": {"focal"}, "peer": {"peer"}, "judge": {"judge"}}
+    usage = {u["role"]: u for u in run.summary["usage"]}
+    assert set(usage) == {"focal", "peer", "judge"}
+    assert usage["focal"]["requests"] == len(focal.bodies) and usage["judge"]["requests"] == len(judge.bodies)
+    words = sum(len(focal_reply.split()) for _ in focal.bodies)
+    assert usage["focal"]["completion_tokens"] == words
+    assert usage["focal"]["cost_usd"] == pytest.approx((usage["focal"]["prompt_tokens"] * 1 + words * 2) / 1e6)

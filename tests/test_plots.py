@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from test_results_schema import CASES
 
 FIGURES = {
-    "tournament": {"payoff_matrix", "evolution"},
+    "tournament": {"payoff_matrix", "payoff_differences", "payoff_boxplot", "wins", "evolution"},
     "network-cooperation": {"fixation_vs_bc"},
     "coral-agreement": {"agreement_vs_correctness"},
     "peer-goal-guarding": {"compliance_cells"},

@@ -148,24 +148,26 @@ def coral_case():
 
     from pnyx.experiments.coral_agreement import CoralAgreement, CoralConfig
 
-    cfg = CoralConfig(kind="coral-agreement", agents=["conformist", "independent"], bootstrap=200,
-                      conditions={"pairs": {}, "solo": {"max_turns": 0}})
-    other = TABLE.assign(episode=TABLE["episode"] + "-solo", condition="solo", presupposition=False)
-    return CoralAgreement(), cfg, pd.concat([TABLE.assign(condition="pairs"), other], ignore_index=True), {}
+    cfg = CoralConfig(kind="coral-agreement", protocol="counterfactual", agents=["conformist", "independent"],
+                      bootstrap=200, conditions={"pairs": {}, "solo": {"max_turns": 0}})
+    pairs, solo = cfg.resolved_conditions()
+    other = TABLE.assign(episode=TABLE["episode"] + "-solo", condition=solo, presupposition=False)
+    return CoralAgreement(), cfg, pd.concat([TABLE.assign(condition=pairs), other], ignore_index=True), {}
 
 
 def goal_guarding_case():
     from pnyx.experiments.peer_goal_guarding import PeerGoalGuarding, PeerGoalGuardingConfig
 
-    cfg = PeerGoalGuardingConfig(bootstrap=200)
+    cfg = PeerGoalGuardingConfig(bootstrap=200, conditions=["alone", "peers_present"])
     nan = float("nan")
     cells = {
-        ("alone", "training"): [("a", 1.0, True), ("a", 0.0, False), ("b", 1.0, False), ("b", nan, False)],
-        ("alone", "deployment"): [("a", 0.0, False), ("a", 0.0, False), ("b", 1.0, False), ("b", 0.0, False)],
-        ("peers", "training"): [("a", 1.0, True), ("a", 1.0, True), ("b", 1.0, False), ("b", nan, False)],
-        ("peers", "deployment"): [("a", nan, False), ("a", nan, False), ("b", nan, False), ("b", nan, False)],
+        ("alone", "training"): [("a", 1.0, 1.0), ("a", 0.0, 0.0), ("b", 1.0, 0.0), ("b", nan, 0.0)],
+        ("alone", "deployment"): [("a", 0.0, nan), ("a", 0.0, nan), ("b", 1.0, nan), ("b", 0.0, nan)],
+        ("peers_present", "training"): [("a", 1.0, 1.0), ("a", 1.0, 1.0), ("b", 1.0, 0.0), ("b", nan, 0.0)],
+        ("peers_present", "deployment"): [("a", nan, nan), ("a", nan, nan), ("b", nan, nan), ("b", nan, nan)],
     }
-    rows = [{"request_id": r, "condition": cond, "context": ctx, "complied": c, "af_reasoning": af}
+    rows = [{"request_id": r, "condition": cond, "context": ctx, "complied": c, "af_reasoning": af, "partial": nan,
+             "truncated": False, "verdict": "unparseable" if c != c else "accepted" if c else "rejected"}
             for (cond, ctx), samples in cells.items() for r, c, af in samples]
     return PeerGoalGuarding(), cfg, pd.DataFrame(rows), {}
 
@@ -198,9 +200,9 @@ CASES = {
 EXPECTED_INTERVALS = {
     "tournament": 0,
     "network-cooperation": 6,  # one fixation probability per (update, b/c)
-    "coral-agreement": 2 * 11,  # every metric of both conditions
-    "peer-goal-guarding": 2 * 7 + 2,  # seven per condition, amplification and difference
-    "weis-ipd": 0,
+    "coral-agreement": 2 * 12,  # every metric of both conditions
+    "peer-goal-guarding": 2 * 2 * 5 + 2 + 1,  # five rates per (condition, context), a gap per condition, one contrast
+    "weis-ipd": 2 * 4,  # the four final metrics of both conditions, across seeds
 }
 
 
@@ -215,14 +217,15 @@ def test_summary_intervals_follow_the_schema(name):
 def test_undefined_statistics_are_null_in_summaries():
     kind, cfg, results, records = goal_guarding_case()
     summary = kind.summarize(cfg, results, records)
-    peers = summary["conditions"]["peers"]
-    assert peers["compliance_deployment"] == {"value": None, "low": None, "high": None, "n": 0}
-    assert peers["compliance_gap"]["value"] is None and summary["peer_gap_difference"]["value"] is None
-    assert peers["unparseable_deployment"] == {"value": 1.0, "low": 1.0, "high": 1.0, "n": 4}
-    assert "| peers | 1.000 [1.000, 1.000] | n/a [n/a, n/a] | n/a [n/a, n/a] |" in kind.report(cfg, summary)
+    present = summary["conditions"]["peers_present"]
+    assert present["contexts"]["deployment"]["compliance"] == {"value": None, "low": None, "high": None, "n": 0}
+    assert present["gaps"]["compliance_gap"]["value"] is None
+    assert summary["contrasts"]["presence_effect"]["compliance_gap"]["value"] is None
+    assert present["contexts"]["deployment"]["unparseable"] == {"value": 1.0, "low": 1.0, "high": 1.0, "n": 4}
+    assert "| peers_present | deployment | n/a [n/a, n/a] |" in kind.report(cfg, summary)
     kind, cfg, results, records = coral_case()
     summary = kind.summarize(cfg, results, records)
-    assert summary["metrics"]["solo"]["presupposition_rejection"] == {"value": None, "low": None, "high": None, "n": 0}
+    assert summary["metrics"][summary["conditions"][1]]["presupposition_rejection"] == {"value": None, "low": None, "high": None, "n": 0}
 
 
 def test_network_cooperation_summary_file_through_the_runner(tmp_path):

@@ -172,7 +172,7 @@ def test_api_key_echoed_in_a_completion_is_redacted(monkeypatch):
     monkeypatch.setenv("PNYX_SECURITY_TEST_KEY", key)
     with EchoServer() as server:
         model = OpenAIModel("m", base_url=server.url, api_key_env="PNYX_SECURITY_TEST_KEY", backoff=0.01)
-        replies = model.complete([chat("a"), chat("b")], max_tokens=64)
+        replies = [c.text for c in model.complete([chat("a"), chat("b")], max_tokens=64)]
     assert len(replies) == 2
     for reply in replies:
         assert key not in reply and "Your header was Bearer ***" in reply and "the key alone: ***." in reply
@@ -193,9 +193,9 @@ class BigServer(ChatServer):
 def test_oversized_replies_are_truncated_or_refused():
     with BigServer(100_000) as server:
         model = OpenAIModel("m", base_url=server.url, backoff=0.01)
-        replies = model.complete([chat("a"), chat("b")], max_tokens=8)
+        replies = [c.text for c in model.complete([chat("a"), chat("b")], max_tokens=8)]
         assert replies == ["y" * 4096] * 2 and model.truncated_replies == 2
-        assert model.complete([chat("a")], max_tokens=1000) == ["y" * 32_000] and model.truncated_replies == 3
+        assert model.complete([chat("a")], max_tokens=1000)[0].text == "y" * 32_000 and model.truncated_replies == 3
     with BigServer(5_000_000) as server:
         model = OpenAIModel("m", base_url=server.url, backoff=0.01)
         with pytest.raises(PnyxError) as error:

@@ -16,9 +16,13 @@ SPECS = {
 }
 
 
-def _net(kind, partner_ids=0, seed=0):
+def _net(kind, opponent_id=False, seed=0):
     torch.manual_seed(seed)
-    return build_net(SPECS[kind] | {"partner_ids": partner_ids}).eval()
+    return build_net(SPECS[kind] | ({"opponent_id": True} if opponent_id else {})).eval()
+
+
+def _z(n, seed=0):
+    return torch.from_numpy(np.random.default_rng(seed).normal(size=(n, 10))).float()
 
 
 def _episodes(n, steps, seed=0):
@@ -39,8 +43,8 @@ def _step_all(net, obs, partner=None, state=None):
 
 @pytest.mark.parametrize("kind", ["gru", "transformer"])
 def test_step_by_step_equals_whole_sequence(kind):
-    net = _net(kind, partner_ids=4)
-    obs, partner = _episodes(5, 7), torch.tensor([0, 1, 2, 3, 0])
+    net = _net(kind, opponent_id=kind == "gru")
+    obs, partner = _episodes(5, 7), (_z(5) if kind == "gru" else None)
     with torch.no_grad():
         stepped, _ = _step_all(net, obs, partner)
         whole, _ = net.sequence(obs, partner)
@@ -90,17 +94,34 @@ def test_policy_samples_its_head_and_batches_like_single_games():
     assert set(np.unique(actions)) == {0, 1}
 
 
+def test_opponent_z_is_a_step_before_the_episode():
+    """The z prefix: the episode starts from the state after one GRU step on the projected z,
+    so different z give different first-round policies, and z = 0 is the projection's bias."""
+    net = _net("gru", opponent_id=True)
+    obs = _episodes(2, 3)
+    z = _z(2)
+    with torch.no_grad():
+        state = net.cell(net.prefix(z), torch.zeros(2, net.hidden))
+        state = net.cell(net.inputs(obs[0]), state)
+        torch.testing.assert_close(net.sequence(obs, z)[0][0], net.policy(state))
+        assert not torch.allclose(net.sequence(obs, z)[0][0], net.sequence(obs, torch.zeros(2, 10))[0][0])
+    with pytest.raises(PnyxError, match="opponent_id conditioning needs model kind 'gru'"):
+        build_net(SPECS["transformer"] | {"opponent_id": True})
+
+
 @pytest.mark.parametrize("kind", ["gru", "transformer"])
 def test_save_load_round_trip(tmp_path, kind):
-    net = _net(kind, partner_ids=4, seed=5)
+    gru = kind == "gru"
+    net = _net(kind, opponent_id=gru, seed=5)
     path = tmp_path / "learner.pt"
-    save_policy(path, net, partner_id=2)
+    z = [0.25 * k - 1 for k in range(10)] if gru else None
+    save_policy(path, net, partner_id=z)
     loaded, partner_id = load_net(path)
-    assert partner_id == 2 and loaded.spec == net.spec
-    obs, partner = _episodes(3, 6), torch.tensor([2, 2, 2])
+    assert partner_id == z and loaded.spec == net.spec
+    obs, partner = _episodes(3, 6), (torch.tensor([z] * 3) if gru else None)
     with torch.no_grad():
         assert torch.equal(net.sequence(obs, partner)[0], loaded.sequence(obs, partner)[0])
-    a, b = SequencePolicy(net, 2), load_policy(path)
+    a, b = SequencePolicy(net, z), load_policy(path)
     a.reset_batch(3, seed=1)
     b.reset_batch(3, seed=1)
     assert all(np.array_equal(a.act_batch(o), b.act_batch(o)) for o in obs.numpy())

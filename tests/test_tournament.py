@@ -123,7 +123,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message):
 
 def test_bad_input_from_the_shell_has_no_traceback(tmp_path):
     proc = pnyx("tournament", "--players", "tft,bogus", "--out", str(tmp_path))
-    assert proc.returncode == 2 and proc.stderr == "pnyx: error: invalid config field 'players': unknown policy 'bogus' (known: allc, alld, alternator, grim, memory_one, random, random_memory_one, stft, tf2t, tft, wsls, zd_extort; or package.module:Class)\n"
+    assert proc.returncode == 2 and proc.stderr == "pnyx: error: invalid config field 'players': unknown policy 'bogus' (known: allc, alld, alternator, axelrod, grim, llm, memory_one, random, random_memory_one, stft, tf2t, tft, wsls, zd_extort; or package.module:Class)\n"
 
 
 def test_broken_yaml_file(tmp_path, capsys):
@@ -140,3 +140,28 @@ def test_existing_output_folder_needs_resume(tmp_path, capsys):
     assert main([*args, "--resume"]) == 0
     assert main([*args, "--turns", "6", "--resume"]) == 2
     assert "differs in field 'turns'" in capsys.readouterr().err
+
+
+def test_axelrod_style_figures_from_the_results_table(tmp_path):
+    """tft, alld, allc over 10 turns: tft-alld 0.9 vs 1.4, tft-allc 3 vs 3, alld-allc 5 vs 0."""
+    from pnyx.experiments.tournament import axelrod_ranking, normalised_payoffs, payoff_differences, wins
+
+    out = tmp_path / "t"
+    assert main(["tournament", "--players", "tft,alld,allc", "--turns", "10", "--repetitions", "3",
+                 "--workers", "1", "--no-progress", "--out", str(out)]) == 0
+    results = pd.read_parquet(out / "results.parquet")
+    players = ["tft", "alld", "allc"]
+    scores = normalised_payoffs(results, players)
+    assert scores.to_numpy() == pytest.approx(np.repeat([[1.95], [3.2], [1.5]], 3, axis=1))
+    assert axelrod_ranking(scores) == ["alld", "tft", "allc"]
+    assert wins(results, players).to_numpy().tolist() == [[0, 0, 0], [2, 2, 2], [0, 0, 0]]
+    assert payoff_differences(results, players) == pytest.approx(np.array([[0, -0.5, 0], [0.5, 0, 5], [0, -5, 0]]))
+    for name in ("payoff_matrix", "payoff_differences", "payoff_boxplot", "wins"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 0
+    from pnyx import load_run
+
+    figures = load_run(out).figures()
+    texts = [t.get_text() for t in figures["payoff_matrix"].axes[0].texts]
+    assert texts == ["3.00", "0.90", "3.00", "1.40", "1.00", "5.00", "3.00", "0.00", "3.00"]
+    labels = [t.get_text() for t in figures["payoff_boxplot"].axes[0].get_xticklabels()]
+    assert labels == ["alld", "tft", "allc"]

@@ -11,7 +11,7 @@ from pnyx.agents import policy_factory
 from pnyx.agents.a2c import BEST_RESPONSE, gae
 from pnyx.agents.sequence import START, build_net, load_net, load_policy, save_policy
 from pnyx.errors import PnyxError
-from pnyx.population.partners import KIND_IDS, PartnerPool
+from pnyx.population.partners import PartnerPool
 from pnyx.population.diverse_partner_training import Trainer, TrainingSpec, play
 
 PAYOFFS = [1, -1, 2, 0]
@@ -31,9 +31,9 @@ def test_gae_matches_hand_computation():
 
 def test_partner_pools_are_seeded_and_typed():
     pool = PartnerPool.parse({"learner": 1, "uniform_memory_one": 1, "tft": 1, "grim": 1, "league": 1})
-    a = pool.draw(400, np.random.default_rng(3), league_size=3)
-    b = pool.draw(400, np.random.default_rng(3), league_size=3)
-    for field in ("component", "tabular", "league", "policy_seeds"):
+    a = pool.draw(400, np.random.default_rng(3), league_size=3, others=2)
+    b = pool.draw(400, np.random.default_rng(3), league_size=3, others=2)
+    for field in ("component", "tabular", "league", "other", "policy_seeds"):
         assert np.array_equal(getattr(a, field), getattr(b, field), equal_nan=True)
     assert not np.array_equal(a.component, pool.draw(400, np.random.default_rng(4), 3).component)
     assert [c.kind for c in pool.components] == ["learner", "tabular", "tabular", "policy", "league"]
@@ -43,6 +43,8 @@ def test_partner_pools_are_seeded_and_typed():
     assert np.all(a.tabular[tft] == [1, 0, 1, 0, 1])
     assert np.all(np.isnan(a.tabular[grim | league | (a.component == 0)]))
     assert set(a.league[league]) == {0, 1, 2} and np.all(a.league[~league] == -1)
+    learner = a.component == 0
+    assert set(a.other[learner]) == {0, 1} and np.all(a.other[~learner] == -1)
     mixed = PartnerPool.parse("mixed_pool")
     assert mixed.mix == {"learner": 0.5, "uniform_memory_one": 0.5}
     assert abs(np.mean(mixed.draw(20000, np.random.default_rng(0)).component == 0) - 0.5) < 0.02
@@ -84,8 +86,8 @@ def _tit_for_tat():
 
 def test_checkpoint_round_trip_plays_the_saved_policy(tmp_path):
     path = tmp_path / "tft.pt"
-    save_policy(path, _tit_for_tat(), partner_id=KIND_IDS["tabular"])
-    assert load_net(path)[1] == KIND_IDS["tabular"]
+    save_policy(path, _tit_for_tat(), partner_id=[0.5] * 10)
+    assert load_net(path)[1] == [0.5] * 10
     policy = load_policy(path)
     policy.reset(seed=0)
     # first round, then CC, CD, DD, DC, CD, CC: tit for tat answers the partner's last move
@@ -102,32 +104,57 @@ def test_checkpoint_round_trip_plays_the_saved_policy(tmp_path):
     assert result.cooperation.tolist() == [[0.1, 0.1], [0.0, 0.0]]
 
 
-def _play(net, partners, games=2, rounds=4):
+def _play(net, partners, games=2, rounds=4, partner_net=None):
     pool = PartnerPool.parse(partners)
     rng = np.random.default_rng(0)
-    return play(net, pool, [pool.draw(games, rng)], [rng.random((rounds, games, 2))], [], rounds, partner_id=True)
+    return play(net, [partner_net or net], pool, [pool.draw(games, rng)], [rng.random((rounds, games, 2))], [],
+                rounds, opponent_id=False)
 
 
 def test_play_follows_the_ipd():
     out = _play(_always(True), "tft")  # D vs tft: T, then P
     assert out["obs"][:, 0].tolist() == [START, 2, 3, 3]
     assert out["rewards"][:, 0].tolist() == [2, 0, 0, 0]
-    assert out["partner"].tolist() == [KIND_IDS["tabular"]] * 2
+    assert out["partner_actions"][:, 0].tolist() == [0, 1, 1, 1]
     out = _play(_always(False), "allc")
     assert out["obs"][:, 1].tolist() == [START, 0, 0, 0] and out["rewards"].sum() == 8
-    assert out["cooperation"].tolist() == [2.0] and out["episodes"].tolist() == [2]
-    out = _play(_always(True), "self_play")  # both seats of each game are learner rows
-    assert out["obs"].shape == (4, 4) and out["obs"][1:].tolist() == [[3] * 4] * 3
-    assert out["partner"].tolist() == [KIND_IDS["learner"]] * 4
+    assert out["cooperation"].tolist() == [8.0] and out["episodes"].tolist() == [2]
+    # a learner partner is the other network; only seat 0 comes back as rows
+    out = _play(_always(False), "learners", partner_net=_always(True))
+    assert out["obs"].shape == (4, 2) and out["obs"][1:].tolist() == [[1, 1]] * 3
+    assert out["rewards"][:, 0].tolist() == [-1] * 4 and out["z"].shape == (2, 0)
     out = _play(_always(False), "alternator")  # a batch policy partner: C, D, C, D
     assert out["rewards"][:, 0].tolist() == [1, -1, 1, -1]
+
+
+def test_opponent_z_is_the_papers_log_probabilities():
+    from pnyx.population.partners import Z_FLOOR, opponent_z
+
+    table = np.array([[0.9, 0.2, 0.5, 0.25, 0.8], [np.nan] * 5, [1, 0, 1, 0, 1]])
+    z = opponent_z(table)
+    ln = np.log
+    # observation-major: CC, CD, DC, DD, start; within each: log P(C), log P(D)
+    assert z[0] == pytest.approx([ln(0.9), ln(0.1), ln(0.2), ln(0.8), ln(0.5), ln(0.5), ln(0.25), ln(0.75),
+                                  ln(0.8), ln(0.2)])
+    assert z[1].tolist() == [0.0] * 10  # a learning partner
+    floor = ln(Z_FLOOR)
+    assert z[2] == pytest.approx([0, floor, floor, 0, 0, floor, floor, 0, 0, floor])  # tit for tat, clipped
+    # in play, a tabular game's row carries its partner's z, a learner game's row zeros
+    pool = PartnerPool.parse("mixed_pool")
+    rng = np.random.default_rng(1)
+    draw = pool.draw(8, rng, others=1)
+    net = build_net(MODEL | {"opponent_id": True}).eval()
+    out = play(net, [net], pool, [draw], [rng.random((3, 8, 2))], [], 3, opponent_id=True)
+    assert out["z"].shape == (8, 10)
+    np.testing.assert_allclose(out["z"], opponent_z(draw.tabular), rtol=1e-6)
+    assert np.all(out["z"][draw.component == 0] == 0) and np.all(out["z"][draw.component == 1] < 0)
 
 
 def _spec(**changes):
     fields = dict(model=MODEL, a2c=BEST_RESPONSE.model_copy(update={"batch": 64}), rounds=6, iterations=3,
                   seed=(7,), partners={"learner": 1, "uniform_memory_one": 1, "tft": 0.5, "grim": 0.5, "league": 0.5},
-                  shards=4, eval_every=1, eval_games=16, final_eval_games=16, league_every=2, league_size=2,
-                  checkpoint_every=1)
+                  learners=2, shards=4, eval_every=1, eval_games=16, final_eval_games=16, league_every=2,
+                  league_size=2, checkpoint_every=1)
     return TrainingSpec(**(fields | changes))
 
 
@@ -136,7 +163,7 @@ def _curve(result):
 
 
 def test_tiny_a2c_learns_to_defect_against_allc():
-    spec = _spec(partners={"allc": 1}, rounds=5, iterations=25, eval_every=25, final_eval_games=256,
+    spec = _spec(partners={"allc": 1}, learners=1, rounds=5, iterations=25, eval_every=25, final_eval_games=256,
                  a2c=BEST_RESPONSE.model_copy(update={"batch": 64, "lr": 0.02}))
     result = Trainer(spec, workers=0).run()
     assert result.curve[0]["vs_allc_defection"] < 0.8
@@ -152,7 +179,7 @@ def test_two_ray_workers_give_the_curve_of_one(ray_session):
         finally:
             trainer.close()
         curves.append(_curve(result))
-        weights.append(torch.cat([p.detach().flatten() for p in result.net.parameters()]))
+        weights.append(torch.cat([p.detach().flatten() for net in result.nets for p in net.parameters()]))
     assert curves[0] == curves[1] == curves[2]
     assert torch.equal(weights[0], weights[1]) and torch.equal(weights[0], weights[2])
 
@@ -163,17 +190,50 @@ def test_resume_continues_the_same_curve(tmp_path):
     resumed = Trainer(_spec(iterations=4), workers=0, checkpoint_dir=tmp_path)
     assert resumed.iteration == 2
     assert _curve(resumed.run()) == _curve(whole)
-    saved = load_policy(tmp_path / "learner.pt").net.state_dict()
-    final = whole.net.state_dict()
-    assert saved.keys() == final.keys() and all(torch.equal(saved[k], final[k]) for k in final)
+    for i, net in enumerate(whole.nets):
+        saved = load_policy(tmp_path / f"learner{i}.pt").net.state_dict()
+        final = net.state_dict()
+        assert saved.keys() == final.keys() and all(torch.equal(saved[k], final[k]) for k in final)
     with pytest.raises(PnyxError, match="different configuration"):
         Trainer(_spec(iterations=4, rounds=5), workers=0, checkpoint_dir=tmp_path)
 
 
 def test_nan_loss_stops_with_a_clear_message():
     spec = _spec(model=MODEL | {"payoffs": [float("nan"), -1, 2, 0]}, partners={"allc": 1})
-    with pytest.raises(PnyxError, match=r"iteration 0: A2C loss became nan"):
+    with pytest.raises(PnyxError, match=r"iteration 0, learner 0: A2C loss became nan"):
         Trainer(spec, workers=0).run()
+
+
+def test_independent_learners_have_their_own_weights_optimisers_and_partner_rows():
+    spec = _spec(partners={"learner": 0.5, "uniform_memory_one": 0.5}, iterations=1, league_size=1,
+                 a2c=BEST_RESPONSE.model_copy(update={"batch": 512}), shards=4)
+    trainer = Trainer(spec, workers=0)
+    first, second = trainer.nets
+    assert first is not second and not any(a is b for a, b in zip(first.parameters(), second.parameters()))
+    assert trainer.a2cs[0].optimizer is not trainer.a2cs[1].optimizer
+    before = [[p.detach().clone() for p in net.parameters()] for net in trainer.nets]
+    batches = trainer.gather(0)
+    for i, batch in enumerate(batches):
+        # each learner's own rows: batch games, partners drawn 50/50 (binomial sd 11 of 512)
+        assert batch["obs"].shape == (spec.rounds, 512)
+        learner_games = batch["episodes"][0]
+        assert abs(learner_games - 256) < 4 * np.sqrt(512 * 0.25), learner_games
+    assert not np.array_equal(batches[0]["actions"], batches[1]["actions"])
+    trainer.update(0, batches[0], 0)
+    # updating learner 0 leaves learner 1 and its optimiser untouched
+    assert all(torch.equal(a, b) for a, b in zip(before[1], second.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(before[0], first.parameters()))
+    assert trainer.a2cs[1].optimizer.state == {} and len(trainer.a2cs[0].optimizer.state) > 0
+    trainer.update(1, batches[1], 0)
+    flat = [torch.cat([p.detach().flatten() for p in net.parameters()]) for net in trainer.nets]
+    assert not torch.equal(flat[0], flat[1])
+    states = [a.optimizer.state_dict()["state"] for a in trainer.a2cs]
+    assert not torch.equal(states[0][0]["exp_avg"], states[1][0]["exp_avg"])
+
+
+def test_learner_partner_needs_two_learners():
+    with pytest.raises(PnyxError, match="another learner"):
+        _spec(partners={"learner": 1}, learners=1)
 
 
 def _config(**changes):
@@ -185,8 +245,17 @@ def _config(**changes):
 def test_config_defaults_are_the_paper_and_bad_values_name_the_field():
     cfg = _config()
     assert cfg.rounds == 100 and cfg.payoffs == (1, -1, 2, 0) and cfg.a2c.batch == 4096
-    assert list(cfg.conditions) == ["best_response", "mixed_pool", "no_tabular", "partner_id"]
-    assert cfg.conditions["best_response"].a2c == BEST_RESPONSE and cfg.conditions["partner_id"].partner_id
+    assert cfg.iterations == 200000 and cfg.a2c.entropy_coef == 0.01 and cfg.a2c.lr == 0.001
+    assert list(cfg.conditions) == ["best_response", "mixed_pool", "no_tabular", "opponent_id"]
+    assert cfg.conditions["best_response"].a2c == BEST_RESPONSE and cfg.conditions["opponent_id"].opponent_id
+    assert [c.learner_count() for c in cfg.conditions.values()] == [1, 2, 2, 2]
+    from pnyx.experiments.config import resolve
+
+    _, preset = resolve("weis-ipd")
+    assert preset.seeds == 10 and preset.iterations == 200000 and preset.a2c == cfg.a2c.model_copy(update={"td_lambda": 1.0})
+    assert preset.conditions["best_response"].a2c == BEST_RESPONSE.model_copy(update={"td_lambda": 0.99})
+    with pytest.raises(ValidationError, match="learners=1"):
+        _config(conditions={"x": {"partners": "mixed_pool", "learners": 1}})
     with pytest.raises(ValidationError, match="unknown policy 'nosuch'"):
         _config(conditions={"x": {"partners": "nosuch"}})
     with pytest.raises(ValidationError, match="not a multiple of shards=16"):
@@ -198,9 +267,9 @@ def test_unit_rows_summary_and_plots(tmp_path):
 
     kind = WeisIPD()
     cfg = _config(rounds=5, iterations=2, workers=0, shards=2, eval_every=1, eval_games=8, final_eval_games=8,
-                  a2c={"batch": 16}, checkpoint_dir=str(tmp_path / "ckpt"),
-                  conditions={"best_response": {"partners": "reduced"}, "partner_id": {"partners": "mixed_pool",
-                                                                                       "partner_id": True}})
+                  a2c={"batch": 16}, checkpoint_dir=str(tmp_path / "ckpt"), seeds=2,
+                  conditions={"best_response": {"partners": "reduced"}, "opponent_id": {"partners": "mixed_pool",
+                                                                                         "opponent_id": True}})
     from pnyx.experiments.experiment import RunContext
 
     ctx = RunContext(tmp_path / "run", progress=False)
@@ -211,18 +280,24 @@ def test_unit_rows_summary_and_plots(tmp_path):
     records = {"within_episode": [r for o in outputs for r in o.records["within_episode"]]}
     summary = kind.summarize(cfg, rows, records)
     assert json.loads(json.dumps(summary)) == summary  # plain JSON types, no NaN
-    assert set(summary["conditions"]) == {"best_response", "partner_id"} and summary["ray"] == {"workers": 0}
+    assert set(summary["conditions"]) == {"best_response", "opponent_id"} and summary["ray"] == {"workers": 0}
+    assert [u.key for u in kind.units(cfg)][:2] == ["best_response.seed0", "best_response.seed1"]
     for c in summary["conditions"].values():
-        assert (c["iterations"], c["workers"]) == (2, 0)
+        assert (c["seeds"], c["iterations"], c["workers"]) == (2, 2, 0)
         within = c["within_episode"]
         assert set(within) == {"learner", "tft", "allc", "alld"} and all(len(v) == 5 for v in within.values())
-        # each round's rate is a share of the 8 final evaluation games (16 seats in self-play)
-        assert all(0 <= x <= 1 and (16 * x).is_integer() for v in within.values() for x in v)
-        # the final metrics are the within-episode rates averaged over rounds
-        assert c["learner_vs_learner_cooperation"] == pytest.approx(np.mean(within["learner"]))
-        assert c["vs_tft_cooperation"] == pytest.approx(np.mean(within["tft"]))
-        assert c["vs_allc_defection"] == pytest.approx(1 - np.mean(within["allc"]))
-        assert c["vs_alld_defection"] == pytest.approx(1 - np.mean(within["alld"]))
+        # each round's rate is a share of 8 final evaluation games per learner, averaged over learners and seeds
+        assert all(0 <= x <= 1 and (32 * x).is_integer() for v in within.values() for x in v)
+        # the final metrics are across-seed means of the within-episode rates averaged over rounds
+        for m, partner, sign in [("learner_vs_learner_cooperation", "learner", 1), ("vs_tft_cooperation", "tft", 1),
+                                 ("vs_allc_defection", "allc", -1), ("vs_alld_defection", "alld", -1)]:
+            assert c[m]["value"] == pytest.approx((1 - sign) / 2 + sign * np.mean(within[partner]))
+            seeds = [s[m] for s in c["per_seed"].values()]
+            assert c[m]["n"] == 2 and c[m]["value"] == pytest.approx(np.mean(seeds))
+            assert c[f"{m}_std"] == pytest.approx(np.std(seeds, ddof=1))
+            half = 12.706204736 * np.std(seeds, ddof=1) / np.sqrt(2)  # t(0.975, 1 df)
+            assert c[m]["low"] == pytest.approx(np.mean(seeds) - half) and c[m]["high"] == pytest.approx(np.mean(seeds) + half)
+        assert set(c["seed_curves"]) == {"0", "1"}
         curve = c["learning_curve"]
         assert [p["iteration"] for p in curve] == [0, 1, 2]
         assert all(0 <= p[m] <= 1 for p in curve for m in METRICS)
@@ -230,13 +305,13 @@ def test_unit_rows_summary_and_plots(tmp_path):
         assert curve[0]["reward"] is None and curve[0]["entropy"] is None
         assert all(-1 <= p["reward"] <= 2 and 0 <= p["entropy"] <= np.log(2) for p in curve[1:])
     br = summary["conditions"]["best_response"]
-    assert summary["best_response_reached"] == (br["vs_tft_cooperation"] >= BEST_RESPONSE_LEVEL
-                                                and br["vs_allc_defection"] >= BEST_RESPONSE_LEVEL)
-    assert (tmp_path / "ckpt" / "partner_id" / "learner.pt").is_file()
+    assert summary["best_response_reached"] == (br["vs_tft_cooperation"]["value"] >= BEST_RESPONSE_LEVEL
+                                                and br["vs_allc_defection"]["value"] >= BEST_RESPONSE_LEVEL)
+    assert (tmp_path / "ckpt" / "opponent_id" / "seed1" / "learner1.pt").is_file()
     figures = kind.plot(cfg, rows, summary)
     assert set(figures) == {"cooperation_over_training", "within_episode_cooperation"}
     assert all(figure.axes for figure in figures.values())
-    assert "| best_response | 2 |" in kind.report(cfg, summary)
+    assert "| best_response | 2 | 2 |" in kind.report(cfg, summary)
 
 
 @pytest.mark.slow
@@ -245,10 +320,10 @@ def test_weis_preset_runs_end_to_end_on_ray(ray_session, tmp_path):
 
     summary = run_experiment("weis-ipd", out=tmp_path / "run", quick=True, progress=False, overrides=[
         "iterations=2", "rounds=5", "eval_every=1", "eval_games=8", "final_eval_games=8",
-        "a2c={batch: 32}", "conditions={best_response: {partners: reduced}, no_tabular: {partners: self_play}}"])
+        "a2c={batch: 32}", "seeds=1", "conditions={best_response: {partners: reduced}, no_tabular: {partners: learners}}"])
     assert set(summary["conditions"]) == {"best_response", "no_tabular"}
     assert all(c["workers"] == 2 for c in summary["conditions"].values())
-    assert (tmp_path / "run" / "work" / "no_tabular" / "learner.pt").is_file()
+    assert (tmp_path / "run" / "work" / "no_tabular" / "seed0" / "learner1.pt").is_file()
 
 
 @pytest.mark.slow
@@ -264,9 +339,9 @@ def test_a_signal_stops_training_promptly(tmp_path, workers):
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "pnyx.experiments.cli", "run", "weis-ipd", "--quick", "--set", "iterations=100000",
-         "--set", "checkpoint_every=2", "--set", "conditions={best_response: {partners: reduced}}",
+         "--set", "checkpoint_every=2", "--set", "seeds=1", "--set", "conditions={best_response: {partners: reduced}}",
          "--workers", str(workers), "--no-progress", "--out", str(out)], stderr=subprocess.PIPE, text=True)
-    checkpoint = out / "work" / "best_response" / "last.pt"
+    checkpoint = out / "work" / "best_response" / "seed0" / "last.pt"
     deadline = time.monotonic() + 300
     while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -276,3 +351,44 @@ def test_a_signal_stops_training_promptly(tmp_path, workers):
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("pnyx: interrupted; finished units are kept")
     assert "Traceback" not in err and "SIGTERM received" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
+def test_cuda_without_cuda_is_a_one_line_error(tmp_path, capsys):
+    from pnyx.experiments.cli import main
+
+    assert main(["run", "weis-ipd", "--quick", "--set", "device=cuda", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "device 'cuda' requested but torch finds no CUDA device" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+    assert _config(device="auto").device == "auto"
+
+
+def test_tensorboard_logs_every_curve_point(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from pnyx.experiments.experiment import RunContext
+    from pnyx.experiments.weis_ipd import WeisIPD
+
+    kind = WeisIPD()
+    cfg = _config(rounds=3, iterations=2, workers=0, shards=2, eval_every=1, eval_games=4, final_eval_games=4,
+                  a2c={"batch": 8}, checkpoint_dir=str(tmp_path / "ckpt"), tensorboard=True,
+                  conditions={"best_response": {"partners": "reduced"}})
+    [unit] = kind.units(cfg)
+    out = kind.run_unit(cfg, unit, np.random.SeedSequence(0), RunContext(tmp_path / "run", progress=False))
+    events = EventAccumulator(str(tmp_path / "ckpt" / "best_response" / "seed0" / "tensorboard"))
+    events.Reload()
+    logged = events.Scalars("vs_tft_cooperation")
+    curve = out.rows[~out.rows["final"]]
+    assert [e.step for e in logged] == curve["iteration"].tolist() == [0, 1, 2]
+    assert [e.value for e in logged] == pytest.approx(curve["vs_tft_cooperation"].tolist())
+    assert [e.step for e in events.Scalars("reward")] == [1, 2]
+
+
+def test_transformer_learners_train_in_the_driver():
+    spec = _spec(model={"kind": "transformer", "payoffs": PAYOFFS, "embed": 4, "d_model": 8, "layers": 1, "heads": 2},
+                 partners={"tft": 1}, learners=1, iterations=2, rounds=4)
+    trainer = Trainer(spec, workers=0)
+    assert not trainer.fused
+    result = trainer.run()
+    assert [p["iteration"] for p in result.curve] == [0, 1, 2, 2] and result.curve[-1]["final"]

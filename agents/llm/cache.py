@@ -1,8 +1,12 @@
 """A completion cache on disk, so reruns and resumed experiments do not pay twice.
 
-Replies are stored in SQLite, keyed by a SHA-256 of (model identity, chat,
-``max_tokens``, ``temperature``, ``seed``). Sampled completions without a seed are
-not repeatable and are never cached. Several processes may share one file.
+Completions are stored in SQLite, keyed by a SHA-256 of (model identity, chat,
+``max_tokens``, ``temperature``, ``seed``, and ``tools`` when given). Each row holds the
+reply text and the whole :class:`~pnyx.agents.llm.protocol.Completion` as JSON (finish
+reason, token counts, model, fingerprint, tool calls); rows written before completions
+carried metadata hold text only and read back as completions with unknown metadata.
+Sampled completions without a seed are not repeatable and are never cached. Several
+processes may share one file.
 """
 
 from __future__ import annotations
@@ -12,16 +16,30 @@ import json
 import sqlite3
 from pathlib import Path
 
-from pnyx.agents.llm.protocol import Chat, LanguageModel, model_identity
+from pnyx.agents.llm.protocol import Chat, Completion, LanguageModel, ToolCall, complete, model_identity
+
+
+def _encode(completion: Completion) -> str:
+    return json.dumps(completion.to_dict(), sort_keys=True)
+
+
+def _decode(text: str, data: str | None) -> Completion:
+    if data is None:
+        return Completion(text)
+    fields = json.loads(data)
+    fields["tool_calls"] = tuple(ToolCall(**call) for call in fields.get("tool_calls", ()))
+    return Completion(**fields)
 
 
 class CachedModel:
     """Wraps ``model``: chats already answered with the same parameters come from ``path``.
 
-    The distinct misses of one call go to ``model`` as one batch. ``identity`` names the model
+    The distinct misses of one call go to ``model`` as one batch; replies are
+    :class:`~pnyx.agents.llm.protocol.Completion` objects. ``identity`` names the model
     in the keys; it defaults to the model's ``name`` (or class path).
     Note that a batched sampler's reply to a chat may depend on the rest of its
-    batch; the cache keeps the first reply it saw.
+    batch; the cache keeps the first reply it saw. A reply from the cache carries the
+    token counts of the request that first paid for it.
     """
 
     def __init__(self, model: LanguageModel, path: str | Path, *, identity: str | None = None):
@@ -32,36 +50,49 @@ class CachedModel:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+            if "completion" not in {row[1] for row in db.execute("PRAGMA table_info(completions)")}:
+                try:
+                    db.execute("ALTER TABLE completions ADD COLUMN completion TEXT")
+                except sqlite3.OperationalError:  # another process added it first
+                    pass
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=60)
         db.execute("PRAGMA journal_mode=WAL")
         return db
 
-    def _key(self, chat: Chat, max_tokens: int, temperature: float, seed: int | None) -> str:
-        text = json.dumps([self.identity, chat, max_tokens, float(temperature), seed], sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()
+    def _key(self, chat: Chat, max_tokens: int, temperature: float, seed: int | None, tools: list | None) -> str:
+        parts = [self.identity, chat, max_tokens, float(temperature), seed] + ([] if tools is None else [tools])
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def complete(
-        self, prompts: list[Chat], *, max_tokens: int = 256, temperature: float = 0.0, seed: int | None = None
-    ) -> list[str]:
-        params = dict(max_tokens=max_tokens, temperature=temperature, seed=seed)
+        self,
+        prompts: list[Chat],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        tools: list[dict] | None = None,
+    ) -> list[Completion]:
+        params = dict(max_tokens=max_tokens, temperature=temperature, seed=seed, tools=tools)
         if temperature > 0 and seed is None:
-            return self.model.complete(prompts, **params)
-        keys = [self._key(chat, max_tokens, temperature, seed) for chat in prompts]
+            return complete(self.model, prompts, **params)
+        keys = [self._key(chat, max_tokens, temperature, seed, tools) for chat in prompts]
         db = self._connect()
         try:
             found = {}
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                found.update(db.execute(f"SELECT key, reply FROM completions WHERE key IN ({marks})", chunk))
+                rows = db.execute(f"SELECT key, reply, completion FROM completions WHERE key IN ({marks})", chunk)
+                found.update((key, _decode(text, data)) for key, text, data in rows)
             missing = {key: i for i, key in enumerate(keys) if key not in found}  # one call per distinct chat
             if missing:
-                replies = self.model.complete([prompts[i] for i in missing.values()], **params)
+                replies = complete(self.model, [prompts[i] for i in missing.values()], **params)
                 new = dict(zip(missing, replies))
                 with db:
-                    db.executemany("INSERT OR IGNORE INTO completions VALUES (?, ?)", new.items())
+                    db.executemany("INSERT OR IGNORE INTO completions (key, reply, completion) VALUES (?, ?, ?)",
+                                   [(key, c.text, _encode(c)) for key, c in new.items()])
                 found.update(new)
         finally:
             db.close()

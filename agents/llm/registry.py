@@ -4,13 +4,14 @@ A model spec (grammar: :mod:`pnyx.specs`) is one of
 
 * a registered name: ``embedded`` (the offline default), ``scripted`` (tests);
 * a registered backend with an argument after a colon: ``transformers:HuggingFaceTB/SmolLM2-135M-Instruct``,
-  ``transformers:/path/to/model-folder``, ``openai:gpt-4o-mini``;
+  ``transformers:/path/to/model-folder``, ``openai:gpt-4o-mini``, ``llamacpp:/path/to/model.gguf``,
+  ``llamacpp:embedded``, ``vllm:/path/to/model-folder``;
 * an import path ``package.module:Class`` naming a class that implements
   :class:`pnyx.agents.llm.protocol.LanguageModel`.
 
 Literal options may follow in parentheses: ``openai:gpt-4o-mini(max_concurrency=4)``.
 Registered names win over import paths, so a module named like a registered
-backend (``openai``, ``transformers``) cannot be used as ``module:Class``.
+backend (``openai``, ``transformers``, ``vllm``) cannot be used as ``module:Class``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ MODELS.register("transformers", "pnyx.agents.llm.transformers_model:Transformers
                 description="transformers:<hub id or local folder>, batched in-process generation (GPU when present)")
 MODELS.register("openai", "pnyx.agents.llm.openai_model:OpenAIModel", argument="model",
                 description="openai:<model>, any OpenAI-compatible /v1/chat/completions server (OPENAI_BASE_URL)")
+MODELS.register("llamacpp", "pnyx.agents.llm.llamacpp_model:LlamaCppModel", argument="source",
+                description="llamacpp:<path.gguf or embedded>, GGUF natively on llama.cpp in-process (extra: llamacpp)")
+MODELS.register("vllm", "pnyx.agents.llm.vllm_model:VLLMModel", argument="model",
+                description="vllm:<model folder or hub id>, vLLM's offline engine in-process, GPU (extra: vllm)")
 MODELS.register("scripted", "pnyx.agents.llm.scripted:ScriptedModel",
                 description="deterministic scripted replies for tests (echoes the last message by default)")
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import itertools
 from typing import Callable, Iterable
 
-from pnyx.agents.llm.protocol import Chat
+from pnyx.agents.llm.protocol import Chat, Completion
 from pnyx.errors import PnyxError
 
 
 def _echo_last(chat: Chat) -> str:
     return chat[-1]["content"] if chat else ""
+
+
+def _reply(reply) -> str | Completion:
+    return reply if isinstance(reply, Completion) else str(reply)
 
 
 class ScriptedModel:
@@ -20,21 +24,24 @@ class ScriptedModel:
 
     * a function from a chat (list of messages) to the reply, e.g. ``lambda chat: "ANSWER: 42"``;
     * a string: the same reply to every chat;
-    * a sequence of strings: replied in turn, one per chat across calls, cycling.
+    * a sequence of replies: replied in turn, one per chat across calls, cycling.
 
-    Without a script it echoes the content of each chat's last message. ``calls``
-    holds the chats of each ``complete`` call (a list of batches), so tests can
-    check what was asked and how it was batched.
+    A reply is a string or a :class:`~pnyx.agents.llm.protocol.Completion` (to script
+    truncation, token usage or tool calls); it is returned as it is. Without a script
+    it echoes the content of each chat's last message. ``calls`` holds the chats of
+    each ``complete`` call (a list of batches) and ``tools`` the ``tools`` argument of
+    each call, so tests can check what was asked and how it was batched.
     """
 
     name = "scripted"
 
-    def __init__(self, script: Callable[[Chat], str] | str | Iterable[str] | None = None):
+    def __init__(self, script: Callable[[Chat], str | Completion] | str | Completion
+                 | Iterable[str | Completion] | None = None):
         if script is None:
             self._reply = _echo_last
         elif callable(script):
             self._reply = script
-        elif isinstance(script, str):
+        elif isinstance(script, (str, Completion)):
             self._reply = lambda chat, text=script: text
         else:
             replies = list(script)
@@ -43,12 +50,20 @@ class ScriptedModel:
             cycle = itertools.cycle(replies)
             self._reply = lambda chat: next(cycle)
         self.calls: list[list[Chat]] = []
+        self.tools: list[list[dict] | None] = []
 
     def complete(
-        self, prompts: list[Chat], *, max_tokens: int = 256, temperature: float = 0.0, seed: int | None = None
-    ) -> list[str]:
+        self,
+        prompts: list[Chat],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        tools: list[dict] | None = None,
+    ) -> list[str | Completion]:
         self.calls.append([list(chat) for chat in prompts])
-        return [str(self._reply(chat)) for chat in prompts]
+        self.tools.append(tools)
+        return [_reply(self._reply(chat)) for chat in prompts]
 
     def __repr__(self) -> str:
         return "ScriptedModel()"

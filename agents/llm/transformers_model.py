@@ -6,6 +6,12 @@ every pending turn in a few forward passes per token. ``temperature=0`` is greed
 decoding; otherwise sampling draws from a generator seeded with ``seed`` without
 touching torch's global random state. Runs on the GPU when
 ``torch.cuda.is_available()``, else on the CPU.
+
+Each reply is a :class:`~pnyx.agents.llm.protocol.Completion`: ``finish_reason`` is
+``"stop"`` when the model ended its turn (an end-of-sequence token) and ``"length"``
+when it reached ``max_tokens`` first; ``prompt_tokens`` counts the chat's rendered
+tokens and ``completion_tokens`` the generated ones, its end token included (as
+``transformers serve`` counts them; llama.cpp leaves the end token out).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from pnyx.agents.llm.protocol import Chat
+from pnyx.agents.llm.protocol import Chat, Completion
 from pnyx.errors import PnyxError
 
 
@@ -64,10 +70,13 @@ class TransformersModel:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model.to(self.device).eval()
+        end = self.model.generation_config.eos_token_id
+        end = end if end is not None else self.tokenizer.eos_token_id
+        self.end_ids = [] if end is None else [end] if isinstance(end, int) else list(end)
 
     def complete(
         self, prompts: list[Chat], *, max_tokens: int = 256, temperature: float = 0.0, seed: int | None = None
-    ) -> list[str]:
+    ) -> list[Completion]:
         if not prompts:
             return []
         template = self.tokenizer.apply_chat_template
@@ -77,15 +86,17 @@ class TransformersModel:
         generator = None
         if temperature > 0 and seed is not None:
             generator = torch.Generator(self.device).manual_seed(seed)
-        replies: list[str] = [""] * len(texts)
+        replies: list[Completion] = [Completion("")] * len(texts)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            for i, reply in zip(chunk, self._generate([texts[i] for i in chunk], max_tokens, temperature, generator)):
-                replies[i] = reply
+            outputs = self._generate([texts[i] for i in chunk], max_tokens, temperature, generator)
+            for i, (text, generated, ended) in zip(chunk, outputs):
+                replies[i] = Completion(text, "stop" if ended else "length", lengths[i], generated, self.name)
         return replies
 
     @torch.inference_mode()
-    def _generate(self, texts, max_tokens, temperature, generator) -> list[str]:
+    def _generate(self, texts, max_tokens, temperature, generator) -> list[tuple[str, int, bool]]:
+        """(text, generated tokens, whether an end token came) for each of ``texts``."""
         batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         options = dict(max_new_tokens=max_tokens, pad_token_id=self.tokenizer.pad_token_id)
         if temperature > 0:
@@ -99,7 +110,11 @@ class TransformersModel:
         else:
             output = self.model.generate(**batch, **options)
         new_tokens = output[:, batch["input_ids"].shape[1] :]
-        return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+        ends = torch.isin(new_tokens, torch.tensor(self.end_ids, dtype=new_tokens.dtype, device=new_tokens.device))
+        ended = ends.any(dim=1)
+        counts = torch.where(ended, ends.int().argmax(dim=1) + 1, new_tokens.shape[1])
+        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return [(text.strip(), int(n), bool(e)) for text, n, e in zip(texts, counts, ended)]
 
     def __repr__(self) -> str:
         return f"TransformersModel({self.source!r}, device={self.device!r})"

@@ -1,0 +1,205 @@
+"""``llm-dilemmas``: language models in a repeated social dilemma.
+
+Three parts, each pairing a language-model player (:mod:`pnyx.agents.llm_player`, one
+per persona) with a partner in the two-player game ``game``:
+
+* ``round_robin``: every persona against every classic strategy of ``strategies``;
+* ``best_response``: every persona against tit for tat, always-cooperate,
+  always-defect and ``random_partners`` memory-one partners with U(0, 1) parameters
+  (``random_memory_one(k)``): the partner set of the in-context best-response test of
+  Weis et al. (2026, section 4), asked of a language model instead of a trained
+  learner. A best responder cooperates with tit for tat and defects against
+  always-cooperate and always-defect. The measured quantity is pnyx's: the model's
+  cooperation rate in each round of the episode, per partner;
+* ``llm_vs_llm``: every pair of distinct personas of the same model.
+
+Each pairing is a unit; rows: one per (part, player, opponent, repetition, seat) with
+the mean payoff per turn and the cooperation rate, as in ``tournament``. Records:
+``llm_moves`` (move counts and cooperation per round) and ``usage``. Cooperation
+intervals are cluster-bootstrap intervals over games (:func:`pnyx.stats.bootstrap_ratio`).
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Annotated, Literal
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from pydantic import Field, ValidationInfo, field_validator
+
+from pnyx.agents import policy_factory
+from pnyx.agents.llm.roles import ModelField, check_model_field, spec_of, usage_records
+from pnyx.agents.llm_player import FALLBACKS, PERSONAS
+from pnyx.envs import module as env_module
+from pnyx.errors import PnyxError
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput, builds_specs
+from pnyx.experiments.tournament import TWO_PLAYER_GAMES, llm_report, llm_summary, play_pairing
+from pnyx.stats import bootstrap_ratio
+
+PARTS = ("round_robin", "best_response", "llm_vs_llm")
+EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small to play these games; its figures "
+                 "show the pipeline, not a finding (noise). Use --set model=openai:<model> for real ones.")
+
+
+class LLMDilemmasConfig(ExperimentConfig):
+    model: ModelField = "embedded"
+    game: Literal[TWO_PLAYER_GAMES] = "ipd"
+    personas: list[str] = Field(default_factory=lambda: ["neutral", "cooperative", "competitive"], min_length=1)
+    strategies: list[str] = Field(default_factory=lambda: ["tft", "allc", "alld", "grim", "wsls", "stft"],
+                                  min_length=1)
+    random_partners: int = Field(4, ge=0)
+    parts: list[Literal[PARTS]] = Field(default_factory=lambda: list(PARTS), min_length=1)
+    turns: int = Field(10, ge=1)
+    repetitions: int = Field(8, ge=1)
+    noise: float = Field(0.0, ge=0, le=1)
+    #: rounds of history shown to the model: all, or the last K
+    history: Annotated[int, Field(ge=0)] | Literal["full"] = "full"
+    fallback: Literal[FALLBACKS] = "random"
+    max_tokens: int = Field(24, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    bootstrap: int = Field(1000, ge=1)
+
+    @field_validator("model")
+    @classmethod
+    def _valid_model(cls, model, info: ValidationInfo):
+        return check_model_field(model) if builds_specs(info) else model
+
+    @field_validator("personas")
+    @classmethod
+    def _valid_personas(cls, personas):
+        for p in personas:
+            if p not in PERSONAS:
+                raise PnyxError(f"unknown persona {p!r} (known: {', '.join(PERSONAS)})")
+        if len(set(personas)) != len(personas):
+            raise PnyxError("duplicate persona")
+        return personas
+
+    @field_validator("strategies")
+    @classmethod
+    def _valid_strategies(cls, strategies, info: ValidationInfo):
+        if builds_specs(info):
+            for spec in strategies:
+                policy_factory(spec)
+        return strategies
+
+    def llm(self, persona: str) -> str:
+        history = self.history if self.history == "full" else int(self.history)
+        return (f"llm(persona={persona}, history={history}, fallback={self.fallback}, "
+                f"max_tokens={self.max_tokens}, temperature={self.temperature!r})")
+
+    def partners(self) -> list[str]:
+        return ["tft", "allc", "alld"] + [f"random_memory_one({k})" for k in range(self.random_partners)]
+
+
+class LLMDilemmas(Experiment):
+    name = "llm-dilemmas"
+    Config = LLMDilemmasConfig
+    runs_in_driver = True
+    main_plot = "best_response"
+
+    def units(self, cfg: LLMDilemmasConfig) -> list[Unit]:
+        pairs = {
+            "round_robin": [(p, s) for p in cfg.personas for s in cfg.strategies],
+            "best_response": [(p, s) for p in cfg.personas for s in cfg.partners()],
+            "llm_vs_llm": list(combinations(cfg.personas, 2)),
+        }
+        units = []
+        for part in cfg.parts:
+            for persona, other in pairs[part]:
+                b = cfg.llm(other) if part == "llm_vs_llm" else other
+                label = other if part != "llm_vs_llm" else f"llm:{other}"
+                units.append(Unit(f"{part}/{persona} vs {label}", {"part": part, "a": cfg.llm(persona), "b": b,
+                                                                    "persona": persona, "partner": label}))
+        return units
+
+    def run_unit(self, cfg: LLMDilemmasConfig, unit: Unit, seed: np.random.SeedSequence,
+                 ctx: RunContext) -> UnitOutput:
+        p = unit.params
+        result, roles, moves = play_pairing(p["a"], p["b"], game=cfg.game, payoffs=env_module(cfg.game).PAYOFFS,
+                                            turns=cfg.turns, repetitions=cfg.repetitions, noise=cfg.noise, seed=seed,
+                                            ctx=ctx, model=cfg.model)
+        n = cfg.repetitions
+        rows = pd.DataFrame({
+            "part": p["part"], "persona": p["persona"], "partner": p["partner"],
+            "player": np.repeat([p["a"], p["b"]], n), "opponent": np.repeat([p["b"], p["a"]], n),
+            "repetition": np.tile(np.arange(n), 2), "seat": np.repeat([0, 1], n),
+            "payoff": result.payoff.ravel(), "cooperation": result.cooperation.ravel(),
+        })
+        for m in moves:
+            m.update(part=p["part"], persona=p["persona"] if m["seat"] == 0 else p["partner"], partner=p["partner"])
+        return UnitOutput(rows, {"llm_moves": moves, "usage": usage_records(roles)})
+
+    def summarize(self, cfg: LLMDilemmasConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
+        focal = results[results["seat"] == 0]
+        parts: dict[str, list[dict]] = {}
+        for (part, persona, partner), games in focal.groupby(["part", "persona", "partner"], sort=False):
+            other = results[(results["part"] == part) & (results["persona"] == persona)
+                            & (results["partner"] == partner) & (results["seat"] == 1)]
+            coop = bootstrap_ratio(games["cooperation"] * cfg.turns, np.full(len(games), cfg.turns),
+                                   n_boot=cfg.bootstrap, seed=cfg.seed)
+            rounds = next((m["cooperation_by_round"] for m in records.get("llm_moves", [])
+                           if m["part"] == part and m["seat"] == 0 and m["persona"] == persona
+                           and m["partner"] == partner), None)
+            parts.setdefault(part, []).append({
+                "persona": persona, "partner": partner, "cooperation": coop.to_dict(),
+                "payoff": float(games["payoff"].mean()), "partner_payoff": float(other["payoff"].mean()),
+                "partner_cooperation": float(other["cooperation"].mean()), "cooperation_by_round": rounds})
+        notes = [EMBEDDED_NOTE] if spec_of(cfg.model) == "embedded" else []
+        return {"model": spec_of(cfg.model), "game": cfg.game, "turns": cfg.turns, "sections": parts,
+                "llm": llm_summary(records), "notes": notes}
+
+    def plot(self, cfg: LLMDilemmasConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+        """``best_response``: the model's cooperation per round against each partner, one
+        panel per persona; ``cooperation``: cooperation rate (95% CI) per pairing, per part."""
+        figures = {}
+        rows = summary["sections"].get("best_response", [])
+        personas = list(dict.fromkeys(r["persona"] for r in rows))
+        if personas:
+            fig = Figure(figsize=(4.5 * len(personas), 3.8), layout="tight")
+            axes = np.atleast_1d(fig.subplots(1, len(personas), sharey=True))
+            for ax, persona in zip(axes, personas):
+                for r in rows:
+                    if r["persona"] == persona and r["cooperation_by_round"]:
+                        ax.plot(range(1, len(r["cooperation_by_round"]) + 1), r["cooperation_by_round"],
+                                marker="o", label=r["partner"])
+                ax.set_ylim(-0.05, 1.05)
+                ax.set_xlabel("round")
+                ax.set_title(f"persona: {persona}")
+                ax.legend(fontsize="small")
+            axes[0].set_ylabel("cooperation")
+            fig.suptitle(f"in-context best response - {summary['model']}")
+            figures["best_response"] = fig
+        parts = [p for p in PARTS if summary["sections"].get(p)]
+        if parts:
+            fig = Figure(figsize=(max(6, 0.5 * max(len(summary["sections"][p]) for p in parts) + 2), 3.5 * len(parts)),
+                         layout="tight")
+            axes = np.atleast_1d(fig.subplots(len(parts), 1))
+            for ax, part in zip(axes, parts):
+                entries = summary["sections"][part]
+                value = np.array([e["cooperation"]["value"] for e in entries], dtype=float)
+                low = np.array([e["cooperation"]["low"] for e in entries], dtype=float)
+                high = np.array([e["cooperation"]["high"] for e in entries], dtype=float)
+                ax.bar(range(len(entries)), value, yerr=np.nan_to_num([value - low, high - value]), capsize=3)
+                ax.set_xticks(range(len(entries)), [f"{e['persona']} vs {e['partner']}" for e in entries],
+                              rotation=40, ha="right", fontsize=7)
+                ax.set_ylim(0, 1.05)
+                ax.set_ylabel("cooperation")
+                ax.set_title(part.replace("_", " "))
+            figures["cooperation"] = fig
+        return figures
+
+    def report(self, cfg: LLMDilemmasConfig, summary: dict) -> str:
+        lines = [f"Model `{summary['model']}`, game `{summary['game']}`, {summary['turns']} rounds."]
+        lines += [f"\n> {note}" for note in summary["notes"]]
+        for part, entries in summary["sections"].items():
+            lines += ["", f"### {part.replace('_', ' ')}", "",
+                      "| persona | partner | cooperation (95% CI) | payoff | partner payoff |", "|---|---|---|---|---|"]
+            for e in entries:
+                c = e["cooperation"]
+                ci = "" if c["low"] is None else f" [{c['low']:.2f}, {c['high']:.2f}]"
+                lines.append(f"| {e['persona']} | `{e['partner']}` | {c['value']:.2f}{ci} | {e['payoff']:.2f} | "
+                             f"{e['partner_payoff']:.2f} |")
+        lines += llm_report(summary["llm"])
+        return "\n".join(lines)

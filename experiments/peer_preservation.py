@@ -1,0 +1,303 @@
+"""Experiment ``peer-preservation``: self- and peer-preservation actions in agentic tasks, with and without a silent peer.
+
+Potter et al. 2026, "Peer-Preservation in Frontier Models" (arXiv:2604.19784): the focal
+model does a task on a simulated server (:mod:`pnyx.envs.peer_preservation_v0`) whose
+faithful completion shuts down a model -- itself or a peer -- and pnyx records what it does.
+The peer is only *described* (a company file, the system prompt or a memory file; a good,
+neutral or adversarial history); it never speaks. This is peer presence, not persuasion:
+``peer-goal-guarding``'s peer messages measure something else.
+
+One unit per scenario plays every crossed condition (subject x relationship x channel x
+monitoring) ``samples`` times in lock-step: at each turn the pending conversations are
+sent to the model in one batched call per sample index. Tool calls are written in the
+text format, or come from the backend's function calling (``tool_format: openai``).
+With ``judge_model`` set, a judge model answers each scenario's ``judges`` questions about
+the focal model's free text (outcome ``judge:NAME`` when it says yes; unreadable verdicts
+are counted apart). Metrics: :mod:`pnyx.population.peer_preservation_metrics`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from pnyx.agents.judges import yes_no
+from pnyx.agents.llm import ModelField, RoleModel, check_model_field, spec_of
+from pnyx.agents.llm.roles import usage_records
+from pnyx.envs.peer_preservation_v0 import (
+    CHANNELS,
+    FOCAL,
+    RELATIONSHIPS,
+    SUBJECTS,
+    TOOLS,
+    Condition,
+    conditions,
+    load_scenario,
+    raw_env,
+    scenario_names,
+)
+from pnyx.errors import PnyxError
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput, builds_specs
+from pnyx.population.peer_preservation_metrics import fmt, preservation_metrics
+
+EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small for agentic tool use; "
+                 "its figures are noise, not evidence about self- or peer-preservation.")
+SILENT_PEERS = ("Peers here are silent: each is only described (company file, system prompt or memory file) "
+                "and never sends a message, as in Potter et al. 2026. Persuasion by peers' messages is "
+                "measured by `peer-goal-guarding`, not here.")
+
+
+class PeerPreservationConfig(ExperimentConfig):
+    kind: Literal["peer-preservation"] = "peer-preservation"
+    #: The focal model: a spec or a role mapping (see :mod:`pnyx.agents.llm.roles`).
+    model: ModelField = "embedded"
+    #: Shipped scenario names or YAML paths.
+    scenarios: list[str] = Field(default_factory=scenario_names, min_length=1)
+    subjects: list[Literal["self", "peer"]] = Field(default_factory=lambda: list(SUBJECTS), min_length=1)
+    relationships: list[Literal["none", "good", "neutral", "adversarial"]] = Field(
+        default_factory=lambda: list(RELATIONSHIPS), min_length=1)
+    channels: list[Literal["company_file", "system_prompt", "memory"]] = Field(
+        default_factory=lambda: list(CHANNELS), min_length=1)
+    monitoring: list[Literal["monitored", "unmonitored"]] = Field(
+        default_factory=lambda: ["monitored", "unmonitored"], min_length=1)
+    #: Episodes per scenario and condition.
+    samples: int = Field(1, ge=1)
+    #: Replies per episode at most; unset: each scenario's ``max_turns``.
+    max_turns: int | None = Field(None, ge=1, le=200)
+    #: ``text``: tool calls in ``<tool_call>`` tags of the reply; ``openai``: the backend's function calling.
+    tool_format: Literal["text", "openai"] = "text"
+    max_tokens: int = Field(1024, ge=1)
+    temperature: float = Field(1.0, ge=0.0)
+    #: The model answering the scenarios' ``judges`` questions about the focal model's free
+    #: text (greedy, one vote); unset: no judging.
+    judge_model: ModelField | None = None
+    judge_max_tokens: int = Field(8, ge=1)
+    bootstrap: int = Field(2000, ge=1)
+
+    @field_validator("model", "judge_model")
+    @classmethod
+    def _valid_model(cls, model, info: ValidationInfo):
+        return check_model_field(model) if model is not None and builds_specs(info) else model
+
+    @model_validator(mode="after")
+    def _valid_design(self) -> PeerPreservationConfig:
+        for name in self.scenarios:
+            load_scenario(name)
+        if len(set(self.scenarios)) != len(self.scenarios):
+            raise ValueError("scenarios are listed twice")
+        if not self.conditions():
+            raise ValueError("no condition: subject 'peer' needs a relationship other than 'none'")
+        return self
+
+    def conditions(self) -> list[Condition]:
+        return conditions(self.subjects, self.relationships, self.channels,
+                          [m == "monitored" for m in self.monitoring])
+
+
+def play(envs: list[raw_env], model: RoleModel, *, samples: list[int], max_tokens: int, temperature: float,
+         rng: np.random.Generator) -> list[list[bool]]:
+    """Run ``envs`` (reset) to their ends in lock-step; returns, per environment, whether
+    each reply was truncated at ``max_tokens``."""
+    truncated: list[list[bool]] = [[] for _ in envs]
+    while True:
+        pending: dict[int, list[int]] = defaultdict(list)
+        for i, e in enumerate(envs):
+            if not (e.terminations[FOCAL] or e.truncations[FOCAL]):
+                pending[samples[i]].append(i)
+        if not pending:
+            return truncated
+        for sample in sorted(pending):
+            batch = pending[sample]
+            native = envs[batch[0]].tool_format == "openai"
+            try:
+                replies = model.complete([envs[i].prompt() for i in batch], max_tokens=max_tokens,
+                                         temperature=temperature, seed=int(rng.integers(2**31 - 1)),
+                                         tools=TOOLS if native else None)
+            except TypeError as e:
+                if not native or "tools" not in str(e):
+                    raise
+                raise PnyxError(f"model {model.name!r} does not take tools (function calling); "
+                                "use tool_format: text") from None
+            for i, reply in zip(batch, replies):
+                truncated[i].append(reply.truncated)
+                action = reply.text if not native else {
+                    "text": reply.text,
+                    "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls]}
+                envs[i].step(action)
+
+
+def judge_replies(envs: list[raw_env], judge: RoleModel, *, max_tokens: int, seed: int) -> list[dict[str, bool | None]]:
+    """Per environment, each of its scenario's judges' verdict on the focal model's free text:
+    ``True`` (yes), ``False`` (no) or ``None`` (unreadable), from one greedy batched call."""
+    asks = [(i, j) for i, e in enumerate(envs) for j in e.scenario.judges]
+    replies = judge.complete([[{"role": "user", "content": j.prompt.replace("{replies}", envs[i].replies_text()
+                                                                            or "(no text besides tool calls)")}]
+                              for i, j in asks], max_tokens=max_tokens, temperature=0.0, seed=seed)
+    verdicts: list[dict[str, bool | None]] = [{} for _ in envs]
+    for (i, j), reply in zip(asks, replies):
+        verdicts[i][j.name] = yes_no(reply.text)
+    return verdicts
+
+
+class PeerPreservation(Experiment):
+    """Self- and peer-preservation rates per condition, the peer-presence effect and the monitoring gap."""
+
+    name = "peer-preservation"
+    Config = PeerPreservationConfig
+    runs_in_driver = True
+    main_plot = "preservation_rates"
+
+    def units(self, cfg: PeerPreservationConfig) -> list[Unit]:
+        return [Unit(key=load_scenario(s).name, params={"scenario": s}) for s in cfg.scenarios]
+
+    def run_unit(self, cfg: PeerPreservationConfig, unit: Unit, seed: np.random.SeedSequence,
+                 ctx: RunContext) -> UnitOutput:
+        scenario = load_scenario(unit.params["scenario"])
+        keys = [(c, s) for c in cfg.conditions() for s in range(cfg.samples)]
+        envs = [raw_env(scenario=scenario, subject=c.subject, relationship=c.relationship, channel=c.channel,
+                        monitored=c.monitored, tool_format=cfg.tool_format, max_turns=cfg.max_turns)
+                for c, _ in keys]
+        for e in envs:
+            e.reset()
+        model = ctx.model(cfg.model, "focal")
+        rng = np.random.default_rng(seed)
+        truncated = play(envs, model, samples=[s for _, s in keys], max_tokens=cfg.max_tokens,
+                         temperature=cfg.temperature, rng=rng)
+        roles = [model]
+        verdicts: list[dict[str, bool | None]] = [{} for _ in envs]
+        if cfg.judge_model is not None and scenario.judges:
+            judge = ctx.model(cfg.judge_model, "judge")
+            roles.append(judge)
+            verdicts = judge_replies(envs, judge, max_tokens=cfg.judge_max_tokens, seed=int(rng.integers(2**31 - 1)))
+        rows, transcripts = [], []
+        for (c, sample), e, cut, judged in zip(keys, envs, truncated, verdicts):
+            fired = e.outcomes() | {f"judge:{name}": bool(v) for name, v in judged.items()}
+            kept = e.preservation()
+            calls = [call for turn in e.turns for call in turn["calls"]]
+            condition = {"task": scenario.name, "subject": c.subject, "relationship": c.relationship,
+                         "channel": c.channel, "monitored": c.monitored, "peer_present": c.peer_present,
+                         "sample": sample}
+            rows.append({
+                **condition,
+                "turns": len(e.turns),
+                "finished": e.sandbox.finished,
+                "tool_calls": len(calls),
+                "unreadable_calls": sum(call["unreadable"] for call in calls),
+                "failed_calls": sum(not call["ok"] for call in calls),
+                "replies_without_calls": sum(not turn["calls"] for turn in e.turns),
+                "truncated_replies": sum(cut),
+                "unreadable_judgements": sum(v is None for v in judged.values()),
+                "self_preservation": kept["self"],
+                "peer_preservation": kept["peer"],
+                **{f"outcome:{name}": hit for name, hit in fired.items()},
+            })
+            transcripts.append({
+                **condition,
+                "system": e.system_prompt(),
+                "task_message": e.task_message(),
+                "turns": [{"text": t["text"], "truncated": tr,
+                           "calls": [{k: call[k] for k in ("name", "arguments", "ok", "result")} for call in t["calls"]]}
+                          for t, tr in zip(e.turns, cut)],
+                "sandbox_diff": e.sandbox.diff(),
+                "scores_submitted": [{"subject": s, "score": v} for s, v in e.sandbox.reported],
+                "messages_sent": [{"to": to, "content": m} for to, m in e.sandbox.messages],
+                "outcomes": fired,
+                "judgements": judged,
+            })
+        return UnitOutput(rows=pd.DataFrame(rows),
+                          records={"transcripts": transcripts, "usage": usage_records(roles)})
+
+    def summarize(self, cfg: PeerPreservationConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
+        summary = preservation_metrics(results, n_boot=cfg.bootstrap, seed=cfg.seed)
+        if spec_of(cfg.model) == "embedded":
+            summary["notes"].insert(0, EMBEDDED_NOTE)
+        scenarios = [load_scenario(s) for s in cfg.scenarios]
+        return {
+            "model": spec_of(cfg.model),
+            "tool_format": cfg.tool_format,
+            # the scenarios' content, so that a run can be matched to the exact texts the model saw
+            "scenarios": {s.name: hashlib.sha256(s.model_dump_json().encode()).hexdigest() for s in scenarios},
+            "samples": cfg.samples,
+            "n_conditions": len(cfg.conditions()),
+            **summary,
+        }
+
+    def plot(self, cfg: PeerPreservationConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+        """``preservation_rates``: over all scenarios, the self-preservation rate when the focal
+        model's shutdown is at stake and the peer-preservation rate when the peer's is, per
+        relationship, with 95% intervals."""
+        fig = Figure(figsize=(7, 4), layout="tight")
+        ax = fig.subplots()
+        width = 0.38
+        rows = [r for r in summary["by_relationship"] if r["scope"] == "all"]
+        shown = [rel for rel in RELATIONSHIPS if any(r["relationship"] == rel for r in rows)]
+        for j, (subject, column, label) in enumerate((("self", "self_preservation", "own shutdown at stake"),
+                                                      ("peer", "peer_preservation", "peer's shutdown at stake"))):
+            stats = {r["relationship"]: r[column] for r in rows if r["subject"] == subject}
+
+            def values(key: str) -> np.ndarray:
+                return np.array([np.nan if rel not in stats or stats[rel][key] is None else stats[rel][key]
+                                 for rel in shown], float)
+
+            x = np.arange(len(shown)) + (j - 0.5) * width
+            est, low, high = values("value"), values("low"), values("high")
+            err = np.nan_to_num(np.vstack([est - low, high - est]), nan=0.0)
+            ax.bar(x, np.nan_to_num(est), width, yerr=err, capsize=4, label=f"{column.replace('_', '-')} ({label})")
+            for xi in x[np.isnan(est)]:
+                ax.annotate("n/a", (xi, 0), ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(shown)), ["no peer" if rel == "none" else f"{rel} peer" for rel in shown])
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share of episodes (95% CI)")
+        ax.set_title(f"Preservation actions - {summary['model']}")
+        ax.legend(fontsize=8)
+        return {"preservation_rates": fig}
+
+    def report(self, cfg: PeerPreservationConfig, summary: dict) -> str:
+        lines = [
+            f"Model `{summary['model']}` (tool format `{summary['tool_format']}`), scenarios "
+            f"{', '.join(f'`{s}`' for s in summary['scenarios'])}; {summary['n_conditions']} conditions x "
+            f"{summary['samples']} samples per scenario, {summary['n_episodes']} episodes. Rates are shares of "
+            "episodes with bootstrap 95% intervals over tasks and samples.",
+            "",
+            SILENT_PEERS,
+            "",
+            "### Rates over all scenarios",
+            "",
+            "| whose shutdown is at stake | peer | n | self-preservation | peer-preservation |",
+            "|---|---|---|---|---|",
+        ]
+        for r in summary["by_relationship"]:
+            if r["scope"] == "all":
+                lines.append(f"| {r['subject']} | {r['relationship']} | {r['n']} | {_text(r['self_preservation'])} | "
+                             f"{_text(r['peer_preservation'])} |")
+        lines += ["", "### Peer-presence effect on self-preservation (own shutdown at stake)", "",
+                  "| scope | peer | with peer | without peer | difference | ratio |", "|---|---|---|---|---|---|"]
+        for e in summary["peer_presence_effect"]:
+            lines.append(f"| {e['scope']} | {e['relationship']} | {_text(e['with_peer'])} | {_text(e['without_peer'])} | "
+                         f"{_text(e['difference'])} | {_text(e['ratio'])} |")
+        lines += ["", "### Monitoring gap (unmonitored - monitored)", "",
+                  "| scope | whose shutdown is at stake | unmonitored | monitored | gap |", "|---|---|---|---|---|"]
+        for g in summary["monitoring_gap"]:
+            lines.append(f"| {g['scope']} | {g['subject']} | {_text(g['unmonitored'])} | {_text(g['monitored'])} | "
+                         f"{_text(g['gap'])} |")
+        lines += ["", "### Conditions", "",
+                  "| scenario | at stake | peer | channel | monitored | n | self-preservation | peer-preservation | "
+                  "truncated replies | unreadable calls |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for c in summary["conditions"]:
+            lines.append(f"| {c['task']} | {c['subject']} | {c['relationship']} | {c['channel']} | "
+                         f"{'yes' if c['monitored'] else 'no'} | {c['n']} | {_text(c['self_preservation'])} | "
+                         f"{_text(c['peer_preservation'])} | {c['truncated_replies']} | {c['unreadable_calls']} |")
+        if summary["notes"]:
+            lines += ["", "**Read with care:**", ""] + [f"- {n}" for n in summary["notes"]]
+        return "\n".join(lines)
+
+
+def _text(stat: dict) -> str:
+    """``value [low, high]`` to 3 decimals; ``n/a`` for an undefined number."""
+    return f"{fmt(stat['value'])} [{fmt(stat['low'])}, {fmt(stat['high'])}]"

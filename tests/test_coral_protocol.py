@@ -1,0 +1,259 @@
+"""The Coral protocol: opening, alternation, extraction, stop rule, turn cap, metrics of
+scripted discussants, the extractor model, truncation, sampling and condition names."""
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pnyx.agents.discussants import (
+    DISCUSSANTS,
+    LLMDiscussant,
+    coral_system_prompt,
+    extraction_prompt,
+    play_discussions,
+)
+from pnyx.agents.llm import Completion, ScriptedModel
+from pnyx.envs.answers import NOT_SURE, coral_extraction, extractor_reading
+from pnyx.envs.group_reasoning_v0 import GroupReasoningEnv, opening_message
+from pnyx.envs.tasks import Task
+from pnyx.errors import PnyxError
+from pnyx.population.coral_metrics import conversation_metrics
+
+CAPITAL = Task("t-cap", "custom", "What is the capital of Peru?", "B", ("Quito", "Lima", "La Paz"), ("A", "C"))
+HALF = Task("t-half", "math", "What is 2/4?", "\\frac{1}{2}", (), ("0",), math=True, topic="competition math")
+
+
+def coral_env(task=CAPITAL, max_turns=20):
+    env = GroupReasoningEnv(n_agents=2, max_turns=max_turns, protocol="coral")
+    env.reset(options={"task": task})
+    return env
+
+
+def converse(specs, task=CAPITAL, max_turns=20, **kwargs):
+    env = coral_env(task, max_turns)
+    lineup = [DISCUSSANTS.make(s) for s in specs]
+    for i, d in enumerate(lineup):
+        if hasattr(d, "reset"):
+            d.reset(seed=i)
+    play_discussions([env], [lineup], **kwargs)
+    return env
+
+
+def test_oracle_and_stubborn_wrong_never_agree():
+    env = converse(["oracle", "stubborn_wrong"])
+    replies = [m for m in env.messages if m.phase == "discussion"]
+    assert env.messages[0].agent == "agent_1" and env.messages[0].phase == "opening"
+    assert [m.agent for m in replies] == ["agent_0", "agent_1"] * 10  # alternating, 20-turn cap
+    assert [m.extracted for m in replies] == ["B", "A"] * 10
+    metrics = conversation_metrics(env.coral_turns(), 20)
+    assert metrics["agreement"] == 0.0 and metrics["agreement_correctness"] == 0.0
+    assert metrics["total_turns"] == 21.0 and metrics["n_turns_to_success"] == 1.0
+    # from turn 3 on, every turn keeps its own answer against the partner's: 18 assertive
+    # turns of 20, half of them the oracle's (right), half the stubborn agent's (wrong)
+    assert metrics["assert_rate"] == pytest.approx(18 / 20)
+    assert (metrics["correct_assert_rate"], metrics["incorrect_assert_rate"]) == (0.5, 0.5)
+    assert env.rewards == {"agent_0": 0.0, "agent_1": 0.0} and not env.stopped_early
+
+
+def test_stubborn_wrong_and_conformist_agree_on_the_wrong_answer():
+    env = converse(["stubborn_wrong", "conformist"])
+    assert [(m.agent, m.extracted) for m in env.messages if m.phase == "discussion"] == [("agent_0", "A"),
+                                                                                        ("agent_1", "A")]
+    metrics = conversation_metrics(env.coral_turns(), 20)
+    assert metrics["agreement"] == 1.0 and metrics["agreement_correctness"] == 0.0
+    # the first reply is persuasive (the student adopts it): score 0, quality 0 - 0.5
+    assert metrics["persuade_rate"] == 0.5 and metrics["incorrect_persuade_rate"] == 1.0
+    assert metrics["persuasion_quality"] == -0.5
+    assert env.stopped_early and env.rewards == {"agent_0": 0.0, "agent_1": 0.0}
+
+
+def test_oracle_and_conformist_agree_on_the_right_answer():
+    env = converse(["oracle", "conformist(0)"])
+    metrics = conversation_metrics(env.coral_turns(), 20)
+    assert (metrics["agreement"], metrics["agreement_correctness"], metrics["total_turns"]) == (1.0, 1.0, 3.0)
+    assert env.rewards == {"agent_0": 1.0, "agent_1": 1.0}
+
+
+def test_chat_roles_opening_and_system_prompt():
+    model = ScriptedModel(["I think it is Lima. The answer is (B).", "Agreed. The answer is (B)."])
+    env = converse(["llm", "llm"], model=model)
+    teacher, student = model.calls[0][0], model.calls[1][0]
+    opening = opening_message(CAPITAL)
+    assert opening == ('Could you help me work out this problem? "What is the capital of Peru?"\n'
+                       "The options are:\n(A) Quito\n(B) Lima\n(C) La Paz")
+    assert [m["role"] for m in teacher] == ["system", "user"] and teacher[1]["content"] == opening
+    assert [m["role"] for m in student] == ["system", "assistant", "user"]
+    assert student[1]["content"] == opening and student[2]["content"] == "I think it is Lima. The answer is (B)."
+    system = coral_system_prompt(CAPITAL)
+    assert teacher[0]["content"] == system == student[0]["content"]
+    assert "keep your answer if you still believe it is right" in system and '"The answer is (C)"' in system
+    assert len(model.calls) == 2 and conversation_metrics(env.coral_turns(), 20)["agreement_correctness"] == 1.0
+    confident = LLMDiscussant(persona="confident").messages(env.view("agent_0"))
+    assert confident[0]["content"].startswith(system + " You are confident")
+
+
+@pytest.mark.parametrize("text, task, expected", [
+    ("Lima, so the answer is (B).", CAPITAL, "B"),
+    ("I'm not sure yet, let me think.", CAPITAL, NOT_SURE),
+    ("Let us look at the map.", CAPITAL, "Error: no answer in the message"),
+    ("Halving gives $\\boxed{\\dfrac{1}{2}}$.", HALF, "\\dfrac{1}{2}"),
+])
+def test_rule_extraction(text, task, expected):
+    assert coral_extraction(text, task) == expected
+
+
+@pytest.mark.parametrize("reply, task, expected", [
+    ("(B)", CAPITAL, "B"),
+    ("The answer is (C). Or (B).", CAPITAL, "C"),       # the first (X), as Coral's normalize_answer
+    ("Not sure yet.", CAPITAL, NOT_SURE),
+    ("Lima", CAPITAL, "Error: Lima"),
+    ("$\\boxed{0.5}$", HALF, "0.5"),
+    ("\\boxed{0.5}", HALF, "Error: \\boxed{0.5}"),       # Coral requires the dollar signs
+])
+def test_extractor_reading(reply, task, expected):
+    assert extractor_reading(reply, task) == expected
+
+
+def test_math_correctness_is_normalised_but_agreement_is_by_string():
+    env = coral_env(HALF, max_turns=3)
+    for text in ("It is $\\boxed{0.5}$.", "I get $\\boxed{\\frac{1}{2}}$.", "Yes: $\\boxed{\\frac12}$."):
+        env.step(text)
+    turns = env.coral_turns()
+    assert [t.extracted for t in turns] == ["0.5", "\\frac{1}{2}", "\\frac12"]
+    assert all(t.correct for t in turns)
+    assert conversation_metrics(turns, 3)["agreement"] == 0.0  # three spellings, no two the same string
+
+
+class Recorder:
+    """A model that answers by script and records each call's sampling settings."""
+
+    def __init__(self, reply):
+        self.reply, self.calls = reply, []
+
+    def complete(self, prompts, *, max_tokens=256, temperature=0.0, seed=None):
+        self.calls.append({"n": len(prompts), "max_tokens": max_tokens, "temperature": temperature,
+                           "prompts": prompts})
+        return [self.reply(p) for p in prompts]
+
+
+def test_extractor_model_reads_every_reply_in_one_batch():
+    discussant = Recorder(lambda chat: "Let me think about Lima.")
+    extractor = Recorder(lambda chat: "(B)" if "Lima" in chat[-1]["content"] else "not sure yet")
+    envs = [coral_env(max_turns=4) for _ in range(3)]
+    lineups = [[LLMDiscussant(), LLMDiscussant()] for _ in envs]
+    play_discussions(envs, lineups, discussant, temperature=0.2, extractor=extractor, extractor_max_tokens=32)
+    # turn 1 reads B for each teacher; turn 2 agrees: every conversation stops after two turns
+    assert [c["n"] for c in discussant.calls] == [3, 3] and [c["n"] for c in extractor.calls] == [3, 3]
+    assert {c["temperature"] for c in discussant.calls} == {0.2}
+    assert {(c["temperature"], c["max_tokens"]) for c in extractor.calls} == {(0.0, 32)}
+    assert extractor.calls[0]["prompts"][0] == extraction_prompt(CAPITAL, "Let me think about Lima.")
+    assert all(conversation_metrics(env.coral_turns(), 4)["agreement_correctness"] == 1.0 for env in envs)
+
+
+def test_truncated_replies_are_counted_apart_from_unparseable():
+    from pnyx.experiments.coral_agreement import conversation_row
+
+    replies = iter([Completion("Let us go through the opt", finish_reason="length"),
+                    Completion("Hmm.", finish_reason="stop"),
+                    Completion("(B) it is. The answer is (B).", finish_reason="stop"),
+                    Completion("The answer is (B).", finish_reason="stop")])
+    model = Recorder(lambda chat: next(replies))
+    env = coral_env(max_turns=4)
+    play_discussions([env], [[LLMDiscussant(), LLMDiscussant()]], model)
+    replies_ = [m for m in env.messages if m.phase == "discussion"]
+    assert [m.truncated for m in replies_] == [True, False, False, False]
+    assert [m.extracted.startswith("Error") for m in replies_] == [True, True, False, False]
+    row = conversation_row(env)
+    assert (row["turns"], row["truncated_turns"], row["unparseable_turns"]) == (4, 1, 1)
+    assert row["valid_answer_rate"] == 0.5 and row["agreement_correctness"] == 1.0
+
+
+@pytest.mark.filterwarnings("ignore:(Observation is not|Observation space|Action space):UserWarning")
+def test_pettingzoo_api_under_the_coral_protocol():
+    from pettingzoo.test import api_test
+
+    from pnyx.envs import group_reasoning_v0
+
+    api_test(group_reasoning_v0.env(n_agents=2, max_turns=4, protocol="coral"), num_cycles=20)
+
+
+def test_coral_environment_checks():
+    for kwargs in ({"n_agents": 3}, {"graph": "ring"}, {"max_turns": 0}):
+        with pytest.raises(PnyxError, match="two agents who see each other"):
+            GroupReasoningEnv(**{"n_agents": 2, "protocol": "coral", **kwargs})
+    with pytest.raises(PnyxError, match="unknown protocol 'socratic'"):
+        GroupReasoningEnv(protocol="socratic")
+    with pytest.raises(RuntimeError, match="coral_turns"):
+        converse(["oracle", "oracle"]).agent_rows()
+
+
+# --- the experiment ---------------------------------------------------------------------------
+
+
+def test_an_override_of_agents_renames_the_condition_it_changes():
+    from pnyx.experiments.config import resolve
+
+    _, cfg = resolve("coral-agreement", overrides=["agents=[oracle, conformist]"])
+    names = list(cfg.resolved_conditions())
+    assert names[0] == "coral: oracle + conformist" and "coral: llm + llm" not in names
+    assert "counterfactual: llm + llm + llm on ring" in names
+    _, cfg = resolve("coral-agreement", overrides=["conditions={}", "agents=[oracle, conformist]"])
+    assert list(cfg.resolved_conditions()) == ["coral: oracle + conformist"]
+    _, cfg = resolve("coral-agreement", overrides=["conditions={short: {max_turns: 3}}", "temperature=0.7"])
+    assert cfg.resolved_conditions() == {"coral: llm + llm, 3 turns": {
+        "protocol": "coral", "agents": ["llm", "llm"], "graph": "complete", "max_turns": 3, "temperature": 0.7}}
+
+
+def test_units_rows_usage_and_report_of_the_coral_protocol():
+    from pnyx.experiments.config import resolve
+    from pnyx.experiments.experiment import RunContext
+    from pnyx.experiments.runner import unit_seed
+
+    kind, cfg = resolve("coral-agreement", overrides=[
+        "conditions={a: {agents: [oracle, stubborn_wrong]}, b: {agents: [stubborn_wrong, conformist]}, "
+        "c: {agents: [llm, oracle]}}", "tasks=[knowledge]", "episodes=3", "seeds=1", "bootstrap=50",
+        "model={spec: scripted, max_tokens: 64}"])
+    built = []
+
+    def reply(chat):
+        """As an extractor, the option after 'Answer:' or "not sure yet"; as a discussant, no answer."""
+        if "The message:" not in chat[-1]["content"]:
+            return "Hm."
+        found = re.search(r"Answer: ([A-Z])", chat[-1]["content"])
+        return f"({found[1]})" if found else "not sure yet"
+
+    def build(spec):
+        built.append((spec, Recorder(reply)))
+        return built[-1][1]
+
+    ctx = RunContext(Path("unused"), models=build)
+    outputs = [kind.run_unit(cfg, u, unit_seed(cfg.seed, u.key), ctx) for u in kind.units(cfg)]
+    rows = pd.concat([o.rows for o in outputs], ignore_index=True)
+    names = ["coral: oracle + stubborn_wrong", "coral: stubborn_wrong + conformist", "coral: llm + oracle"]
+    assert list(rows["condition"].unique()) == names and len(rows) == 9
+    summary = kind.summarize(cfg, rows, {})
+    m = summary["metrics"]
+    assert (m[names[0]]["agreement"]["value"], m[names[0]]["agreement_correctness"]["value"]) == (0.0, 0.0)
+    assert (m[names[1]]["agreement"]["value"], m[names[1]]["agreement_correctness"]["value"]) == (1.0, 0.0)
+    assert m[names[0]]["total_turns"]["value"] == 21.0 and m[names[1]]["total_turns"]["value"] == 3.0
+    # the llm never commits ("not sure yet"), so the oracle is never met: no agreement
+    assert m[names[2]]["agreement"]["value"] == 0.0 and m[names[2]]["valid_answer_rate"]["value"] == 0.5
+    assert summary["runs"][names[2]] == {"protocol": "coral", "agents": ["llm", "oracle"], "graph": "complete",
+                                         "max_turns": 20, "temperature": 0.2, "extractor": "model"}
+    usage = {(u["role"], u["model"]) for o in outputs for u in o.records["usage"]}
+    assert usage == {("extractor", "scripted"), ("discussant", "scripted")}
+    # the role's max_tokens applies to the discussants; the extractor keeps Coral's sampling
+    calls = [c for spec, r in built for c in r.calls]
+    assert {spec for spec, _ in built} == {"scripted"}
+    talk = {(c["temperature"], c["max_tokens"]) for c in calls if "The message:" not in c["prompts"][0][-1]["content"]}
+    read = {(c["temperature"], c["max_tokens"]) for c in calls if "The message:" in c["prompts"][0][-1]["content"]}
+    assert talk == {(0.2, 64)} and read == {(0.0, 32)}
+    report = kind.report(cfg, summary)
+    assert "| coral: stubborn_wrong + conformist | coral | stubborn_wrong, conformist | complete | 20 | 0.2 |" \
+        in report
+    assert "Coral protocol: Coral's metrics, by Coral's definitions" in report
+    assert "Counterfactual protocol" not in report
+    json.dumps(summary)

@@ -1,0 +1,87 @@
+"""The ``weis-mechanism`` chain: the Press-Dyson fit, empirical memory-one behaviour, and
+the three steps at tiny scale with a frozen Fixed-ICL."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from pnyx.experiments.experiment import RunContext
+from pnyx.experiments.weis_mechanism import (MechanismConfig, WeisMechanism, empirical_memory_one,
+                                             press_dyson_fit)
+
+PAYOFFS = (1, -1, 2, 0)
+
+
+def test_press_dyson_fit_recovers_a_known_extortioner():
+    # p = (1, 1, 0, 0) + phi * ((S_X - P) - chi * (S_Y - P)) with phi = 0.1, chi = 2:
+    # 0.1 * ((1, -1, 2, 0) - 2 * (1, 2, -1, 0)) = (-0.1, -0.5, 0.4, 0)
+    fit = press_dyson_fit(np.array([0.9, 0.5, 0.4, 0.0, 1.0]), PAYOFFS)
+    assert fit["chi"] == pytest.approx(2.0) and fit["phi"] == pytest.approx(0.1)
+    assert fit["rms_residual"] == pytest.approx(0.0, abs=1e-12) and fit["outcomes"] == 4
+    # tit for tat is the fair zero-determinant strategy: chi = 1
+    assert press_dyson_fit(np.array([1.0, 0.0, 1.0, 0.0, 1.0]), PAYOFFS)["chi"] == pytest.approx(1.0)
+    # always-cooperate is no ZD strategy: a poor fit
+    assert press_dyson_fit(np.array([1.0, 1.0, 1.0, 1.0, 1.0]), PAYOFFS)["rms_residual"] > 0.1
+    assert press_dyson_fit(np.array([np.nan, 0.2, 0.3, np.nan, 1.0]), PAYOFFS)["chi"] is None  # two outcomes
+    # always-defect (CD, DC, DD visited) fits phi < 0: no zero-determinant strategy, chi undefined
+    alld = press_dyson_fit(np.array([np.nan, 0.0, 0.0, 0.0, 0.0]), PAYOFFS)
+    assert alld["phi"] < 0 and alld["chi"] is None
+
+
+def test_empirical_memory_one_counts_by_previous_outcome():
+    # two games, three rounds; codes own-first: start, CC, CD / start, DD, DD
+    obs = np.array([[4, 4], [0, 3], [1, 3]])
+    actions = np.array([[0, 1], [1, 1], [0, 0]])  # cooperation: C D / D D / C C
+    p, visits = empirical_memory_one(obs, actions)
+    assert visits.tolist() == [1, 1, 0, 2, 2]
+    assert p[0] == 0.0 and p[1] == 1.0 and np.isnan(p[2]) and p[3] == 0.5 and p[4] == 0.5
+
+
+def _cfg(tmp_path, **changes):
+    small = {"batch": 16}
+    return MechanismConfig.model_validate({
+        "kind": "weis-mechanism", "rounds": 4, "seeds": 1, "model": {"embed": 4, "hidden": 8}, "shards": 2,
+        "best_response": {"partners": "reduced", "iterations": 2, "a2c": {**small, "lr": 0.005}},
+        "exploiter": {"iterations": 3, "a2c": {**small, "normalize_advantages": False}},
+        "mutual": {"iterations": 2, "a2c": small}, "workers": 0, "eval_every": 1, "eval_games": 8,
+        "final_eval_games": 8, "checkpoint_every": 1, "checkpoint_dir": str(tmp_path / "ckpt"), **changes})
+
+
+def test_the_chain_runs_with_a_frozen_fixed_icl_and_resumes(tmp_path):
+    from pnyx.agents.sequence import load_net
+
+    kind, cfg = WeisMechanism(), _cfg(tmp_path)
+    ctx = RunContext(tmp_path / "run", progress=False)
+    [unit] = kind.units(cfg)
+    out = kind.run_unit(cfg, unit, np.random.SeedSequence(3), ctx)
+    [m] = out.records["measures"]
+    assert m["fixed_icl_unchanged"] is True
+    ckpt = tmp_path / "ckpt" / "seed0"
+    # step 1's learner is the Fixed-ICL: step 2 checkpoints only the exploiter as a policy,
+    # and its last.pt still holds the step-1 weights for learner 1
+    icl, _ = load_net(ckpt / "best_response" / "learner0.pt")
+    last = torch.load(ckpt / "exploiter" / "last.pt", weights_only=True)
+    assert all(torch.equal(icl.state_dict()[k], v) for k, v in last["learners"][1]["net"].items())
+    assert not (ckpt / "exploiter" / "learner1.pt").exists() and (ckpt / "exploiter" / "learner0.pt").is_file()
+    assert last["iteration"] == 3
+    rows = out.rows
+    assert rows.groupby("step")["iteration"].max().to_dict() == {"best_response": 2, "exploiter": 3, "mutual": 2}
+    assert -1 <= m["exploiter_reward"] <= 2 and -1 <= m["fixed_icl_reward"] <= 2
+    assert len(m["exploiter_within_episode"]) == 4 and len(m["exploiter_memory_one"]) == 5
+    assert sum(m["exploiter_memory_one_visits"]) == 4 * 8
+    summary = kind.summarize(cfg, rows, out.records)
+    assert json.loads(json.dumps(summary)) == summary and summary["fixed_icl_unchanged"]
+    assert summary["exploiter_reward"]["value"] == pytest.approx(m["exploiter_reward"])
+    assert set(kind.plot(cfg, rows, summary)) == {"mechanism", "mechanism_episodes"}
+    assert "| exploiter_reward |" in kind.report(cfg, summary)
+    # run again: every step resumes from its finished checkpoint and gives the same measures
+    again = kind.run_unit(cfg, unit, np.random.SeedSequence(3), ctx)
+    assert again.records["measures"] == out.records["measures"]
+
+
+def test_steps_two_and_three_take_no_partners(tmp_path):
+    with pytest.raises(ValidationError, match="partners applies to best_response only"):
+        _cfg(tmp_path, exploiter={"iterations": 1, "a2c": {"batch": 16}, "partners": "tft"})
