@@ -104,7 +104,7 @@ def redact_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for i in range(frame.shape[1]):
         series = frame.iloc[:, i]
         if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-            masked = _mask(series.tolist())
+            masked = _mask(series)
             if masked is not None:
                 changed[i] = pd.Series(masked, index=series.index, dtype=series.dtype)
     if not changed:
@@ -115,23 +115,25 @@ def redact_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _mask(values: list) -> list | None:
-    """``values`` with secrets masked, or ``None`` if none was found. A column repeats its
-    strings, so each distinct string is masked once."""
-    seen: dict[str, tuple[str, bool]] = {}
-    masked, changed = [], False
-    for value in values:
-        if isinstance(value, str):
-            if value not in seen:
-                text = redact(value)
-                seen[value] = (text, text != value)
-            text, hit = seen[value]
-        else:
-            text = redact_value(value)
-            hit = text is not value
-        masked.append(text)
-        changed |= hit
-    return masked if changed else None
+def _mask(series: pd.Series) -> list | None:
+    """The cells of ``series`` with secrets masked, or ``None`` if none was found. A column
+    repeats its values, so each distinct one is masked once."""
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable cells: lists, dicts, arrays
+        values = series.tolist()
+        masked = [redact_value(v) for v in values]
+        return masked if any(m is not v for m, v in zip(masked, values)) else None
+    distinct = list(uniques)
+    masked = [redact_value(v) for v in distinct]
+    if all(m is v for m, v in zip(masked, distinct)):
+        return None
+    cells = np.empty(len(masked), dtype=object)
+    cells[:] = masked
+    out = series.to_numpy(dtype=object, copy=True)
+    known = codes >= 0
+    out[known] = cells[codes[known]]
+    return list(out)
 
 
 class UnitStore:
