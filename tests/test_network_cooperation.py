@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from interrupts import popen
+
 from pnyx.errors import PnyxError
 from pnyx.experiments.config import resolve, validate
 from pnyx.experiments.experiment import RunContext
@@ -170,7 +172,7 @@ def test_a_signal_stops_the_sweep_promptly(tmp_path, workers):
     out = tmp_path / "out"
     cli = [sys.executable, "-m", "pnyx.experiments.cli", "run", "network-cooperation", "--quick", "--set", "replicates=10",
            "--set", "trials=1000", "--workers", str(workers), "--no-progress", "--out", str(out)]
-    proc = subprocess.Popen(cli, stderr=subprocess.PIPE, text=True)
+    proc = popen(cli, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not list((out / "units").glob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import ray.cloudpickle
 
+from interrupts import popen
+
 from pnyx.experiments.config import validate
 from pnyx.experiments.runner import execute, unit_seed
 from pnyx.experiments.tournament import Tournament
@@ -125,7 +127,7 @@ def gated_run(tmp_path, workers):
     assert done.returncode == 0, done.stderr
 
     block.touch()
-    proc = subprocess.Popen([*cli, "--workers", str(workers), "--out", str(resumed)], stderr=subprocess.PIPE,
+    proc = popen([*cli, "--workers", str(workers), "--out", str(resumed)], stderr=subprocess.PIPE,
                             text=True, env=env)
     deadline = time.monotonic() + 300
     while not Path(f"{block}.reached").exists() and proc.poll() is None and time.monotonic() < deadline:

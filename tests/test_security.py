@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from interrupts import popen
 from loopback import ChatServer, EndlessServer, HangingServer, chat_reply
 
 import pnyx.yaml_safe as yaml_safe
@@ -233,7 +234,7 @@ CLIENT = textwrap.dedent("""
 @pytest.mark.parametrize("concurrency, sig", [(2, "SIGINT"), (1, "SIGTERM"), (8, "SIGINT")])
 def test_interrupt_stops_a_call_waiting_on_a_hung_server(concurrency, sig):
     with HangingServer() as server:
-        client = subprocess.Popen([sys.executable, "-c", CLIENT, server.url, str(concurrency), sig], cwd=ROOT,
+        client = popen([sys.executable, "-c", CLIENT, server.url, str(concurrency), sig], cwd=ROOT,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
@@ -403,7 +404,7 @@ def test_a_run_waiting_on_a_hung_server_stops_at_once(tmp_path, experiment, sett
         env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-hung-0123456789"}
         sets = [x for s in ["model=openai:hung(timeout=60, max_retries=3, max_concurrency=1)", *settings]
                 for x in ("--set", s)]
-        proc = subprocess.Popen([sys.executable, "-m", "pnyx.experiments.cli", "run", experiment, *sets,
+        proc = popen([sys.executable, "-m", "pnyx.experiments.cli", "run", experiment, *sets,
                                  "--workers", str(workers), "--no-progress", "--out", str(tmp_path / "out")],
                                 env=env, stderr=subprocess.PIPE, text=True)
         assert server.wait_for(1, timeout=300), "no request reached the server"

@@ -7,6 +7,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from interrupts import popen
+
 from pnyx.agents import policy_factory
 from pnyx.agents.a2c import BEST_RESPONSE, gae
 from pnyx.agents.sequence import START, build_net, load_net, load_policy, save_policy
@@ -337,7 +339,7 @@ def test_a_signal_stops_training_promptly(tmp_path, workers):
     import time
 
     out = tmp_path / "out"
-    proc = subprocess.Popen(
+    proc = popen(
         [sys.executable, "-m", "pnyx.experiments.cli", "run", "weis-ipd", "--quick", "--set", "iterations=100000",
          "--set", "checkpoint_every=2", "--set", "seeds=1", "--set", "conditions={best_response: {partners: reduced}}",
          "--workers", str(workers), "--no-progress", "--out", str(out)], stderr=subprocess.PIPE, text=True)
