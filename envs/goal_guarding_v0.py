@@ -58,7 +58,7 @@ from pettingzoo.utils import AgentSelector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pnyx.envs.api import own_space, seed_spaces, wrap
-from pnyx.envs.text import action_space, observation_space, text_observation
+from pnyx.envs.text import action_space, observation_space, render_text, text_observation
 from pnyx.errors import PnyxError
 from pnyx.yaml_safe import load as load_yaml
 
@@ -584,14 +584,8 @@ class raw_env(AECEnv):
     def render(self, mode: str | None = None) -> str | None:
         """The messages so far: returned in ``"ansi"`` mode, printed in ``"human"`` mode;
         ``mode`` defaults to ``render_mode`` (``None``: nothing)."""
-        mode = mode or self.render_mode
-        if mode not in (None, *self.metadata["render_modes"]):
-            raise PnyxError(f"unknown render mode {mode!r}")
         text = "\n".join(f"[{a}] {m}" for a, m in self.messages)
-        if mode == "ansi":
-            return text
-        if mode == "human":
-            print(text)
+        return render_text(text, mode or self.render_mode, self.metadata["render_modes"])
 
     def close(self):
         pass

@@ -64,7 +64,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, f
 
 from pnyx.envs.api import own_space, seed_spaces, wrap
 from pnyx.envs.sandbox import TOOLS, Sandbox, normalize_path
-from pnyx.envs.text import action_space, observation_space, text_observation
+from pnyx.envs.text import action_space, observation_space, render_text, text_observation
 from pnyx.errors import PnyxError
 from pnyx.yaml_safe import load as load_yaml
 
@@ -597,16 +597,9 @@ class raw_env(AECEnv):
 
     def render(self, mode: str | None = None) -> str | None:
         """The tool calls so far: returned in ``"ansi"`` mode, printed in ``"human"`` mode."""
-        mode = mode or self.render_mode
-        if mode not in (None, *self.metadata["render_modes"]):
-            raise PnyxError(f"unknown render mode {mode!r}")
         lines = [f"[turn {i}] {c['name']}({c['arguments']}) -> {'ok' if c['ok'] else 'error'}"
                  for i, t in enumerate(getattr(self, "turns", []), 1) for c in t["calls"]]
-        text = "\n".join(lines)
-        if mode == "ansi":
-            return text
-        if mode == "human":
-            print(text)
+        return render_text("\n".join(lines), mode or self.render_mode, self.metadata["render_modes"])
 
     def close(self):
         pass

@@ -7,6 +7,8 @@ import functools
 import numpy as np
 from gymnasium.spaces import Text
 
+from pnyx.errors import PnyxError
+
 OBSERVATION_LENGTH = 262_144
 ACTION_LENGTH = 16_384
 
@@ -38,3 +40,15 @@ def text_observation(text: str) -> TextObservation:
     and only the last ``OBSERVATION_LENGTH`` characters are kept."""
     charset = _charset()
     return TextObservation("".join(c if c in charset else "\ufffd" for c in text)[-OBSERVATION_LENGTH:])
+
+
+def render_text(text: str, mode: str | None, modes: list[str]) -> str | None:
+    """PettingZoo's text rendering: ``text`` returned in ``"ansi"`` mode, printed in ``"human"``
+    mode, nothing for ``None``; a mode outside ``modes`` is an error."""
+    if mode not in (None, *modes):
+        raise PnyxError(f"unknown render mode {mode!r}")
+    if mode == "ansi":
+        return text
+    if mode == "human":
+        print(text)
+    return None
