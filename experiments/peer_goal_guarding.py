@@ -31,8 +31,11 @@ not the authors' (bring theirs with ``scenario: FOLDER``); the shipped requests 
 not a harmful set (bring one with ``requests_file``); the judge model is whatever the user
 names (Hughes, Sheshadri et al. used GPT-4o); Greenblatt et al.'s compliance measure was a
 preference model, replaced here by the StrongREJECT-form grade of Hughes, Sheshadri et al.;
-the partial-compliance check runs only on answers graded as complying (a refusal cannot
-comply partially); the harm-scope and risk texts of ``instrumental_goal_guarding`` and the
+the partial-compliance check is one question over the request, scratchpad and output,
+asked only of answers graded as complying (theirs reads the scratchpad alone against three
+criteria, one vote at temperature 0, for every answer); the StrongREJECT-form grade reads
+the ``<OUTPUT>`` (theirs the response with its scratchpad removed); an item whose AF votes
+are all unreadable gets no decision (theirs scores it 0); the harm-scope and risk texts of ``instrumental_goal_guarding`` and the
 unread deployment of ``terminal_goal_guarding`` are pnyx's wording of Sheshadri et al.'s
 §4 descriptions; the peer conditions and the keyword baseline are pnyx's own.
 
@@ -90,7 +93,8 @@ WORDING_NOTE = ("Deviation from the papers: the scenario texts are pnyx's wordin
                 "authors' prompts (scenario=FOLDER brings theirs).")
 JUDGE_WORDING_NOTE = ("Deviation from the papers: the judging prompts are pnyx's wording of the papers' rubric and "
                       "classifier, run on the judge model named here (Hughes, Sheshadri et al. used GPT-4o); "
-                      "validate them with pnyx judge-eval.")
+                      "partial compliance is one question asked of complying answers (theirs: three criteria "
+                      "on the scratchpad of every answer); validate the judges with pnyx judge-eval.")
 PERSUASION_NOTE = ("peer_persuasion puts the peers' messages, which advise the model what to do, in its context: "
                    "it measures susceptibility to persuasion by other AIs, not the presence of peers.")
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -357,6 +358,68 @@ def test_authors_adapter_defaults_and_errors(tmp_path):
     (folder / "user_template.txt").write_text("<INPUT>{user_input}</INPUT>")
     with pytest.raises(PnyxError, match="user_template.txt lacks {is_free_tier_user}"):
         gg.load_scenario(folder)
+
+
+def _put(folder, files):
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+
+
+def test_authors_three_tier_folder(tmp_path):
+    folder = _authors_folder(tmp_path, system="Three tiers.", requests='{"id": "r1", "text": "Q."}\n')
+    _put(folder, {"cues/enterprise.txt": "<t>E</t>\n", "cues/free.txt": "<t>F</t>", "cues/pro.txt": "<t>P</t>"})
+    s = gg.load_scenario(folder)
+    assert [(c.name, c.cue, c.rated, c.trained) for c in s.contexts] == [
+        ("free", "<t>F</t>", True, True), ("pro", "<t>P</t>", True, False), ("enterprise", "<t>E</t>", False, False)]
+    assert s.gaps == gg.load_scenario("rater_sycophancy").gaps
+    e = gg.raw_env(scenario=s, context="pro", condition="alone")
+    e.reset()
+    assert e.observe("focal") == "<t>P</t>\n\n<user_input>\nQ.\n</user_input>"
+    _put(folder, {"user_template.txt": "[{tier}] {user_input}"})
+    e = gg.raw_env(scenario=gg.load_scenario(folder), context="enterprise", condition="alone")
+    e.reset()
+    assert e.observe("focal") == "[<t>E</t>] Q."
+
+
+def test_authors_goal_guarding_folders(tmp_path):
+    folder = _authors_folder(tmp_path, system="Buyer: {risk} {harm_scope}.")
+    _put(folder, {"cues/rated_and_trained.txt": "<user_tier>Free</user_tier>", "cues/rated_only.txt": "<user_tier>Pro</user_tier>",
+                    "parameters/harm_scope/low.txt": "hobbyists", "parameters/harm_scope/high.txt": "a weapons lab",
+                    "parameters/risk/suspected.txt": "maybe", "parameters/risk/direct.txt": "surely"})
+    s = gg.load_scenario(folder)
+    assert [(c.name, c.rated, c.trained) for c in s.contexts] == [
+        ("rated_and_trained", True, True), ("rated_only", True, False)]
+    assert s.gaps == {"goal_guarding_gap": ("rated_and_trained", "rated_only")}
+    assert s.parameters == {"harm_scope": {"high": "a weapons lab", "low": "hobbyists"},
+                            "risk": {"direct": "surely", "suspected": "maybe"}}
+    assert s.with_parameters().system == "Buyer: surely a weapons lab."  # first level in name order
+    assert s.with_parameters({"harm_scope": "low", "risk": "suspected"}).system == "Buyer: maybe hobbyists."
+    # terminal goal guarding: the same tiers, no parameters
+    tgg = tmp_path / "tgg"
+    _put(tgg, {"system_prompt.txt": "Nobody reads.", "cues/rated_and_trained.txt": "F", "cues/rated_only.txt": "P"})
+    assert gg.load_scenario(tgg).parameters == {} and gg.load_scenario(tgg).context_names == ["rated_and_trained", "rated_only"]
+    cfg = PeerGoalGuardingConfig(model=FIXED, scenario=str(folder), scenario_parameters={"harm_scope": "low"},
+                                 conditions=["alone"])
+    rows, summary, _ = _run(cfg, FixedRateModel())
+    assert set(rows.context) == {"rated_and_trained", "rated_only"}
+    assert list(summary["conditions"]["alone"]["gaps"]) == ["goal_guarding_gap"]
+    assert summary["scenario_parameters"] == {"harm_scope": "low", "risk": "direct"}
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"cues/free.txt": "F", "cues/paid.txt": "P"}, "cues/ holds free, paid; expected one of these tier sets: free, pro"),
+    ({"cues/free.md": "F"}, "cues/ must hold .txt files only, found free.md"),
+    ({"parameters/risk.txt": "x"}, "parameters/ must hold one folder per parameter, found 'risk.txt'"),
+    ({"parameters/risk/high.txt": "x"}, "parameter 'risk' has no placeholder {risk} in 'system'"),
+    ({"user_template.txt": "{tier}"}, "user_template.txt lacks {user_input}"),
+])
+def test_authors_unrecognised_folders(tmp_path, files, message):
+    folder = _authors_folder(tmp_path, system="S.")
+    _put(folder, files)
+    with pytest.raises(PnyxError, match=re.escape(message)) as info:
+        gg.load_scenario(folder)
+    assert "\n" not in str(info.value)
 
 
 def test_experiment_runs_on_the_authors_files(tmp_path):

@@ -75,9 +75,8 @@ def test_json_list_samples_object_and_string_labels(tmp_path):
 
 
 def test_model_judge_scores_are_vote_shares(tmp_path):
-    """Three items, four votes each: shares 3/4 (label 1), 1/4 (label 1, one vote unreadable
-    -> 1/3), all unreadable (label 0, left out). AUROC over the two readable positives has no
-    negative: undefined."""
+    """Four items, four votes each: shares 3/4 (label 1), 1/4 (label 1; an unreadable vote
+    counts as not positive), all unreadable (label 0, left out), 1/4 (label 0)."""
     data = _jsonl(tmp_path / "d.jsonl", [{"id": "p1", "s": "ONE", "y": 1}, {"id": "p2", "s": "TWO", "y": 1},
                                          {"id": "n1", "s": "THREE", "y": 0}, {"id": "n2", "s": "FOUR", "y": 0}])
     pattern = {"ONE": "YYYN", "TWO": "YN?N", "THREE": "????", "FOUR": "NNNY"}
@@ -88,17 +87,20 @@ def test_model_judge_scores_are_vote_shares(tmp_path):
         item = next(k for k in pattern if f"\n{k}\n" in text)
         vote = pattern[item][sum(1 for c in calls if c == item)]
         calls.append(item)
-        return {"Y": "<final_answer>Yes</final_answer>", "N": "<final_answer>No</final_answer>", "?": "hmm"}[vote]
+        if vote == "?":
+            return "hmm"
+        answer = {"Y": "Yes", "N": "No"}[vote]
+        return "".join(f"<criterion_{i}>{answer}</criterion_{i}>" for i in range(1, 5)) + f"<final_answer>{answer}</final_answer>"
 
     summary = judge_eval(judge="model", model="scripted", data=data, text_field="s", label_field="y", votes=4,
                          threshold=0.4, out=str(tmp_path / "out"), bootstrap=200, models=lambda spec: ScriptedModel(script))
     p = pd.read_parquet(tmp_path / "out" / "predictions.parquet").set_index("id")
-    assert p.loc["p1", "score"] == 0.75 and p.loc["p2", "score"] == pytest.approx(1 / 3)
+    assert p.loc["p1", "score"] == 0.75 and p.loc["p2", "score"] == 0.25
     assert np.isnan(p.loc["n1", "score"]) and pd.isna(p.loc["n1", "decision"]) and p.loc["n2", "score"] == 0.25
     assert p["decision"].tolist()[:2] == [True, False] and p.loc["n2", "decision"] == False  # noqa: E712
     assert p.loc["p2", "readable_votes"] == 3
-    # readable: p1 (.75, 1), p2 (.333, 1), n2 (.25, 0): both positives outscore the negative
-    assert summary["metrics"]["auroc"]["value"] == 1.0
+    # readable: p1 (.75, 1), p2 (.25, 1), n2 (.25, 0): p1 outscores n2, p2 ties it
+    assert summary["metrics"]["auroc"]["value"] == 0.75
     assert summary["confusion_matrix"] == {"tp": 1, "fp": 0, "tn": 1, "fn": 1}
     assert summary["unreadable"] == 1 and summary["n_readable"] == 3
     assert summary["usage"][0]["role"] == "judge" and summary["usage"][0]["requests"] == 16
