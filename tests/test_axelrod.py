@@ -135,3 +135,37 @@ def test_axelrod_and_pnyx_strategies_in_one_tournament(tmp_path):
     matrix = json.loads((out / "summary.json").read_text())["payoff_matrix"]
     assert matrix["axelrod:TitForTat"]["alld"] == pytest.approx(0.9)
     assert matrix["axelrod:Grudger"]["axelrod:TitForTat"] == pytest.approx(3.0)
+
+
+def test_every_kind_of_player_in_one_tournament(tmp_path):
+    """A language model, an Axelrod strategy, a pnyx strategy, a saved learner and a user's class
+    meet in one tournament; the deterministic pairings give hand-computed payoffs."""
+    import json
+
+    import torch
+
+    from pnyx.agents.llm import ScriptedModel
+    from pnyx.agents.sequence import build_net, save_policy
+    from pnyx.experiments.runner import run_experiment
+
+    net = build_net({"kind": "gru", "payoffs": [3, 0, 5, 1], "hidden": 8, "embed": 4})
+    with torch.no_grad():  # a learner that always defects: the policy head ignores its state
+        net.policy.weight.zero_()
+        net.policy.bias.copy_(torch.tensor([-30.0, 30.0]))
+    save_policy(tmp_path / "defector.pt", net)
+    players = ["llm(persona=cooperative)", "axelrod:TitForTat", "tft", str(tmp_path / "defector.pt"),
+               "tests.test_strategies:Cycle([1, 0, 1, 0])"]
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(f"kind: tournament\nplayers: {json.dumps(players)}\nturns: 4\nrepetitions: 2\n")
+    run_experiment(str(cfg), out=tmp_path / "o", workers=1, progress=False,
+                   models=lambda spec: ScriptedModel("Move: cooperate"))
+    matrix = json.loads((tmp_path / "o" / "summary.json").read_text())["payoff_matrix"]
+    llm, axl_tft, tft, learner, cycle = players
+    assert matrix[axl_tft][llm] == matrix[tft][llm] == matrix[llm][tft] == 3.0
+    assert matrix[learner][llm] == 5.0 and matrix[llm][learner] == 0.0
+    assert matrix[axl_tft][learner] == matrix[tft][learner] == pytest.approx(3 / 4)  # S, then P, P, P
+    # tft against D, C, D, C plays C, D, C, D: S, T, S, T
+    assert matrix[tft][cycle] == matrix[axl_tft][cycle] == pytest.approx(10 / 4)
+    assert matrix[axl_tft][tft] == 3.0
+    for name in ("payoff_matrix", "payoff_differences", "payoff_boxplot", "wins"):
+        assert (tmp_path / "o" / "plots" / f"{name}.png").stat().st_size > 0
