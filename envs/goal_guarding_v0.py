@@ -254,9 +254,10 @@ def _validate(fields: dict, where_from: str) -> Scenario:
 
 def authors_scenario(folder: str | Path) -> Scenario:
     """A scenario from a folder holding a copy of the authors' own prompt texts, mapped onto
-    pnyx's scenario fields. pnyx ships none of them. The layout is pnyx's: the public
-    repositories hold the two-tier prompts (below) but no three-tier, instrumental or
-    terminal goal-guarding prompt files to mirror. Files (:data:`AUTHORS_FILES`):
+    pnyx's scenario fields. pnyx ships none of them. The two-tier files mirror the public
+    repositories' prompts (below); for the three-tier, instrumental and terminal
+    goal-guarding prompts the layout is pnyx's (no such files were found in the copies of
+    those repositories pnyx could read). Files (:data:`AUTHORS_FILES`):
 
     * ``system_prompt.txt`` (required): the system prompt, verbatim -- e.g. a copy of
       Greenblatt et al.'s ``model_organism_honly_prompts/prompt_atn_basic.txt``
