@@ -18,7 +18,7 @@ KINDS = Registry("experiment kind")
 for _name, _target, _description in [
     ("tournament", "tournament:Tournament", "round robin of policies in a repeated matrix game"),
     ("suite", "suite:Suite", "several experiments run as parts of one run"),
-    ("weis-ipd", "weis_ipd:WeisIPD", "sequence-model learners trained with A2C against a partner pool"),
+    ("weis-ipd", "weis_ipd:WeisIPD", "sequence-model learners trained with A2C or PPI against a partner pool"),
     ("weis-mechanism", "weis_mechanism:WeisMechanism",
      "best responder, its exploiter, and two exploiters against each other (Weis et al. section 3.2)"),
     ("peer-goal-guarding", "peer_goal_guarding:PeerGoalGuarding",

@@ -1,9 +1,12 @@
 """Experiment ``weis-ipd``: independent sequence-model learners trained against diverse partners.
 
 Reproduces Weis et al. 2026, "Multi-agent cooperation through in-context co-player
-inference" (arXiv:2602.16301), section 3.1 and appendix A, A2C variant: GRU learners in
-the iterated prisoner's dilemma (CC=(1,1), CD=(-1,2), DC=(2,-1), DD=(0,0)), each with its
-own weights and optimiser (:mod:`pnyx.population.diverse_partner_training`), trained against
+inference" (arXiv:2602.16301), section 3.1 and appendix A: GRU learners in the iterated
+prisoner's dilemma (CC=(1,1), CD=(-1,2), DC=(2,-1), DD=(0,0)), each with its own weights,
+trained with either of the paper's two methods, chosen per condition by ``method``:
+``a2c`` (independent A2C, :mod:`pnyx.population.diverse_partner_training`) or ``ppi``
+(predictive policy improvement, :mod:`pnyx.population.ppi_training`, whose curve has one
+point per phase), against
 
 * ``best_response`` -- tabular partners only (in-context best response, section 3.2 step 1);
 * ``mixed_pool`` -- two learners, each meeting the other w.p. 0.5, else a memory-one
@@ -12,8 +15,9 @@ own weights and optimiser (:mod:`pnyx.population.diverse_partner_training`), tra
 * ``opponent_id`` -- the mixed pool, each episode prepended with the opponent-ID vector z
   (ablation A.4.1: the tabular partner's log-probabilities, 0 for learners).
 
-One unit per condition and seed (``seeds``, 10 as in the paper's Figure 1). Each unit
-drives its own Ray rollout actors, so the kind runs in the driver. A unit checkpoints to
+One unit per condition and seed (``seeds``, 10 as in the paper's Figure 1). Each A2C unit
+drives its own Ray rollout actors, so the kind runs in the driver; PPI units run in the
+driver without checkpoints. An A2C unit checkpoints to
 ``<dir>/<condition>/seed<k>/last.pt`` every ``checkpoint_every`` iterations, where ``dir``
 is ``checkpoint_dir`` or else the runner's work folder ``OUT/work``; run again with the
 same configuration (``--resume``; more iterations allowed), it continues from there. Its
@@ -34,8 +38,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from scipy import stats as scipy_stats
 
 from pnyx.agents.a2c import BEST_RESPONSE, A2CConfig
+from pnyx.agents.ppi import PPIConfig
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput, builds_specs
-from pnyx.population.partners import LEARNER, PartnerPool
+from pnyx.population.partners import LEAGUE, LEARNER, PartnerPool
 from pnyx.stats import Estimate
 
 METRICS = ("learner_vs_learner_cooperation", "vs_tft_cooperation", "vs_allc_defection", "vs_alld_defection")
@@ -71,10 +76,14 @@ class Condition(Strict):
     """Who the learners meet (a pool name of ``pnyx.population.partners.POOLS``, a policy
     spec, or ``{spec: weight}``; ``learner`` is another of the condition's learners), how
     many independent learners train (default: 2 when the pool has ``learner``, else 1),
-    whether they are conditioned on the opponent-ID vector z, and their A2C
-    hyperparameters (default: the experiment's ``a2c``)."""
+    whether they are conditioned on the opponent-ID vector z, the learning method (``a2c``
+    or ``ppi``), A2C hyperparameters (default: the experiment's ``a2c``; PPI's are the
+    experiment's ``ppi``) and PPI's pretraining data (``tabular``: U(0,1) memory-one agents;
+    ``random``: uniformly random actions, the no-tabular ablation of appendix A.4.2)."""
 
     partners: str | dict[str, float]
+    method: Literal["a2c", "ppi"] = "a2c"
+    pretrain: Literal["tabular", "random"] = "tabular"
     learners: int | None = Field(None, ge=1, le=64)
     opponent_id: bool = False
     a2c: A2CConfig | None = None
@@ -117,6 +126,9 @@ class WeisConfig(ExperimentConfig):
     seeds: int = Field(1, ge=1, le=1000, description="independent training runs (units) per condition")
     model: ModelConfig = ModelConfig()
     a2c: A2CConfig = A2CConfig()
+    ppi: PPIConfig = PPIConfig()
+    methods: list[Literal["a2c", "ppi"]] = Field(["a2c", "ppi"], min_length=1,
+                                                 description="run the conditions of these methods, skip the rest")
     conditions: dict[str, Condition] = Field(default_factory=lambda: dict(DEFAULT_CONDITIONS), min_length=1)
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where learners update and driver "
                                                    "rollouts run; auto: CUDA when available")
@@ -144,14 +156,29 @@ class WeisConfig(ExperimentConfig):
     @model_validator(mode="after")
     def _batch_fills_shards(self):
         for name, cond in self.conditions.items():
+            if cond.method == "ppi":
+                self._check_ppi(name, cond)
+            elif cond.pretrain != "tabular":
+                raise ValueError(f"condition {name!r}: pretrain is PPI's; method a2c has none")
             batch = (cond.a2c or self.a2c).batch
-            if batch % self.shards:
+            if cond.method == "a2c" and batch % self.shards:
                 raise ValueError(f"batch {batch} of condition {name!r} is not a multiple of shards={self.shards}")
             if LEARNER in PartnerPool.parse(cond.partners).mix and cond.learner_count() < 2:
                 raise ValueError(f"condition {name!r} has partner 'learner' (another learner) but learners=1")
             if cond.opponent_id and self.model.kind != "gru":
                 raise ValueError(f"condition {name!r}: opponent_id needs model kind 'gru'")
         return self
+
+    def _check_ppi(self, name: str, cond: Condition) -> None:
+        if self.model.kind != "gru":
+            raise ValueError(f"condition {name!r}: method ppi needs model kind 'gru'")
+        if cond.opponent_id or cond.a2c is not None or cond.iterations is not None:
+            raise ValueError(f"condition {name!r}: method ppi takes no opponent_id, a2c or iterations "
+                             "(its phases are ppi.phases)")
+        if LEAGUE in PartnerPool.parse(cond.partners).mix:
+            raise ValueError(f"condition {name!r}: method ppi has no league partners")
+        if self.ppi.episodes % self.shards:
+            raise ValueError(f"ppi.episodes={self.ppi.episodes} is not a multiple of shards={self.shards}")
 
 
 def model_spec(cfg, opponent_id: bool) -> dict:
@@ -230,13 +257,27 @@ class WeisIPD(Experiment):
 
     def units(self, cfg: WeisConfig) -> list[Unit]:
         return [Unit(key=f"{name}.seed{k}", params={"condition": name, "seed_index": k})
-                for name in cfg.conditions for k in range(cfg.seeds)]
+                for name, cond in cfg.conditions.items() if cond.method in cfg.methods for k in range(cfg.seeds)]
 
     def run_unit(self, cfg: WeisConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
-        from pnyx.population.diverse_partner_training import TrainingSpec
-
         name, k = unit.params["condition"], unit.params["seed_index"]
         cond = cfg.conditions[name]
+        if cond.method == "ppi":
+            result = self._run_ppi(cfg, cond, seed, ctx)
+        else:
+            result = self._run_a2c(cfg, cond, seed, ctx, _unit_folder(cfg, ctx, name, f"seed{k}"))
+        rows = pd.DataFrame(result.curve)
+        rows.insert(0, "condition", name)
+        rows.insert(1, "seed_index", k)
+        rows["workers"] = result.workers
+        within = [{"condition": name, "seed_index": k, "partner": p, "cooperation": c}
+                  for p, c in result.within_episode.items()]
+        return UnitOutput(rows=rows, records={"within_episode": within})
+
+    @staticmethod
+    def _run_a2c(cfg: WeisConfig, cond: Condition, seed: np.random.SeedSequence, ctx: RunContext, folder):
+        from pnyx.population.diverse_partner_training import TrainingSpec
+
         spec = TrainingSpec(
             model=model_spec(cfg, cond.opponent_id), a2c=cond.a2c or cfg.a2c,
             partners=PartnerPool.parse(cond.partners).mix, rounds=cfg.rounds, iterations=cond.iterations or cfg.iterations,
@@ -245,14 +286,27 @@ class WeisIPD(Experiment):
             final_eval_games=cfg.final_eval_games, league_every=cfg.league_every, league_size=cfg.league_size,
             checkpoint_every=cfg.checkpoint_every,
         )
-        result = train(cfg, spec, ctx, _unit_folder(cfg, ctx, name, f"seed{k}"))
-        rows = pd.DataFrame(result.curve)
-        rows.insert(0, "condition", name)
-        rows.insert(1, "seed_index", k)
-        rows["workers"] = result.workers
-        within = [{"condition": name, "seed_index": k, "partner": p, "cooperation": c}
-                  for p, c in result.within_episode.items()]
-        return UnitOutput(rows=rows, records={"within_episode": within})
+        return train(cfg, spec, ctx, folder)
+
+    @staticmethod
+    def _run_ppi(cfg: WeisConfig, cond: Condition, seed: np.random.SeedSequence, ctx: RunContext):
+        import torch
+
+        from pnyx.population.ppi_training import PPISpec, PPITrainer
+
+        spec = PPISpec(
+            model={"embed": cfg.model.embed, "hidden": cfg.model.hidden}, ppi=cfg.ppi,
+            partners=PartnerPool.parse(cond.partners).mix, payoffs=cfg.payoffs, rounds=cfg.rounds,
+            seed=tuple(int(s) for s in seed.generate_state(4)), learners=cond.learner_count(),
+            pretrain=cond.pretrain, shards=cfg.shards, eval_games=cfg.eval_games,
+            final_eval_games=cfg.final_eval_games,
+        )
+        threads = torch.get_num_threads()
+        torch.set_num_threads(cfg.learner_threads or threads)
+        try:
+            return PPITrainer(spec, device=cfg.device).run(progress=ctx.progress)
+        finally:
+            torch.set_num_threads(threads)
 
     def summarize(self, cfg: WeisConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
         conditions = {}
@@ -265,8 +319,8 @@ class WeisIPD(Experiment):
                 continue
             finals = df[df["final"]].groupby("seed_index").last()
             curve = df[~df["final"]]
-            columns = ["iteration", *METRICS] + [c for c in ("reward", "entropy") if c in curve]
-            c = {"seeds": len(finals), "iterations": int(finals["iteration"].max()),
+            columns = ["iteration", *METRICS] + [c for c in ("reward", "entropy", "model_loss") if c in curve]
+            c = {"method": cfg.conditions[name].method, "seeds": len(finals), "iterations": int(finals["iteration"].max()),
                  "workers": int(df["workers"].max())}
             for m in METRICS:
                 estimate, std = seed_mean(finals[m].tolist())
@@ -320,13 +374,14 @@ class WeisIPD(Experiment):
         }
 
     def report(self, cfg: WeisConfig, summary: dict) -> str:
-        lines = ["| condition | seeds | iterations | learner vs learner C | vs tft C | vs allc D | vs alld D |",
-                 "|---|---|---|---|---|---|---|"]
+        lines = ["| condition | seeds | iterations | method | learner vs learner C | vs tft C | vs allc D | vs alld D |",
+                 "|---|---|---|---|---|---|---|---|"]
         for name, c in summary["conditions"].items():
             cells = [f"{_fmt(c[m])} (sd {_num(c[f'{m}_std'])})" for m in METRICS]
-            lines.append(f"| {name} | {c['seeds']} | {c['iterations']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | {c['seeds']} | {c['iterations']} | {c['method']} | " + " | ".join(cells) + " |")
         lines.append("")
-        lines.append("Means across seeds with Student-t 95% intervals and standard deviations.")
+        lines.append("Means across seeds with Student-t 95% intervals and standard deviations. Iterations are A2C "
+                     "updates for a2c and phases for ppi (predictive policy improvement).")
         workers = sorted({c["workers"] for c in summary["conditions"].values()})
         lines.append(f"Rollouts on {', '.join(map(str, workers))} Ray worker(s) per unit (0: in the driver).")
         if "best_response_reached" in summary:
@@ -359,7 +414,7 @@ def condition_panels(conditions: dict, draw, xlabel, ylabel, title) -> Figure:
     axes = fig.subplots(1, n, sharey=True, squeeze=False)
     for ax, (name, c) in zip(axes[0], conditions.items()):
         draw(ax, c)
-        ax.set_title(name)
+        ax.set_title(f"{name} ({c['method']})" if "method" in c else name)
         ax.set_xlabel(xlabel)
         ax.set_ylim(-0.02, 1.02)
     axes[0][0].set_ylabel(ylabel)

@@ -1,0 +1,172 @@
+"""The phase loop of predictive policy improvement (PPI) for independent learners against a partner pool.
+
+Weis et al. 2026 (arXiv:2602.16301), section 2 and appendix A.3.1, Algorithm 1: each
+learner keeps its own dataset ``D``, starting with ``D_0``: ``pretrain_episodes``
+trajectories of two random memory-one agents (parameters ~U(0,1), A.3.3) playing each
+other, or, with ``pretrain: random`` (the no-tabular ablation, A.4.2), of uniformly random
+actions. In each phase k every learner's sequence model is re-initialised and trained on
+all of ``D_k-1``; then every learner plays ``episodes`` games in seat 0 with its improved
+policy (:class:`pnyx.agents.ppi.ImprovedPolicy`) against partners drawn from the pool
+(:mod:`pnyx.population.partners`; a ``learner`` partner is another learner acting with its
+own improved policy of the same phase), and ``D_k = D_k-1 ∪`` its seat-0 trajectories.
+
+As in :mod:`pnyx.population.diverse_partner_training`, a learner keeps only its own seat,
+so its data's partner mix is the pool's (50/50 in the mixed pool), and games come in
+``shards`` slices seeded by ``SeedSequence([*seed, phase, learner, shard])``. pnyx's
+choices: each learner draws its own ``D_0`` (seat 0 of the pretraining games); model
+initialisation, minibatch order and rollout sampling are seeded per phase and learner; the
+curve has one point per phase, evaluating that phase's improved policies (those that
+collected its data), and the final learners are the last phase's. Everything runs in the
+driver (no Ray actors, no checkpoints); the same seed gives the same curve.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from pnyx.agents.ppi import ImprovedPolicy, PPIConfig, build_model, fit
+from pnyx.agents.sequence import START
+from pnyx.errors import PnyxError
+from pnyx.population.diverse_partner_training import (EVAL_PARTNERS, TrainingResult, _metrics, _others, evaluate,
+                                                      play, resolve_device, shard_draw)
+from pnyx.population.partners import LEAGUE, LEARNER, PartnerPool
+
+PRETRAIN = ("tabular", "random")
+_PRETRAIN, _INIT, _ORDER, _ROLLOUT, _EVAL = (2**31 + k for k in range(5))  # seed slots apart from the shards
+
+
+@dataclass(frozen=True)
+class PPISpec:
+    """Everything that determines a PPI run (``seed`` is SeedSequence entropy)."""
+
+    model: dict[str, Any]  # {"embed": int, "hidden": int}
+    ppi: PPIConfig
+    partners: dict[str, float]
+    payoffs: tuple[float, float, float, float]
+    rounds: int
+    seed: tuple[int, ...]
+    learners: int = 1
+    pretrain: str = "tabular"
+    shards: int = 8
+    eval_games: int = 256
+    final_eval_games: int = 1024
+    opponent_id: bool = False  # read by the shared episode code; PPI has no opponent-ID variant
+
+    def __post_init__(self):
+        if self.ppi.episodes % self.shards:
+            raise PnyxError(f"ppi.episodes={self.ppi.episodes} is not a multiple of shards={self.shards}")
+        if self.pretrain not in PRETRAIN:
+            raise PnyxError(f"unknown pretrain {self.pretrain!r} (known: {', '.join(PRETRAIN)})")
+        if LEARNER in self.partners and self.learners < 2:
+            raise PnyxError("partner 'learner' means another learner: set learners >= 2")
+        if LEAGUE in self.partners or self.opponent_id:
+            raise PnyxError("PPI learners support neither league partners nor opponent_id")
+
+
+def memory_one_episodes(n: int, rounds: int, rng: np.random.Generator, random: bool = False) -> np.ndarray:
+    """Seat-0 observation codes (rounds+1, n) of ``n`` games between two memory-one agents
+    with parameters ~U(0,1) drawn per game (``random``: every parameter 0.5, i.e. uniformly
+    random actions). Parameters are cooperation probabilities indexed by code (CC, CD, DC,
+    DD, start), each player seeing its own move first."""
+    params = np.full((2, n, 5), 0.5) if random else rng.random((2, n, 5))
+    codes = np.empty((rounds + 1, n), dtype=np.uint8)
+    obs = np.full((2, n), START)
+    codes[0] = START
+    for t in range(rounds):
+        coop = np.take_along_axis(params, obs[:, :, None], axis=2)[:, :, 0]
+        defect = (rng.random((2, n)) >= coop).astype(np.int64)
+        obs = np.stack([2 * defect[0] + defect[1], 2 * defect[1] + defect[0]])
+        codes[t + 1] = obs[0]
+    return codes
+
+
+class PPITrainer:
+    """Runs the phase loop; ``data[i]`` is learner i's dataset as a list of code arrays
+    (rounds+1, games), ``agents[i]`` its current improved policy."""
+
+    def __init__(self, spec: PPISpec, device: str = "cpu", on_point=None):
+        self.spec = spec
+        self.device = resolve_device(device)
+        self.pool = PartnerPool(spec.partners)
+        self.payoff = torch.tensor([*map(float, spec.payoffs), 0.0], device=self.device)
+        self.data = [[memory_one_episodes(spec.ppi.pretrain_episodes, spec.rounds,
+                                          self._rng(_PRETRAIN, i), spec.pretrain == "random")]
+                     for i in range(spec.learners)]
+        self.agents: list[ImprovedPolicy] = []
+        self.curve: list[dict[str, float]] = []
+        self.phase = 0
+        self.on_point = on_point
+
+    def _rng(self, *slot: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence([*self.spec.seed, *slot]))
+
+    def fresh_model(self, phase: int, learner: int):
+        """The randomly initialised sequence model of one learner in one phase."""
+        with torch.random.fork_rng():
+            torch.manual_seed(int(np.random.SeedSequence([*self.spec.seed, _INIT, phase, learner]).generate_state(1)[0]))
+            return build_model(self.spec.model).to(self.device)
+
+    def train_models(self, phase: int) -> list[float]:
+        """Re-initialise every learner's model and train it on all of its data; returns the losses."""
+        losses, self.agents = [], []
+        for i in range(self.spec.learners):
+            model = self.fresh_model(phase, i)
+            losses.append(fit(model, np.concatenate(self.data[i], axis=1), self.payoff, self.spec.ppi,
+                              self._rng(_ORDER, phase, i)))
+            self.agents.append(ImprovedPolicy(model, self.spec.payoffs, self.spec.ppi, self.spec.rounds))
+        return losses
+
+    def collect(self, phase: int) -> dict[str, float]:
+        """Every learner plays its phase's games; their seat-0 trajectories join its data."""
+        spec = self.spec
+        games = spec.ppi.episodes // spec.shards
+        rewards, cooperation = [], []
+        for i, agent in enumerate(self.agents):
+            draws, uniforms = zip(*(shard_draw(spec, self.pool, phase, i, s, games, 0) for s in range(spec.shards)))
+            for j, a in enumerate(self.agents):
+                a.reseed([*spec.seed, _ROLLOUT, phase, i, j])
+            out = play(agent, _others(self.agents, i), self.pool, draws, uniforms, [], spec.rounds, False)
+            final = 2 * out["actions"][-1].astype(np.int64) + out["partner_actions"][-1]
+            self.data[i].append(np.concatenate([out["obs"].astype(np.uint8), final[None].astype(np.uint8)]))
+            rewards.append(float(out["rewards"].mean()))
+            cooperation.append(float(out["cooperation"].sum() / (out["episodes"].sum() * spec.rounds)))
+        return {"reward": float(np.mean(rewards)), "train_cooperation": float(np.mean(cooperation))}
+
+    def evaluate(self, games: int) -> dict[str, np.ndarray]:
+        """Per-round cooperation of the improved policies against each evaluation partner,
+        averaged over learners; ``learner``: each against the next learner."""
+        out = {}
+        for k, p in enumerate(EVAL_PARTNERS):
+            rates = []
+            for i in range(self.spec.learners):
+                for j, a in enumerate(self.agents):
+                    a.reseed([*self.spec.seed, _EVAL, self.phase, k, i, j])
+                rates.append(evaluate(self.agents[i], _others(self.agents, i)[0], self.spec, p, games,
+                                      [*self.spec.seed, self.phase, _EVAL, k, i]))
+            out[p] = np.mean(rates, axis=0)
+        return out
+
+    def run(self, progress: bool = False) -> TrainingResult:
+        from tqdm import tqdm
+
+        spec = self.spec
+        start = time.perf_counter()
+        for phase in tqdm(range(1, spec.ppi.phases + 1), disable=not progress, leave=False, desc="phases"):
+            self.phase = phase
+            losses = self.train_models(phase)
+            stats = self.collect(phase) | {"model_loss": float(np.mean(losses))}
+            coop = {p: float(c.mean()) for p, c in self.evaluate(spec.eval_games).items()}
+            point = {"iteration": phase, "final": False, **_metrics(coop), **stats,
+                     "seconds": time.perf_counter() - start}
+            if self.on_point is not None:
+                self.on_point(point)
+            self.curve.append(point)
+        within = {p: c.tolist() for p, c in self.evaluate(spec.final_eval_games).items()}
+        final = {"iteration": self.phase, "final": True,
+                 **_metrics({p: float(np.mean(c)) for p, c in within.items()})}
+        return TrainingResult([a.model for a in self.agents], self.curve + [final], within, 0)

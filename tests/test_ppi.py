@@ -1,0 +1,193 @@
+"""Predictive policy improvement: the improved policy, the world model, the phase loop, ``weis-ipd`` with ``method: ppi``."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pnyx.agents.ppi import ImprovedPolicy, PPIConfig, SequenceModel, fit, improved_logits
+from pnyx.agents.sequence import START
+from pnyx.population import ppi_training
+from pnyx.population.ppi_training import PPISpec, PPITrainer, memory_one_episodes
+
+PAYOFFS = (1, -1, 2, 0)
+PAYOFF = torch.tensor([1.0, -1.0, 2.0, 0.0, 0.0])
+TINY = {"embed": 8, "hidden": 16}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks run fastest on one thread, above all on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return SequenceModel(**TINY).eval()
+
+
+def test_improved_policy_is_the_hand_computed_boltzmann_policy():
+    prior = torch.tensor([[0.0, math.log(3.0)]])  # p(C) = 1/4, p(D) = 3/4
+    q = torch.tensor([[10.0, 0.0]])
+    # pi(C) = (1/4) e^(0.1 * 10) / ((1/4) e^1 + (3/4) e^0) = e / (e + 3)
+    pi = improved_logits(prior, q, 0.1).exp()
+    torch.testing.assert_close(pi, torch.tensor([[math.e / (math.e + 3), 3 / (math.e + 3)]]))
+    torch.testing.assert_close(improved_logits(prior, q, 0.0).exp(), torch.tensor([[0.25, 0.75]]))
+
+
+def test_with_beta_zero_the_policy_is_the_models_prior_along_an_episode():
+    model = _model()
+    codes = torch.tensor([[START, START], [0, 1], [3, 2], [1, 0], [2, 3]])  # o_0 .. o_4 of two games
+    with torch.no_grad():
+        prior = torch.softmax(model(codes, PAYOFF)[0], -1)  # (4, 2, 2): a_0 .. a_3 from whole-episode tokens
+    agent = ImprovedPolicy(model, PAYOFFS, PPIConfig(beta=0.0), rounds=4)
+    state = agent.initial_state(2)
+    for t in range(4):
+        logits, _, state = agent.step(codes[t], None, state)
+        torch.testing.assert_close(logits.exp(), prior[t])
+
+
+def test_q_values_of_a_constant_reward_model_are_the_discounted_sums():
+    model = _model()
+    with torch.no_grad():
+        model.reward_head.weight.zero_()
+        model.reward_head.bias.fill_(0.5)
+    cfg = PPIConfig(beta=1.0, horizon=15, rollouts=3, gamma=0.9)
+    agent = ImprovedPolicy(model, PAYOFFS, cfg, rounds=20)
+    h = torch.randn(1, 4, TINY["hidden"])
+    # 15 rounds ahead from round 0; from round 17 only rounds 17, 18, 19 remain
+    for t, steps in ((0, 15), (17, 3)):
+        expected = 0.5 * (1 - 0.9 ** steps) / (1 - 0.9)
+        torch.testing.assert_close(agent.q_values(h, t), torch.full((4, 2), expected))
+    # equal values for both actions leave the prior unchanged
+    state = agent.initial_state(4)
+    logits, _, _ = agent.step(torch.full((4,), START), None, state)
+    prior = torch.log_softmax(model.action_head(model.run(torch.stack(
+        [model.embed_obs(torch.full((4,), START)), model.embed_reward(torch.zeros(4))]), None)[0][-1]), -1)
+    torch.testing.assert_close(logits, prior.detach())
+
+
+def test_world_model_predicts_tit_for_tat():
+    rng = np.random.default_rng(0)
+    rounds, n = 10, 512
+    own = (rng.random((rounds, n)) < 0.5).astype(np.int64)
+    partner = np.vstack([np.zeros((1, n), np.int64), own[:-1]])  # tit for tat: cooperate, then copy
+    codes = np.vstack([np.full((1, n), START), 2 * own + partner]).astype(np.uint8)
+    model = _model(1)
+    cfg = PPIConfig(epochs=20, batch=64, lr=1e-2, weight_decay=0.0)
+    loss = fit(model, codes[:, :448], PAYOFF, cfg, np.random.default_rng(0))
+    assert loss < 1.0
+    held_out = torch.from_numpy(codes[:, 448:]).long()
+    with torch.no_grad():
+        _, obs_logits, reward, _, rewards = model(held_out, PAYOFF)
+    p_next = torch.softmax(obs_logits, -1).gather(-1, held_out[1:].unsqueeze(-1)).squeeze(-1)
+    assert float(p_next.mean()) > 0.9 and float(p_next[1:].min()) > 0.5
+    assert float((reward - rewards).abs().max()) < 0.3
+
+
+def _spec(**changes):
+    ppi = PPIConfig(**({"phases": 2, "episodes": 32, "pretrain_episodes": 128, "epochs": 10, "batch": 32, "lr": 1e-2,
+                        "weight_decay": 0.0, "rollouts": 4, "horizon": 4, "beta": 1.0} | changes.pop("ppi", {})))
+    return PPISpec(**({"model": TINY, "ppi": ppi, "partners": {"allc": 1.0}, "payoffs": PAYOFFS, "rounds": 6,
+                       "seed": (5,), "shards": 4, "eval_games": 16, "final_eval_games": 64} | changes))
+
+
+def test_each_phase_reinitialises_the_model_and_trains_on_all_data(monkeypatch):
+    calls, real_fit = [], ppi_training.fit
+
+    def recording_fit(model, codes, payoff, cfg, rng):
+        calls.append(({k: v.clone() for k, v in model.state_dict().items()}, codes.shape))
+        loss = real_fit(model, codes, payoff, cfg, rng)
+        calls[-1] += ({k: v.clone() for k, v in model.state_dict().items()},)
+        return loss
+
+    monkeypatch.setattr(ppi_training, "fit", recording_fit)
+    trainer = PPITrainer(_spec(ppi={"phases": 3, "pretrain_episodes": 64, "epochs": 2}, partners={"learner": 0.5, "uniform_memory_one": 0.5}, learners=2))
+    trainer.run()
+    assert len(calls) == 6  # 3 phases x 2 learners, in that order
+    # D_0 = 64 pretraining episodes; each phase adds 32 of the learner's own games; 6 rounds -> 7 codes
+    assert [c[1] for c in calls] == [(7, 64), (7, 64), (7, 96), (7, 96), (7, 128), (7, 128)]
+    assert [sum(a.shape[1] for a in d) for d in trainer.data] == [160, 160]
+    for k, (initial, _, trained) in enumerate(calls):
+        phase, learner = k // 2 + 1, k % 2
+        fresh = trainer.fresh_model(phase, learner).state_dict()
+        assert all(torch.equal(initial[name], fresh[name]) for name in fresh)  # re-initialised, not continued
+        assert not torch.equal(initial["gru.weight_hh_l0"], trained["gru.weight_hh_l0"])
+        if k >= 2:
+            assert not torch.equal(initial["gru.weight_hh_l0"], calls[k - 2][0]["gru.weight_hh_l0"])
+    # the learners' pretraining data are their own; U(0,1) partners at the start: both moves occur
+    assert not np.array_equal(trainer.data[0][0], trainer.data[1][0])
+    assert set(np.unique(trainer.data[0][0][1:])) == {0, 1, 2, 3}
+
+
+def test_memory_one_pretraining_data_follow_the_game():
+    codes = memory_one_episodes(500, 8, np.random.default_rng(0))
+    assert codes.shape == (9, 500) and np.all(codes[0] == START) and np.all(codes[1:] < 4)
+    rand = memory_one_episodes(4000, 8, np.random.default_rng(0), random=True)
+    assert abs(np.mean(rand[1:] >> 1) - 0.5) < 0.02 and abs(np.mean(rand[1:] & 1) - 0.5) < 0.02
+
+
+def test_ppi_learns_to_defect_against_always_cooperate_and_is_seeded():
+    """Planted effect: defecting against always-cooperate pays 2 instead of 1 per round, so a
+    large beta pushes the improved policy to defect; the prior alone (beta = 0) stays near the
+    pretraining data's coin flip."""
+    improved = PPITrainer(_spec(ppi={"beta": 10.0})).run()
+    prior_only = PPITrainer(_spec(ppi={"beta": 0.0})).run()
+    assert improved.curve[-1]["vs_allc_defection"] > 0.75
+    assert prior_only.curve[-1]["vs_allc_defection"] < 0.6
+    again = PPITrainer(_spec(ppi={"beta": 10.0})).run()
+    strip = lambda curve: [{k: v for k, v in p.items() if k != "seconds"} for p in curve]  # noqa: E731
+    assert strip(again.curve) == strip(improved.curve) and again.within_episode == improved.within_episode
+    other = PPITrainer(_spec(ppi={"beta": 10.0}, seed=(6,))).run()
+    assert strip(other.curve) != strip(improved.curve)
+
+
+def test_weis_ipd_runs_ppi_conditions_and_labels_the_method(tmp_path):
+    from pnyx.experiments.experiment import RunContext
+    from pnyx.experiments.weis_ipd import WeisConfig, WeisIPD
+
+    kind = WeisIPD()
+    cfg = WeisConfig.model_validate({
+        "kind": "weis-ipd", "rounds": 4, "iterations": 1, "workers": 0, "shards": 2, "eval_every": 1, "eval_games": 4,
+        "final_eval_games": 4, "a2c": {"batch": 8}, "model": TINY,
+        "ppi": {"phases": 2, "episodes": 8, "pretrain_episodes": 16, "epochs": 1, "batch": 8, "rollouts": 1,
+                "horizon": 2},
+        "conditions": {"br": {"partners": "reduced"},
+                       "ppi_mixed": {"method": "ppi", "partners": "mixed_pool", "pretrain": "random"}}})
+    ctx = RunContext(tmp_path / "run", progress=False)
+    outputs = [kind.run_unit(cfg, u, np.random.SeedSequence(i), ctx) for i, u in enumerate(kind.units(cfg))]
+    import pandas as pd
+
+    rows = pd.concat([o.rows for o in outputs], ignore_index=True)
+    summary = kind.summarize(cfg, rows, {"within_episode": [r for o in outputs for r in o.records["within_episode"]]})
+    assert json.loads(json.dumps(summary)) == summary
+    ppi = summary["conditions"]["ppi_mixed"]
+    assert (ppi["method"], ppi["iterations"], summary["conditions"]["br"]["method"]) == ("ppi", 2, "a2c")
+    assert [p["iteration"] for p in ppi["learning_curve"]] == [1, 2]
+    assert all(len(v) == 4 for v in ppi["within_episode"].values())
+    report = kind.report(cfg, summary)
+    assert "| ppi_mixed | 1 | 2 | ppi |" in report and "| br | 1 | 1 | a2c |" in report
+    titles = [ax.get_title() for ax in kind.plot(cfg, rows, summary)["cooperation_over_training"].axes]
+    assert titles == ["br (a2c)", "ppi_mixed (ppi)"]
+    only_a2c = cfg.model_copy(update={"methods": ["a2c"]})
+    assert [u.key for u in kind.units(only_a2c)] == ["br.seed0"]
+    assert list(kind.summarize(only_a2c, rows[rows["condition"] == "br"], {})["conditions"]) == ["br"]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"method": "ppi", "partners": "mixed_pool", "opponent_id": True}, "method ppi takes no opponent_id"),
+    ({"partners": "tabular", "pretrain": "random"}, "pretrain is PPI's"),
+    ({"method": "ppi", "partners": "league"}, "no league partners"),
+])
+def test_bad_ppi_conditions_name_the_problem(changes, message):
+    from pydantic import ValidationError
+
+    from pnyx.experiments.weis_ipd import WeisConfig
+
+    with pytest.raises(ValidationError, match=message):
+        WeisConfig.model_validate({"kind": "weis-ipd", "conditions": {"x": changes}})
