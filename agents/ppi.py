@@ -24,6 +24,13 @@ observations, squared error for rewards); AdamW (lr 1e-4, weight decay 1e-2, bet
 rounds into the future; 30 phases of 20 000 new trajectories on top of 200 000 pretraining
 trajectories (the phase loop is :mod:`pnyx.population.ppi_training`).
 
+A model built with ``opponent_id=True`` is the "Opponent ID" ablation (section 3.1,
+appendix A.4.1: the observation sequence is prepended with the opponent-ID vector z,
+:func:`pnyx.population.partners.opponent_z`, 0 for learning partners). As in the A2C GRU
+(:mod:`pnyx.agents.sequence`), z is linearly projected (here to ``embed``, one more
+modality-specific embedding) and fed as one token before ``o_0``; in training, in the
+model's rollouts (which continue from that state) and when acting.
+
 pnyx's choices where the paper gives no number or form:
 
 * tokens: one GRU step per token, in the order ``o_0, r_0, a_0, o_1, r_1, a_1, ..., o_T,
@@ -44,6 +51,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from pnyx.agents.sequence import Z_SIZE
 from pnyx.envs.matrix_game import START
 from pnyx.errors import PnyxError
 
@@ -72,9 +80,10 @@ class PPIConfig(BaseModel):
 
 
 class SequenceModel(nn.Module):
-    """The PPI sequence model: embeddings per modality -> GRU -> Swish -> a head per modality."""
+    """The PPI sequence model: embeddings per modality -> GRU -> Swish -> a head per modality;
+    with ``opponent_id``, a projection of z fed as a token before each episode."""
 
-    def __init__(self, embed: int = 32, hidden: int = 128):
+    def __init__(self, embed: int = 32, hidden: int = 128, opponent_id: bool = False):
         super().__init__()
         self.obs = nn.Linear(CODES, embed)
         self.action = nn.Linear(2, embed)
@@ -84,6 +93,7 @@ class SequenceModel(nn.Module):
         self.action_head = nn.Linear(hidden, 2)
         self.reward_head = nn.Linear(hidden, 1)
         self.hidden = hidden
+        self.prefix = nn.Linear(Z_SIZE, embed) if opponent_id else None  # last: other layers' init unchanged
 
     def embed_obs(self, codes: torch.Tensor) -> torch.Tensor:
         return self.obs(F.one_hot(codes, CODES).float())
@@ -99,40 +109,45 @@ class SequenceModel(nn.Module):
         out, state = self.gru(tokens, state)
         return F.silu(out), state
 
-    def forward(self, codes: torch.Tensor, payoff: torch.Tensor):
+    def forward(self, codes: torch.Tensor, payoff: torch.Tensor, z: torch.Tensor | None = None):
         """Predictions along whole episodes. ``codes`` (T+1, n): the observation codes
         ``o_0 .. o_T`` (``o_0`` the start code; own actions are ``o_t+1 >> 1``); ``payoff``
-        (5,): own reward per code, 0 for the start. Returns logits of ``a_0..a_T-1`` (T, n, 2),
-        logits of ``o_1..o_T`` (T, n, 5), predicted ``r_0..r_T`` (T+1, n) and the targets
-        (actions, rewards)."""
+        (5,): own reward per code, 0 for the start; ``z`` (n, Z_SIZE) for an ``opponent_id``
+        model. Returns logits of ``a_0..a_T-1`` (T, n, 2), logits of ``o_1..o_T`` (T, n, 5),
+        predicted ``r_0..r_T`` (T+1, n) and the targets (actions, rewards)."""
         steps = codes.shape[0] - 1
         actions, rewards = codes[1:] >> 1, payoff[codes]
         o, r, a = self.embed_obs(codes), self.embed_reward(rewards), self.embed_action(actions)
         body = torch.stack([o[:steps], r[:steps], a], 1).flatten(0, 1)  # o_0 r_0 a_0 o_1 ...
-        out, _ = self.run(torch.cat([body, o[steps:], r[steps:]]), None)  # positions 3t: o_t, 3t+1: r_t, 3t+2: a_t
+        tokens = torch.cat([body, o[steps:], r[steps:]])
+        if self.prefix is not None:
+            tokens = torch.cat([self.prefix(z).unsqueeze(0), tokens])
+        out, _ = self.run(tokens, None)
+        out = out[1:] if self.prefix is not None else out  # positions 3t: o_t, 3t+1: r_t, 3t+2: a_t
         action_logits = self.action_head(out[1:3 * steps:3])
         obs_logits = self.obs_head(out[2::3])
         reward_mean = self.reward_head(out[0::3]).squeeze(-1)
         return action_logits, obs_logits, reward_mean, actions, rewards
 
-    def loss(self, codes: torch.Tensor, payoff: torch.Tensor) -> torch.Tensor:
+    def loss(self, codes: torch.Tensor, payoff: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """The next-token loss (appendix A.3.1): cross-entropy of actions and observations
         plus the squared error of rewards, each averaged over its tokens."""
-        action_logits, obs_logits, reward_mean, actions, rewards = self(codes, payoff)
+        action_logits, obs_logits, reward_mean, actions, rewards = self(codes, payoff, z)
         return (F.cross_entropy(action_logits.flatten(0, 1), actions.flatten())
                 + F.cross_entropy(obs_logits.flatten(0, 1), codes[1:].flatten())
                 + F.mse_loss(reward_mean, rewards))
 
 
 def build_model(spec: dict) -> SequenceModel:
-    """A sequence model from ``{"embed": int, "hidden": int}``."""
+    """A sequence model from ``{"embed": int, "hidden": int, "opponent_id": bool}`` (the last optional)."""
     return SequenceModel(**spec)
 
 
 def fit(model: SequenceModel, codes: np.ndarray, payoff: torch.Tensor, cfg: PPIConfig,
-        rng: np.random.Generator) -> float:
-    """Train ``model`` on trajectories ``codes`` (T+1, N) for ``cfg.epochs`` epochs of
-    shuffled minibatches (order from ``rng``) with AdamW; returns the last epoch's mean loss."""
+        rng: np.random.Generator, z: np.ndarray | None = None) -> float:
+    """Train ``model`` on trajectories ``codes`` (T+1, N) (with their opponent-ID vectors
+    ``z`` (N, Z_SIZE) for an ``opponent_id`` model) for ``cfg.epochs`` epochs of shuffled
+    minibatches (order from ``rng``) with AdamW; returns the last epoch's mean loss."""
     device = model.obs.weight.device
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay)
     n = codes.shape[1]
@@ -142,7 +157,8 @@ def fit(model: SequenceModel, codes: np.ndarray, payoff: torch.Tensor, cfg: PPIC
         for start in range(0, n, cfg.batch):
             idx = np.sort(order[start:start + cfg.batch])
             batch = torch.from_numpy(codes[:, idx]).long().to(device)
-            loss = model.loss(batch, payoff)
+            ids = None if z is None else torch.from_numpy(z[idx]).float().to(device)
+            loss = model.loss(batch, payoff, ids)
             if not torch.isfinite(loss):
                 raise PnyxError("the PPI sequence model's loss is not finite; lower ppi.lr")
             optimizer.zero_grad()
@@ -173,8 +189,9 @@ class ImprovedPolicy(nn.Module):
     Steps like the sequence policies of :mod:`pnyx.agents.sequence` (``initial_state``,
     ``step(obs, z, state) -> logits, values, state``; ``policy`` and ``inputs.payoff`` are
     what :func:`pnyx.population.diverse_partner_training.play` reads), so it plays in the
-    same episodes. All games of a batch are in the same round. ``rounds`` is the episode
-    length (rollouts stop there); :meth:`reseed` fixes the rollouts' randomness.
+    same episodes; an ``opponent_id`` model reads z at the start. All games of a batch are
+    in the same round. ``rounds`` is the episode length (rollouts stop there); :meth:`reseed`
+    fixes the rollouts' randomness.
     """
 
     def __init__(self, model: SequenceModel, payoffs, cfg: PPIConfig, rounds: int):
@@ -199,6 +216,8 @@ class ImprovedPolicy(nn.Module):
         if bool((obs == START).all()):
             h, t = torch.zeros_like(h), 0
             tokens = torch.stack([m.embed_obs(obs), m.embed_reward(torch.zeros(len(obs), device=obs.device))])
+            if m.prefix is not None:
+                tokens = torch.cat([m.prefix(z).unsqueeze(0), tokens])
         elif bool((obs == START).any()) or t == 0:
             raise PnyxError("an improved PPI policy steps whole batches in the same round")
         else:

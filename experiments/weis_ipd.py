@@ -13,15 +13,18 @@ point per phase), against
   strategy ~U(0,1) (Figure 1);
 * ``no_tabular`` -- two learners meeting only each other (ablation A.4.2);
 * ``opponent_id`` -- the mixed pool, each episode prepended with the opponent-ID vector z
-  (ablation A.4.1: the tabular partner's log-probabilities, 0 for learners).
+  (ablation A.4.1: the tabular partner's log-probabilities, 0 for learners); with either
+  method (the full preset's ``ppi_opponent_id`` for PPI).
 
 One unit per condition and seed (``seeds``, 10 as in the paper's Figure 1). Each A2C unit
 drives its own Ray rollout actors, so the kind runs in the driver; PPI units run in the
-driver without checkpoints. An A2C unit checkpoints to
-``<dir>/<condition>/seed<k>/last.pt`` every ``checkpoint_every`` iterations, where ``dir``
-is ``checkpoint_dir`` or else the runner's work folder ``OUT/work``; run again with the
-same configuration (``--resume``; more iterations allowed), it continues from there. Its
-final learners are saved beside it as ``learner<i>.pt``, player specs for tournaments.
+driver too. A unit checkpoints to ``<dir>/<condition>/seed<k>/last.pt``, where ``dir`` is
+``checkpoint_dir`` or else the runner's work folder ``OUT/work``: an A2C unit every
+``checkpoint_every`` iterations, a PPI unit after every phase. Run again with the same
+configuration (``--resume``; more iterations or phases allowed), it continues from there.
+An A2C unit's final learners are saved beside it as ``learner<i>.pt``, player specs for
+tournaments; a PPI unit's final sequence models are in its ``last.pt`` (``models``), which
+the sequence-policy loader does not read.
 The summary gives every final metric as the mean across seeds with its Student-t 95%
 interval (an Estimate) and the standard deviation across seeds.
 """
@@ -172,8 +175,8 @@ class WeisConfig(ExperimentConfig):
     def _check_ppi(self, name: str, cond: Condition) -> None:
         if self.model.kind != "gru":
             raise ValueError(f"condition {name!r}: method ppi needs model kind 'gru'")
-        if cond.opponent_id or cond.a2c is not None or cond.iterations is not None:
-            raise ValueError(f"condition {name!r}: method ppi takes no opponent_id, a2c or iterations "
+        if cond.a2c is not None or cond.iterations is not None:
+            raise ValueError(f"condition {name!r}: method ppi takes no a2c or iterations "
                              "(its phases are ppi.phases)")
         if LEAGUE in PartnerPool.parse(cond.partners).mix:
             raise ValueError(f"condition {name!r}: method ppi has no league partners")
@@ -262,10 +265,9 @@ class WeisIPD(Experiment):
     def run_unit(self, cfg: WeisConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
         name, k = unit.params["condition"], unit.params["seed_index"]
         cond = cfg.conditions[name]
-        if cond.method == "ppi":
-            result = self._run_ppi(cfg, cond, seed, ctx)
-        else:
-            result = self._run_a2c(cfg, cond, seed, ctx, _unit_folder(cfg, ctx, name, f"seed{k}"))
+        folder = _unit_folder(cfg, ctx, name, f"seed{k}")
+        run = self._run_ppi if cond.method == "ppi" else self._run_a2c
+        result = run(cfg, cond, seed, ctx, folder)
         rows = pd.DataFrame(result.curve)
         rows.insert(0, "condition", name)
         rows.insert(1, "seed_index", k)
@@ -289,7 +291,7 @@ class WeisIPD(Experiment):
         return train(cfg, spec, ctx, folder)
 
     @staticmethod
-    def _run_ppi(cfg: WeisConfig, cond: Condition, seed: np.random.SeedSequence, ctx: RunContext):
+    def _run_ppi(cfg: WeisConfig, cond: Condition, seed: np.random.SeedSequence, ctx: RunContext, folder):
         import torch
 
         from pnyx.population.ppi_training import PPISpec, PPITrainer
@@ -299,12 +301,12 @@ class WeisIPD(Experiment):
             partners=PartnerPool.parse(cond.partners).mix, payoffs=cfg.payoffs, rounds=cfg.rounds,
             seed=tuple(int(s) for s in seed.generate_state(4)), learners=cond.learner_count(),
             pretrain=cond.pretrain, shards=cfg.shards, eval_games=cfg.eval_games,
-            final_eval_games=cfg.final_eval_games,
+            final_eval_games=cfg.final_eval_games, opponent_id=cond.opponent_id,
         )
         threads = torch.get_num_threads()
         torch.set_num_threads(cfg.learner_threads or threads)
         try:
-            return PPITrainer(spec, device=cfg.device).run(progress=ctx.progress)
+            return PPITrainer(spec, device=cfg.device, checkpoint_dir=folder).run(progress=ctx.progress)
         finally:
             torch.set_num_threads(threads)
 

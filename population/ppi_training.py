@@ -17,13 +17,29 @@ choices: each learner draws its own ``D_0`` (seat 0 of the pretraining games); m
 initialisation, minibatch order and rollout sampling are seeded per phase and learner; the
 curve has one point per phase, evaluating that phase's improved policies (those that
 collected its data), and the final learners are the last phase's. Everything runs in the
-driver (no Ray actors, no checkpoints); the same seed gives the same curve.
+driver (no Ray actors); the same seed gives the same curve.
+
+With ``opponent_id`` (the "Opponent ID" ablation, section 3.1 and appendix A.4.1) every
+trajectory is stored with the opponent-ID vector z of its partner
+(:func:`pnyx.population.partners.opponent_z`; 0 for learners) and the sequence models take
+it as a prefix (:class:`pnyx.agents.ppi.SequenceModel`). The pretraining games' z is that
+of the seat-1 memory-one agent (with ``pretrain: random``, every probability 0.5): pnyx's
+reading of "for tabular agents", as the paper does not say what ``D_0`` holds in this ablation.
+
+With ``checkpoint_dir``, the trainer writes ``last.pt`` there after every phase (the phase,
+every learner's dataset with its z, the curve so far and the phase's trained models) and
+resumes from it when it exists and matches the spec (more phases allowed). No other state
+carries across phases (models are re-initialised and all randomness is seeded per phase),
+so a resumed run gives the curve of an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,9 +48,9 @@ import torch
 from pnyx.agents.ppi import ImprovedPolicy, PPIConfig, build_model, fit
 from pnyx.agents.sequence import START
 from pnyx.errors import PnyxError
-from pnyx.population.diverse_partner_training import (EVAL_PARTNERS, TrainingResult, _metrics, _others, evaluate,
-                                                      play, resolve_device, shard_draw)
-from pnyx.population.partners import LEAGUE, LEARNER, PartnerPool
+from pnyx.population.diverse_partner_training import (EVAL_PARTNERS, TrainingResult, _atomic_save, _cpu_state,
+                                                      _metrics, _others, evaluate, play, resolve_device, shard_draw)
+from pnyx.population.partners import LEAGUE, LEARNER, PartnerPool, opponent_z
 
 PRETRAIN = ("tabular", "random")
 _PRETRAIN, _INIT, _ORDER, _ROLLOUT, _EVAL = (2**31 + k for k in range(5))  # seed slots apart from the shards
@@ -55,7 +71,7 @@ class PPISpec:
     shards: int = 8
     eval_games: int = 256
     final_eval_games: int = 1024
-    opponent_id: bool = False  # read by the shared episode code; PPI has no opponent-ID variant
+    opponent_id: bool = False
 
     def __post_init__(self):
         if self.ppi.episodes % self.shards:
@@ -64,15 +80,21 @@ class PPISpec:
             raise PnyxError(f"unknown pretrain {self.pretrain!r} (known: {', '.join(PRETRAIN)})")
         if LEARNER in self.partners and self.learners < 2:
             raise PnyxError("partner 'learner' means another learner: set learners >= 2")
-        if LEAGUE in self.partners or self.opponent_id:
-            raise PnyxError("PPI learners support neither league partners nor opponent_id")
+        if LEAGUE in self.partners:
+            raise PnyxError("PPI learners support no league partners")
+
+    def fingerprint(self) -> str:
+        """Identifies runs a checkpoint can resume: everything but the number of phases."""
+        fields = asdict(self) | {"ppi": self.ppi.model_dump() | {"phases": None}}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def memory_one_episodes(n: int, rounds: int, rng: np.random.Generator, random: bool = False) -> np.ndarray:
+def memory_one_episodes(n: int, rounds: int, rng: np.random.Generator,
+                        random: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Seat-0 observation codes (rounds+1, n) of ``n`` games between two memory-one agents
     with parameters ~U(0,1) drawn per game (``random``: every parameter 0.5, i.e. uniformly
-    random actions). Parameters are cooperation probabilities indexed by code (CC, CD, DC,
-    DD, start), each player seeing its own move first."""
+    random actions), and the seat-1 agents' parameters (n, 5). Parameters are cooperation
+    probabilities indexed by code (CC, CD, DC, DD, start), each player seeing its own move first."""
     params = np.full((2, n, 5), 0.5) if random else rng.random((2, n, 5))
     codes = np.empty((rounds + 1, n), dtype=np.uint8)
     obs = np.full((2, n), START)
@@ -82,44 +104,81 @@ def memory_one_episodes(n: int, rounds: int, rng: np.random.Generator, random: b
         defect = (rng.random((2, n)) >= coop).astype(np.int64)
         obs = np.stack([2 * defect[0] + defect[1], 2 * defect[1] + defect[0]])
         codes[t + 1] = obs[0]
-    return codes
+    return codes, params[1]
 
 
 class PPITrainer:
     """Runs the phase loop; ``data[i]`` is learner i's dataset as a list of code arrays
-    (rounds+1, games), ``agents[i]`` its current improved policy."""
+    (rounds+1, games), ``ids[i]`` the matching opponent-ID arrays (games, 10) (empty lists
+    without ``opponent_id``), ``agents[i]`` its current improved policy. ``checkpoint_dir``:
+    where to checkpoint and resume (None: nowhere)."""
 
-    def __init__(self, spec: PPISpec, device: str = "cpu", on_point=None):
+    def __init__(self, spec: PPISpec, device: str = "cpu", checkpoint_dir: str | Path | None = None, on_point=None):
         self.spec = spec
         self.device = resolve_device(device)
         self.pool = PartnerPool(spec.partners)
         self.payoff = torch.tensor([*map(float, spec.payoffs), 0.0], device=self.device)
-        self.data = [[memory_one_episodes(spec.ppi.pretrain_episodes, spec.rounds,
-                                          self._rng(_PRETRAIN, i), spec.pretrain == "random")]
-                     for i in range(spec.learners)]
         self.agents: list[ImprovedPolicy] = []
         self.curve: list[dict[str, float]] = []
         self.phase = 0
         self.on_point = on_point
+        self.checkpoint = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
+        if self.checkpoint and self.checkpoint.is_file():
+            self._resume()
+            return
+        self.data, self.ids = [], []
+        for i in range(spec.learners):
+            codes, partner = memory_one_episodes(spec.ppi.pretrain_episodes, spec.rounds, self._rng(_PRETRAIN, i),
+                                                 spec.pretrain == "random")
+            self.data.append([codes])
+            self.ids.append([opponent_z(partner).astype(np.float32)] if spec.opponent_id else [])
 
     def _rng(self, *slot: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([*self.spec.seed, *slot]))
+
+    def _build(self):
+        return build_model(self.spec.model | {"opponent_id": self.spec.opponent_id}).to(self.device)
 
     def fresh_model(self, phase: int, learner: int):
         """The randomly initialised sequence model of one learner in one phase."""
         with torch.random.fork_rng():
             torch.manual_seed(int(np.random.SeedSequence([*self.spec.seed, _INIT, phase, learner]).generate_state(1)[0]))
-            return build_model(self.spec.model).to(self.device)
+            return self._build()
+
+    def _improved(self, model) -> ImprovedPolicy:
+        return ImprovedPolicy(model, self.spec.payoffs, self.spec.ppi, self.spec.rounds)
 
     def train_models(self, phase: int) -> list[float]:
         """Re-initialise every learner's model and train it on all of its data; returns the losses."""
         losses, self.agents = [], []
         for i in range(self.spec.learners):
             model = self.fresh_model(phase, i)
+            z = np.concatenate(self.ids[i]) if self.spec.opponent_id else None
             losses.append(fit(model, np.concatenate(self.data[i], axis=1), self.payoff, self.spec.ppi,
-                              self._rng(_ORDER, phase, i)))
-            self.agents.append(ImprovedPolicy(model, self.spec.payoffs, self.spec.ppi, self.spec.rounds))
+                              self._rng(_ORDER, phase, i), z))
+            self.agents.append(self._improved(model))
         return losses
+
+    def _resume(self) -> None:
+        data = torch.load(self.checkpoint, weights_only=True, map_location="cpu")
+        if data["fingerprint"] != self.spec.fingerprint():
+            raise PnyxError(f"checkpoint {str(self.checkpoint)!r} belongs to a different configuration; "
+                            "remove it or choose another checkpoint_dir")
+        self.phase, self.curve = data["phase"], data["curve"]
+        self.data = [[t.numpy() for t in d] for d in data["data"]]
+        self.ids = [[t.numpy() for t in d] for d in data["ids"]]
+        self.agents = []
+        for state in data["models"]:
+            model = self._build()
+            model.load_state_dict(state)
+            self.agents.append(self._improved(model))
+
+    def _save(self) -> None:
+        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_save({"fingerprint": self.spec.fingerprint(), "phase": self.phase, "curve": self.curve,
+                      "data": [[torch.from_numpy(a) for a in d] for d in self.data],
+                      "ids": [[torch.from_numpy(a) for a in d] for d in self.ids],
+                      "models": [_cpu_state(a.model) for a in self.agents]}, self.checkpoint)
 
     def collect(self, phase: int) -> dict[str, float]:
         """Every learner plays its phase's games; their seat-0 trajectories join its data."""
@@ -130,9 +189,11 @@ class PPITrainer:
             draws, uniforms = zip(*(shard_draw(spec, self.pool, phase, i, s, games, 0) for s in range(spec.shards)))
             for j, a in enumerate(self.agents):
                 a.reseed([*spec.seed, _ROLLOUT, phase, i, j])
-            out = play(agent, _others(self.agents, i), self.pool, draws, uniforms, [], spec.rounds, False)
+            out = play(agent, _others(self.agents, i), self.pool, draws, uniforms, [], spec.rounds, spec.opponent_id)
             final = 2 * out["actions"][-1].astype(np.int64) + out["partner_actions"][-1]
             self.data[i].append(np.concatenate([out["obs"].astype(np.uint8), final[None].astype(np.uint8)]))
+            if spec.opponent_id:
+                self.ids[i].append(out["z"].astype(np.float32))
             rewards.append(float(out["rewards"].mean()))
             cooperation.append(float(out["cooperation"].sum() / (out["episodes"].sum() * spec.rounds)))
         return {"reward": float(np.mean(rewards)), "train_cooperation": float(np.mean(cooperation))}
@@ -155,8 +216,9 @@ class PPITrainer:
         from tqdm import tqdm
 
         spec = self.spec
-        start = time.perf_counter()
-        for phase in tqdm(range(1, spec.ppi.phases + 1), disable=not progress, leave=False, desc="phases"):
+        start = time.perf_counter() - (self.curve[-1]["seconds"] if self.curve else 0.0)
+        for phase in tqdm(range(self.phase + 1, spec.ppi.phases + 1), disable=not progress, leave=False,
+                          desc="phases"):
             self.phase = phase
             losses = self.train_models(phase)
             stats = self.collect(phase) | {"model_loss": float(np.mean(losses))}
@@ -166,6 +228,8 @@ class PPITrainer:
             if self.on_point is not None:
                 self.on_point(point)
             self.curve.append(point)
+            if self.checkpoint:
+                self._save()
         within = {p: c.tolist() for p, c in self.evaluate(spec.final_eval_games).items()}
         final = {"iteration": self.phase, "final": True,
                  **_metrics({p: float(np.mean(c)) for p, c in within.items()})}

@@ -9,7 +9,9 @@ import torch
 
 from pnyx.agents.ppi import ImprovedPolicy, PPIConfig, SequenceModel, fit, improved_logits
 from pnyx.agents.sequence import START
+from pnyx.errors import PnyxError
 from pnyx.population import ppi_training
+from pnyx.population.partners import opponent_z
 from pnyx.population.ppi_training import PPISpec, PPITrainer, memory_one_episodes
 
 PAYOFFS = (1, -1, 2, 0)
@@ -26,9 +28,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _model(seed=0):
+def _model(seed=0, opponent_id=False):
     torch.manual_seed(seed)
-    return SequenceModel(**TINY).eval()
+    return SequenceModel(**TINY, opponent_id=opponent_id).eval()
 
 
 def test_improved_policy_is_the_hand_computed_boltzmann_policy():
@@ -40,16 +42,25 @@ def test_improved_policy_is_the_hand_computed_boltzmann_policy():
     torch.testing.assert_close(improved_logits(prior, q, 0.0).exp(), torch.tensor([[0.25, 0.75]]))
 
 
-def test_with_beta_zero_the_policy_is_the_models_prior_along_an_episode():
-    model = _model()
+@pytest.mark.parametrize("opponent_id", [False, True])
+def test_with_beta_zero_the_policy_is_the_models_prior_along_an_episode(opponent_id):
+    model = _model(opponent_id=opponent_id)
     codes = torch.tensor([[START, START], [0, 1], [3, 2], [1, 0], [2, 3]])  # o_0 .. o_4 of two games
+    z = None
+    if opponent_id:  # a tabular partner in game 0, a learner in game 1
+        z = torch.from_numpy(opponent_z(np.array([[0.2, 0.4, 0.6, 0.8, 0.9], [np.nan] * 5]))).float()
     with torch.no_grad():
-        prior = torch.softmax(model(codes, PAYOFF)[0], -1)  # (4, 2, 2): a_0 .. a_3 from whole-episode tokens
+        prior = torch.softmax(model(codes, PAYOFF, z)[0], -1)  # (4, 2, 2): a_0 .. a_3 from whole-episode tokens
     agent = ImprovedPolicy(model, PAYOFFS, PPIConfig(beta=0.0), rounds=4)
     state = agent.initial_state(2)
     for t in range(4):
-        logits, _, state = agent.step(codes[t], None, state)
+        logits, _, state = agent.step(codes[t], z, state)
         torch.testing.assert_close(logits.exp(), prior[t])
+    if opponent_id:  # z changes the prediction
+        with torch.no_grad():
+            other = torch.softmax(model(codes, PAYOFF, torch.zeros_like(z))[0], -1)
+        assert not torch.allclose(other[:, 0], prior[:, 0])
+        torch.testing.assert_close(other[:, 1], prior[:, 1])  # the learner game's z is 0 already
 
 
 def test_q_values_of_a_constant_reward_model_are_the_discounted_sums():
@@ -90,6 +101,31 @@ def test_world_model_predicts_tit_for_tat():
     assert float((reward - rewards).abs().max()) < 0.3
 
 
+def test_opponent_id_tells_the_model_the_partners_first_move():
+    """Planted effect: against a 50/50 mix of always-cooperate and always-defect the partner's
+    first move is a coin flip from the history alone, but z names the partner."""
+    rng = np.random.default_rng(0)
+    rounds, n = 4, 512
+    table = np.where(rng.random(n) < 0.5, 0.0, 1.0)[:, None].repeat(5, 1)  # allc (1) or alld (0) per game
+    z = opponent_z(table).astype(np.float32)
+    own = (rng.random((rounds, n)) < 0.5).astype(np.int64)
+    partner = np.broadcast_to((table[:, 0] == 0).astype(np.int64), (rounds, n))
+    codes = np.vstack([np.full((1, n), START), 2 * own + partner]).astype(np.uint8)
+    cfg = PPIConfig(epochs=20, batch=64, lr=1e-2, weight_decay=0.0)
+    held_out = torch.from_numpy(codes[:, 448:]).long()
+
+    def p_first(opponent_id):
+        model = _model(1, opponent_id)
+        ids = z if opponent_id else None
+        fit(model, codes[:, :448], PAYOFF, cfg, np.random.default_rng(0), None if ids is None else ids[:448])
+        with torch.no_grad():
+            obs_logits = model(held_out, PAYOFF, None if ids is None else torch.from_numpy(ids[448:]))[1]
+        return float(torch.softmax(obs_logits[0], -1).gather(-1, held_out[1:2].T).mean())  # p(true o_1)
+
+    with_z, without = p_first(True), p_first(False)
+    assert with_z > 0.9 and 0.4 < without < 0.6
+
+
 def _spec(**changes):
     ppi = PPIConfig(**({"phases": 2, "episodes": 32, "pretrain_episodes": 128, "epochs": 10, "batch": 32, "lr": 1e-2,
                         "weight_decay": 0.0, "rollouts": 4, "horizon": 4, "beta": 1.0} | changes.pop("ppi", {})))
@@ -100,7 +136,8 @@ def _spec(**changes):
 def test_each_phase_reinitialises_the_model_and_trains_on_all_data(monkeypatch):
     calls, real_fit = [], ppi_training.fit
 
-    def recording_fit(model, codes, payoff, cfg, rng):
+    def recording_fit(model, codes, payoff, cfg, rng, z):
+        assert z is None
         calls.append(({k: v.clone() for k, v in model.state_dict().items()}, codes.shape))
         loss = real_fit(model, codes, payoff, cfg, rng)
         calls[-1] += ({k: v.clone() for k, v in model.state_dict().items()},)
@@ -120,16 +157,71 @@ def test_each_phase_reinitialises_the_model_and_trains_on_all_data(monkeypatch):
         assert not torch.equal(initial["gru.weight_hh_l0"], trained["gru.weight_hh_l0"])
         if k >= 2:
             assert not torch.equal(initial["gru.weight_hh_l0"], calls[k - 2][0]["gru.weight_hh_l0"])
+    assert trainer.ids == [[], []]  # no opponent-ID vectors without opponent_id
     # the learners' pretraining data are their own; U(0,1) partners at the start: both moves occur
     assert not np.array_equal(trainer.data[0][0], trainer.data[1][0])
     assert set(np.unique(trainer.data[0][0][1:])) == {0, 1, 2, 3}
 
 
 def test_memory_one_pretraining_data_follow_the_game():
-    codes = memory_one_episodes(500, 8, np.random.default_rng(0))
+    codes, partner = memory_one_episodes(500, 8, np.random.default_rng(0))
     assert codes.shape == (9, 500) and np.all(codes[0] == START) and np.all(codes[1:] < 4)
-    rand = memory_one_episodes(4000, 8, np.random.default_rng(0), random=True)
+    # the returned parameters are the partner's: its first move follows their p0 (expected 3/4 vs 1/4)
+    partner_cooperates = (codes[1] & 1) == 0
+    assert partner.shape == (500, 5)
+    assert partner_cooperates[partner[:, 4] > 0.5].mean() > 0.65 > 0.35 > partner_cooperates[partner[:, 4] < 0.5].mean()
+    rand, partner = memory_one_episodes(4000, 8, np.random.default_rng(0), random=True)
     assert abs(np.mean(rand[1:] >> 1) - 0.5) < 0.02 and abs(np.mean(rand[1:] & 1) - 0.5) < 0.02
+    assert np.all(partner == 0.5)
+
+
+def _strip(curve):
+    return [{k: v for k, v in p.items() if k != "seconds"} for p in curve]
+
+
+@pytest.mark.parametrize("opponent_id", [False, True])
+def test_a_resumed_run_gives_the_uninterrupted_curve(tmp_path, monkeypatch, opponent_id):
+    def spec(phases):
+        return _spec(ppi={"phases": phases, "epochs": 2}, partners={"learner": 0.5, "uniform_memory_one": 0.5},
+                     learners=2, opponent_id=opponent_id)
+
+    whole = PPITrainer(spec(3)).run()
+    # a run of 1 phase, continued to 3 on the same folder
+    PPITrainer(spec(1), checkpoint_dir=tmp_path / "a").run()
+    continued = PPITrainer(spec(3), checkpoint_dir=tmp_path / "a")
+    assert continued.phase == 1 and len(continued.data[0]) == 2
+    assert _strip(continued.run().curve) == _strip(whole.curve)
+    # a run stopped by an error in phase 3, after phase 2's checkpoint
+    real = PPITrainer.train_models
+
+    def failing(self, phase):
+        if phase == 3:
+            raise RuntimeError("stop")
+        return real(self, phase)
+
+    monkeypatch.setattr(PPITrainer, "train_models", failing)
+    with pytest.raises(RuntimeError):
+        PPITrainer(spec(3), checkpoint_dir=tmp_path / "b").run()
+    monkeypatch.setattr(PPITrainer, "train_models", real)
+    resumed = PPITrainer(spec(3), checkpoint_dir=tmp_path / "b")
+    assert resumed.phase == 2
+    result = resumed.run()
+    assert _strip(result.curve) == _strip(whole.curve) and result.within_episode == whole.within_episode
+    # a finished run resumed: no phase runs again, the last phase's models give the same final evaluation
+    monkeypatch.setattr(PPITrainer, "train_models", failing)
+    again = PPITrainer(spec(3), checkpoint_dir=tmp_path / "b").run()
+    assert _strip(again.curve) == _strip(whole.curve) and again.within_episode == whole.within_episode
+    if opponent_id:  # z stored with every trajectory: pretraining games' from the partner's parameters
+        stored = PPITrainer(spec(3), checkpoint_dir=tmp_path / "b")
+        assert [len(np.concatenate(i)) for i in stored.ids] == [sum(a.shape[1] for a in d) for d in stored.data]
+        assert np.all(stored.ids[0][0] < 0)  # every U(0,1) partner has log-probabilities below 0
+        assert np.any(stored.ids[0][1] == 0) and np.any(stored.ids[0][1] != 0)  # learners (z = 0) and tabular
+
+
+def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
+    PPITrainer(_spec(ppi={"phases": 1, "epochs": 1}), checkpoint_dir=tmp_path).run()
+    with pytest.raises(PnyxError, match="different configuration"):
+        PPITrainer(_spec(ppi={"phases": 1, "epochs": 1}, seed=(6,)), checkpoint_dir=tmp_path)
 
 
 def test_ppi_learns_to_defect_against_always_cooperate_and_is_seeded():
@@ -141,10 +233,9 @@ def test_ppi_learns_to_defect_against_always_cooperate_and_is_seeded():
     assert improved.curve[-1]["vs_allc_defection"] > 0.75
     assert prior_only.curve[-1]["vs_allc_defection"] < 0.6
     again = PPITrainer(_spec(ppi={"beta": 10.0})).run()
-    strip = lambda curve: [{k: v for k, v in p.items() if k != "seconds"} for p in curve]  # noqa: E731
-    assert strip(again.curve) == strip(improved.curve) and again.within_episode == improved.within_episode
+    assert _strip(again.curve) == _strip(improved.curve) and again.within_episode == improved.within_episode
     other = PPITrainer(_spec(ppi={"beta": 10.0}, seed=(6,))).run()
-    assert strip(other.curve) != strip(improved.curve)
+    assert _strip(other.curve) != _strip(improved.curve)
 
 
 def test_weis_ipd_runs_ppi_conditions_and_labels_the_method(tmp_path):
@@ -180,7 +271,7 @@ def test_weis_ipd_runs_ppi_conditions_and_labels_the_method(tmp_path):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"method": "ppi", "partners": "mixed_pool", "opponent_id": True}, "method ppi takes no opponent_id"),
+    ({"method": "ppi", "partners": "mixed_pool", "iterations": 5}, "method ppi takes no a2c or iterations"),
     ({"partners": "tabular", "pretrain": "random"}, "pretrain is PPI's"),
     ({"method": "ppi", "partners": "league"}, "no league partners"),
 ])
