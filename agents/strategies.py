@@ -57,10 +57,16 @@ class MemoryOne(Strategy):
         self.deterministic = bool(np.all((self.p == 0) | (self.p == 1)))
         self.defect_table = (self.p < 0.5).astype(np.int64)
 
+    def reset_batch(self, n: int, seed: int | None = None) -> None:
+        super().reset_batch(n, seed)
+        self._draws = np.empty(n)  # refilled every turn rather than allocated
+
     def act_batch(self, observations: np.ndarray) -> np.ndarray:
         if self.deterministic:
             return self.defect_table[observations]
-        return (self.rng.random(len(observations)) >= self.p[observations]).astype(np.int64)
+        if len(self._draws) != len(observations):
+            self._draws = np.empty(len(observations))
+        return (self.rng.random(out=self._draws) >= self.p.take(observations)).astype(np.int64)
 
 
 class AllC(MemoryOne):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if argv is None:  # the process exits next; its exit-time collections would scan every imported object
+            gc.freeze()
 
 
 def _main(argv: list[str] | None) -> int:

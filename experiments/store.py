@@ -119,15 +119,15 @@ def _mask(series: pd.Series) -> list | None:
     """The cells of ``series`` with secrets masked, or ``None`` if none was found. A column
     repeats its values, so each distinct one is masked once."""
     try:
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        distinct = series.unique()
     except TypeError:  # unhashable cells: lists, dicts, arrays
         values = series.tolist()
         masked = [redact_value(v) for v in values]
         return masked if any(m is not v for m, v in zip(masked, values)) else None
-    distinct = list(uniques)
-    masked = [redact_value(v) for v in distinct]
-    if all(m is v for m, v in zip(masked, distinct)):
+    if all(redact_value(v) is v for v in distinct):  # the usual case, found without coding every cell
         return None
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    masked = [redact_value(v) for v in uniques]
     cells = np.empty(len(masked), dtype=object)
     cells[:] = masked
     out = series.to_numpy(dtype=object, copy=True)
@@ -254,7 +254,11 @@ class UnitStore:
         if stem not in self._chunks:
             try:
                 chunk = pd.read_parquet(self.dir / f"{stem}.parquet")
-                units = {k: rows.reset_index(drop=True) for k, rows in chunk.groupby("unit", sort=False)}
+                keys = chunk["unit"].unique()
+                if len(keys) == 1 and isinstance(keys[0], str):  # one unit's rows: used as read, not copied
+                    units = {keys[0]: chunk}
+                else:
+                    units = {k: rows.reset_index(drop=True) for k, rows in chunk.groupby("unit", sort=False)}
             except Exception:  # noqa: BLE001 - any failure to read the chunk means it is damaged
                 units = None
             if units is None or not self._counts_match(stem, units):

@@ -202,16 +202,17 @@ class Tournament(Experiment):
         :func:`wins`); ``evolution``: population shares over the replicator generations."""
         players = summary["players"]
         matrix = np.array([[summary["payoff_matrix"][p][q] for q in players] for p in players])
+        games = _Games(results, players)
         figures = {"payoff_matrix": _heatmap(matrix, players, "mean payoff per turn"),
-                   "payoff_differences": _heatmap(payoff_differences(results, players), players,
+                   "payoff_differences": _heatmap(games.payoff_differences(), players,
                                                   "mean payoff difference per turn (player - opponent)",
                                                   cmap="RdBu", centre=True)}
         if len(players) > 1:
-            scores = normalised_payoffs(results, players)
+            scores = games.normalised_payoffs()
             order = axelrod_ranking(scores)
             figures["payoff_boxplot"] = _boxplot(scores.loc[order], "mean payoff per turn against the others, "
                                                                     "per repetition")
-            won = wins(results, players)
+            won = games.wins()
             figures["wins"] = _boxplot(won.loc[won.median(axis=1).sort_values(ascending=False, kind="stable").index],
                                        "matches won per repetition")
         if "evolution" in summary:
@@ -260,9 +261,10 @@ def llm_report(llm: dict) -> list[str]:
 class _Games:
     """The results table as integer arrays: player and opponent codes (in ``players``
     order), repetition index, seat, payoff; ``mirror`` is, for every row, the row of the
-    other player in the same game."""
+    other player in the same game. The figures share one, so the table is read once."""
 
     def __init__(self, results: pd.DataFrame, players: list[str]):
+        self.players = players
         self.P = len(players)
         self.p, self.o = (self._codes(results[column], players) for column in ("player", "opponent"))
         self.r, self.reps = pd.factorize(results["repetition"], sort=True)
@@ -290,16 +292,30 @@ class _Games:
         counts = np.bincount(index, minlength=self.P * R).reshape(self.P, R)
         return sums, counts
 
+    def normalised_payoffs(self) -> pd.DataFrame:
+        sums, counts = self.per_player_repetition(self.payoff, self.p != self.o)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return pd.DataFrame(sums / counts, index=self.players, columns=self.reps)
+
+    def wins(self) -> pd.DataFrame:
+        won = (self.payoff > self.payoff[self.mirror]).astype(np.float64)
+        sums, _ = self.per_player_repetition(won, self.p != self.o)
+        return pd.DataFrame(sums.astype(np.int64), index=self.players, columns=self.reps)
+
+    def payoff_differences(self) -> np.ndarray:
+        index = self.p * self.P + self.o
+        sums = np.bincount(index, weights=self.payoff - self.payoff[self.mirror], minlength=self.P * self.P)
+        counts = np.bincount(index, minlength=self.P * self.P)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (sums / counts).reshape(self.P, self.P)
+
 
 def normalised_payoffs(results: pd.DataFrame, players: list[str]) -> pd.DataFrame:
     """Player x repetition: the player's mean payoff per turn over its matches against the
     other players, self-play excluded. Axelrod's ``normalised_scores`` (axelrod
     ``result_set.py``, ``ResultSet._build_tasks``: mean "Score per turn" per player and
     repetition with self-interactions ignored)."""
-    g = _Games(results, players)
-    sums, counts = g.per_player_repetition(g.payoff, g.p != g.o)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return pd.DataFrame(sums / counts, index=players, columns=g.reps)
+    return _Games(results, players).normalised_payoffs()
 
 
 def axelrod_ranking(scores: pd.DataFrame) -> list[str]:
@@ -312,22 +328,14 @@ def wins(results: pd.DataFrame, players: list[str]) -> pd.DataFrame:
     """Player x repetition: matches won, a win being a higher payoff than the opponent's in
     that match, self-play excluded. Axelrod's ``wins`` (``ResultSet._build_tasks``, the
     summed "Win" column without self-interactions)."""
-    g = _Games(results, players)
-    won = (g.payoff > g.payoff[g.mirror]).astype(np.float64)
-    sums, _ = g.per_player_repetition(won, g.p != g.o)
-    return pd.DataFrame(sums.astype(np.int64), index=players, columns=g.reps)
+    return _Games(results, players).wins()
 
 
 def payoff_differences(results: pd.DataFrame, players: list[str]) -> np.ndarray:
     """Player x opponent: the mean over games of the player's payoff per turn minus the
     opponent's in the same game (Axelrod's ``payoff_diffs_means``; self-play averages both
     seats, hence 0)."""
-    g = _Games(results, players)
-    index = g.p * g.P + g.o
-    sums = np.bincount(index, weights=g.payoff - g.payoff[g.mirror], minlength=g.P * g.P)
-    counts = np.bincount(index, minlength=g.P * g.P)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (sums / counts).reshape(g.P, g.P)
+    return _Games(results, players).payoff_differences()
 
 
 def _heatmap(matrix: np.ndarray, players: list[str], title: str, cmap: str = "viridis", centre: bool = False) -> Figure:

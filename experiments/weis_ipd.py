@@ -410,13 +410,15 @@ def _fmt(e: dict) -> str:
 
 
 def condition_panels(conditions: dict, draw, xlabel, ylabel, title) -> Figure:
-    """One panel per condition, drawn by ``draw(ax, condition_summary)``."""
+    """One panel per condition, drawn by ``draw(ax, condition_summary)``; titles name the
+    learning method when the conditions do not all share one."""
     n = len(conditions)
+    mixed = len({c.get("method") for c in conditions.values()}) > 1
     fig = Figure(figsize=(4 * n, 3.4), layout="tight")
     axes = fig.subplots(1, n, sharey=True, squeeze=False)
     for ax, (name, c) in zip(axes[0], conditions.items()):
         draw(ax, c)
-        ax.set_title(f"{name} ({c['method']})" if "method" in c else name)
+        ax.set_title(f"{name} ({c['method']})" if mixed else name)
         ax.set_xlabel(xlabel)
         ax.set_ylim(-0.02, 1.02)
     axes[0][0].set_ylabel(ylabel)

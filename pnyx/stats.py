@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
 
 from pnyx.errors import PnyxError
 
@@ -64,6 +63,8 @@ def wilson(successes: int, trials: int, confidence: float = 0.95) -> Estimate:
         raise PnyxError(f"need 0 <= successes <= trials, got successes={successes}, trials={trials}")
     if trials == 0:
         return Estimate.undefined()
+    from scipy.stats import binomtest  # scipy.stats takes most of a second to import
+
     ci = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="wilson")
     return Estimate(successes / trials, ci.low, ci.high, trials)
 

@@ -73,9 +73,11 @@ def play_batched(factory_a: Callable[[], Any], factory_b: Callable[[], Any], *, 
         if noise:
             a = a ^ (rng.random(repetitions) < noise)
             b = b ^ (rng.random(repetitions) < noise)
-        obs_a = 2 * a + b
-        obs_b = 2 * b + a
-        packed += one_hot[obs_a]
+        obs_a = a * 2
+        obs_a += b
+        obs_b = b * 2
+        obs_b += a
+        packed += one_hot.take(obs_a)
         if t % 0xFFFF == 0xFFFE or t == turns - 1:
             counts += (packed[:, None] >> (16 * np.arange(4))) & 0xFFFF
             packed[:] = 0
