@@ -14,7 +14,8 @@ The acting ("improved") policy is the Boltzmann policy of appendix C.2 / equatio
 ``pi(a | x) ∝ p(a | x) exp(beta Q_p(x, a))``, with ``Q_p`` the return the model itself
 predicts, estimated by Monte Carlo rollouts inside the model: after the candidate action,
 observations and actions are sampled from the model (the prior plays the agent's future
-moves, as ``Q_p`` of appendix C is the value of the prior), rewards are the model's means.
+moves, as ``Q_p`` of appendix C is the value of the prior), rewards are the model's means. A rollout samples only the co-player's move (the half of
+the observation code the agent does not choose).
 
 Per the paper: a GRU(128) with modality-specific linear embeddings to 32 dimensions of the
 one-hot observation, one-hot action and scalar reward, Swish on its output and one linear
@@ -39,8 +40,7 @@ pnyx's choices where the paper gives no number or form:
 * the loss is the sum of the three per-token means (actions, observations, rewards);
 * ``rollouts`` (8) rollouts per candidate action, averaged; ``gamma`` = 0.99 (the A2C
   agents' discount, Table 2); rollouts stop at the episode's last round when it is nearer
-  than ``horizon``; a rollout feeds the predicted mean reward back as the reward token and
-  never samples the start code after an action.
+  than ``horizon``; a rollout feeds the predicted mean reward back as the reward token.
 """
 
 from __future__ import annotations
@@ -240,9 +240,9 @@ class ImprovedPolicy(nn.Module):
         steps = min(cfg.horizon, self.rounds - t)
         for s in range(steps):
             out, h = m.run(m.embed_action(action).unsqueeze(0), h)
-            logits = m.obs_head(out[0])
-            logits[:, START] = -torch.inf
-            obs = torch.multinomial(torch.softmax(logits, -1), 1, generator=self.generator).squeeze(1)
+            # the agent's own move is known: only the co-player's half of the code is sampled
+            logits = m.obs_head(out[0])[:, :START].view(-1, 2, 2)[torch.arange(k * n, device=h.device), action]
+            obs = 2 * action + torch.multinomial(torch.softmax(logits, -1), 1, generator=self.generator).squeeze(1)
             out, h = m.run(m.embed_obs(obs).unsqueeze(0), h)
             reward = m.reward_head(out[0]).squeeze(-1)
             total += cfg.gamma ** s * reward

@@ -282,3 +282,18 @@ def test_bad_ppi_conditions_name_the_problem(changes, message):
 
     with pytest.raises(ValidationError, match=message):
         WeisConfig.model_validate({"kind": "weis-ipd", "conditions": {"x": changes}})
+
+
+def test_rollouts_sample_only_the_partners_half_of_the_code():
+    """The world model favours DD over every other code, CD over CC; after a candidate C the
+    rollout keeps the agent's own C, so the partner's D gives code CD (1), after D code DD (3)."""
+    model = SequenceModel(**TINY)
+    with torch.no_grad():
+        model.obs_head.weight.zero_()
+        model.obs_head.bias.copy_(torch.tensor([-10.0, 0.0, -10.0, 10.0, 10.0]))
+    policy = ImprovedPolicy(model, PAYOFFS, PPIConfig(beta=1.0, rollouts=3, horizon=2), rounds=10)
+    seen = []
+    embed_obs = model.embed_obs
+    model.embed_obs = lambda codes: (seen.append(codes.tolist()), embed_obs(codes))[1]
+    policy.q_values(torch.zeros(1, 2, TINY["hidden"]), t=1)
+    assert seen[0] == [1] * 6 + [3] * 6  # 2 games x 3 rollouts per candidate action, C first
