@@ -12,6 +12,7 @@ their move counts (retried, unparseable, truncated, played as fallback) are reco
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import numpy as np
@@ -338,6 +339,14 @@ def payoff_differences(results: pd.DataFrame, players: list[str]) -> np.ndarray:
     return _Games(results, players).payoff_differences()
 
 
+def tick_labels(players: list[str], width: int = 32) -> list[str]:
+    """Players as figures name them: a checkpoint path by its file name, a spec longer than
+    ``width`` cut with an ellipsis; the full specs wherever that would make two alike."""
+    short = [Path(p).name if p.endswith(".pt") else p for p in players]
+    short = [s if len(s) <= width else s[:width - 1] + "…" for s in short]
+    return short if len(set(short)) == len(short) else list(players)
+
+
 def _heatmap(matrix: np.ndarray, players: list[str], title: str, cmap: str = "viridis", centre: bool = False) -> Figure:
     size = min(len(players), 40)
     fig = Figure(figsize=(1.2 + 0.6 * size, 1 + 0.5 * size), layout="tight")
@@ -345,8 +354,9 @@ def _heatmap(matrix: np.ndarray, players: list[str], title: str, cmap: str = "vi
     limit = np.nanmax(np.abs(matrix)) or 1.0
     image = ax.imshow(matrix, cmap=cmap, **({"vmin": -limit, "vmax": limit} if centre else {}))
     if len(players) <= 40:  # beyond that, labels are unreadable and slow to draw
-        ax.set_xticks(range(len(players)), players, rotation=60, ha="right")
-        ax.set_yticks(range(len(players)), players)
+        labels = tick_labels(players)
+        ax.set_xticks(range(len(players)), labels, rotation=60, ha="right")
+        ax.set_yticks(range(len(players)), labels)
     if len(players) <= 20:
         for (i, j), value in np.ndenumerate(matrix):
             dark = not centre and image.norm(value) < 0.6  # viridis is dark below about 0.6
@@ -373,7 +383,7 @@ def _boxplot(frame: pd.DataFrame, title: str) -> Figure:
             ax.plot(np.full(len(st["fliers"]), x), st["fliers"], "o", mfc="none", color="C0", ms=4)
     ax.autoscale_view()
     ax.set_xlim(0.4, len(frame) + 0.6)
-    ax.set_xticks(range(1, len(frame) + 1), list(frame.index), rotation=60, ha="right")
+    ax.set_xticks(range(1, len(frame) + 1), tick_labels(list(frame.index)), rotation=60, ha="right")
     ax.set_title(title)
     return fig
 

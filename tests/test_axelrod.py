@@ -169,3 +169,8 @@ def test_every_kind_of_player_in_one_tournament(tmp_path):
     assert matrix[axl_tft][tft] == 3.0
     for name in ("payoff_matrix", "payoff_differences", "payoff_boxplot", "wins"):
         assert (tmp_path / "o" / "plots" / f"{name}.png").stat().st_size > 0
+    from pnyx import load_run
+
+    labels = [t.get_text() for t in load_run(tmp_path / "o").figures()["payoff_matrix"].axes[0].get_xticklabels()]
+    assert labels == ["llm(persona=cooperative)", "axelrod:TitForTat", "tft", "defector.pt",
+                      "tests.test_strategies:Cycle([1,…"]

@@ -165,3 +165,12 @@ def test_axelrod_style_figures_from_the_results_table(tmp_path):
     assert texts == ["3.00", "0.90", "3.00", "1.40", "1.00", "5.00", "3.00", "0.00", "3.00"]
     labels = [t.get_text() for t in figures["payoff_boxplot"].axes[0].get_xticklabels()]
     assert labels == ["alld", "tft", "allc"]
+
+
+def test_tick_labels_shorten_paths_and_long_specs_but_stay_distinct():
+    from pnyx.experiments.tournament import tick_labels
+
+    assert tick_labels(["tft", "/runs/w/seed0/learner0.pt", "memory_one(0.9,0.1,0.8,0.2,1)"], width=12) == [
+        "tft", "learner0.pt", "memory_one(…"]
+    alike = ["a/seed0/learner0.pt", "a/seed1/learner0.pt"]
+    assert tick_labels(alike) == alike
