@@ -303,12 +303,15 @@ class WeisIPD(Experiment):
             pretrain=cond.pretrain, shards=cfg.shards, eval_games=cfg.eval_games,
             final_eval_games=cfg.final_eval_games, opponent_id=cond.opponent_id,
         )
+        log, writer = tensorboard_logger(folder / "tensorboard" if folder and cfg.tensorboard else None)
         threads = torch.get_num_threads()
         torch.set_num_threads(cfg.learner_threads or threads)
         try:
-            return PPITrainer(spec, device=cfg.device, checkpoint_dir=folder).run(progress=ctx.progress)
+            return PPITrainer(spec, device=cfg.device, checkpoint_dir=folder, on_point=log).run(progress=ctx.progress)
         finally:
             torch.set_num_threads(threads)
+            if writer is not None:
+                writer.close()
 
     def summarize(self, cfg: WeisConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
         conditions = {}

@@ -297,3 +297,26 @@ def test_rollouts_sample_only_the_partners_half_of_the_code():
     model.embed_obs = lambda codes: (seen.append(codes.tolist()), embed_obs(codes))[1]
     policy.q_values(torch.zeros(1, 2, TINY["hidden"]), t=1)
     assert seen[0] == [1] * 6 + [3] * 6  # 2 games x 3 rollouts per candidate action, C first
+
+
+def test_tensorboard_logs_every_phase(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from pnyx.experiments.experiment import RunContext
+    from pnyx.experiments.weis_ipd import WeisConfig, WeisIPD
+
+    kind = WeisIPD()
+    cfg = WeisConfig.model_validate({
+        "kind": "weis-ipd", "rounds": 4, "workers": 0, "shards": 2, "eval_games": 4, "final_eval_games": 4,
+        "model": TINY, "tensorboard": True, "checkpoint_dir": str(tmp_path / "ckpt"),
+        "ppi": {"phases": 2, "episodes": 8, "pretrain_episodes": 16, "epochs": 1, "batch": 8, "rollouts": 1,
+                "horizon": 2},
+        "conditions": {"p": {"method": "ppi", "partners": "reduced"}}})
+    [unit] = kind.units(cfg)
+    out = kind.run_unit(cfg, unit, np.random.SeedSequence(0), RunContext(tmp_path / "run", progress=False))
+    events = EventAccumulator(str(tmp_path / "ckpt" / "p" / "seed0" / "tensorboard"))
+    events.Reload()
+    curve = out.rows[~out.rows["final"]]
+    logged = events.Scalars("model_loss")
+    assert [e.step for e in logged] == curve["iteration"].tolist() == [1, 2]
+    assert [e.value for e in logged] == pytest.approx(curve["model_loss"].tolist())
