@@ -138,6 +138,20 @@ class SequenceModel(nn.Module):
                 + F.mse_loss(reward_mean, rewards))
 
 
+#: The PPI settings an improved policy acts with, kept in its checkpoint's model spec.
+ACTING = ("beta", "horizon", "rollouts", "gamma")
+
+
+def improved_policy(payoffs, rounds: int, embed: int = 32, hidden: int = 128, opponent_id: bool = False,
+                    **acting) -> "ImprovedPolicy":
+    """An improved policy over a fresh sequence model, from the flat spec its checkpoint holds
+    (:func:`pnyx.agents.sequence.save_policy`; ``acting``: the :data:`ACTING` settings)."""
+    policy = ImprovedPolicy(SequenceModel(embed, hidden, opponent_id), payoffs, PPIConfig(**acting), rounds)
+    policy.spec = {"kind": "ppi", "payoffs": [float(x) for x in payoffs], "rounds": rounds, "embed": embed,
+                   "hidden": hidden, "opponent_id": opponent_id, **{k: getattr(policy.cfg, k) for k in ACTING}}
+    return policy
+
+
 def build_model(spec: dict) -> SequenceModel:
     """A sequence model from ``{"embed": int, "hidden": int, "opponent_id": bool}`` (the last optional)."""
     return SequenceModel(**spec)

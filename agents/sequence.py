@@ -166,9 +166,13 @@ _NETS = {"gru": GRUPolicyNet, "transformer": TransformerPolicyNet}
 
 
 def build_net(spec: dict[str, Any]) -> nn.Module:
-    """A network from a plain spec: ``{"kind": "gru"|"transformer", "payoffs": [4 floats], ...}``."""
+    """A network from a plain spec: ``{"kind": "gru"|"transformer"|"ppi", "payoffs": [4 floats], ...}``."""
     spec = dict(spec)
     kind = spec.pop("kind", "gru")
+    if kind == "ppi":  # an improved PPI policy (pnyx.agents.ppi), which imports this module
+        from pnyx.agents.ppi import improved_policy
+
+        return improved_policy(**spec)
     if kind not in _NETS:
         raise PnyxError(f"unknown sequence model kind {kind!r} (known: {', '.join(_NETS)})")
     net = _NETS[kind](**spec)
@@ -228,7 +232,10 @@ class SequencePolicy:
 
     def reset_batch(self, n: int, seed: int | None = None) -> None:
         self.state = self.net.initial_state(n)
-        self.generator = torch.Generator().manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
+        words = np.random.SeedSequence(seed).generate_state(2)
+        self.generator = torch.Generator().manual_seed(int(words[0]))
+        if hasattr(self.net, "reseed"):  # a PPI policy's rollouts draw from a generator of their own
+            self.net.reseed([int(words[1])])
         z = torch.tensor(self.partner_id or [0.0] * Z_SIZE, dtype=torch.float32)
         self.partner = z.expand(n, Z_SIZE).to(self.net.policy.weight.device)
 

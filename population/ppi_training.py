@@ -30,7 +30,9 @@ With ``checkpoint_dir``, the trainer writes ``last.pt`` there after every phase 
 every learner's dataset with its z, the curve so far and the phase's trained models) and
 resumes from it when it exists and matches the spec (more phases allowed). No other state
 carries across phases (models are re-initialised and all randomness is seeded per phase),
-so a resumed run gives the curve of an uninterrupted one.
+so a resumed run gives the curve of an uninterrupted one. At the end, each learner's
+improved policy is written there as ``learner<i>.pt``, a checkpoint that plays as a policy
+(:func:`pnyx.agents.sequence.load_policy`).
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from pnyx.agents.ppi import ImprovedPolicy, PPIConfig, build_model, fit
-from pnyx.agents.sequence import START
+from pnyx.agents.ppi import ACTING, ImprovedPolicy, PPIConfig, build_model, fit, improved_policy
+from pnyx.agents.sequence import START, save_policy
 from pnyx.errors import PnyxError
 from pnyx.population.diverse_partner_training import (EVAL_PARTNERS, TrainingResult, _atomic_save, _cpu_state,
                                                       _metrics, _others, evaluate, play, resolve_device, shard_draw)
@@ -180,6 +182,14 @@ class PPITrainer:
                       "ids": [[torch.from_numpy(a) for a in d] for d in self.ids],
                       "models": [_cpu_state(a.model) for a in self.agents]}, self.checkpoint)
 
+    def save_learner(self, agent: ImprovedPolicy, path: Path) -> None:
+        """Write a learner's improved policy as a checkpoint that ``path.pt`` plays as a policy."""
+        spec = self.spec
+        policy = improved_policy(spec.payoffs, spec.rounds, **spec.model, opponent_id=spec.opponent_id,
+                                 **{k: getattr(spec.ppi, k) for k in ACTING})
+        policy.model.load_state_dict(agent.model.state_dict())
+        save_policy(path, policy)
+
     def collect(self, phase: int) -> dict[str, float]:
         """Every learner plays its phase's games; their seat-0 trajectories join its data."""
         spec = self.spec
@@ -231,6 +241,9 @@ class PPITrainer:
             if self.checkpoint:
                 self._save()
         within = {p: c.tolist() for p, c in self.evaluate(spec.final_eval_games).items()}
+        if self.checkpoint:
+            for i, agent in enumerate(self.agents):
+                self.save_learner(agent, self.checkpoint.parent / f"learner{i}.pt")
         final = {"iteration": self.phase, "final": True,
                  **_metrics({p: float(np.mean(c)) for p, c in within.items()})}
         return TrainingResult([a.model for a in self.agents], self.curve + [final], within, 0)

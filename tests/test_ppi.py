@@ -320,3 +320,34 @@ def test_tensorboard_logs_every_phase(tmp_path):
     logged = events.Scalars("model_loss")
     assert [e.step for e in logged] == curve["iteration"].tolist() == [1, 2]
     assert [e.value for e in logged] == pytest.approx(curve["model_loss"].tolist())
+
+
+def test_a_finished_learner_plays_as_a_policy(tmp_path):
+    """learner0.pt rebuilds the improved policy: with the same rollout seed it gives the trained
+    agent's logits along an episode; as a player spec it plays a seeded, reproducible game."""
+    from pnyx.agents import policy_factory
+    from pnyx.agents.sequence import load_net
+    from pnyx.population.match import play_batched
+
+    trainer = PPITrainer(_spec(ppi={"phases": 1, "epochs": 1, "beta": 5.0, "rollouts": 2, "horizon": 2}),
+                         checkpoint_dir=tmp_path)
+    trainer.run()
+    loaded, _ = load_net(tmp_path / "learner0.pt")
+    agent = trainer.agents[0]
+    obs = torch.tensor([START, 0, 1, 3])
+    for policy in (agent, loaded):
+        policy.reseed([3])
+    states = [p.initial_state(1) for p in (agent, loaded)]
+    for o in obs:
+        (la, _, states[0]), (lb, _, states[1]) = (p.step(o[None], None, s) for p, s in zip((agent, loaded), states))
+        assert torch.equal(la, lb)
+    player = policy_factory(str(tmp_path / "learner0.pt"))()
+    logits = []
+    for seed in (1, 1, 2):  # a game's seed fixes the rollouts too
+        player.reset_batch(4, seed)
+        _, _, state = player.net.step(obs[:1].expand(4), None, player.net.initial_state(4))
+        logits.append(player.net.step(obs[1:2].expand(4), None, state)[0])
+    assert torch.equal(logits[0], logits[1]) and not torch.equal(logits[0], logits[2])
+    game = play_batched(policy_factory(str(tmp_path / "learner0.pt")), policy_factory("tft"), payoffs=PAYOFFS,
+                        turns=6, repetitions=4, noise=0.0, seed=np.random.SeedSequence(1))
+    assert game.payoff.shape == (2, 4)
