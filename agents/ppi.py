@@ -145,11 +145,8 @@ ACTING = ("beta", "horizon", "rollouts", "gamma")
 def improved_policy(payoffs, rounds: int, embed: int = 32, hidden: int = 128, opponent_id: bool = False,
                     **acting) -> "ImprovedPolicy":
     """An improved policy over a fresh sequence model, from the flat spec its checkpoint holds
-    (:func:`pnyx.agents.sequence.save_policy`; ``acting``: the :data:`ACTING` settings)."""
-    policy = ImprovedPolicy(SequenceModel(embed, hidden, opponent_id), payoffs, PPIConfig(**acting), rounds)
-    policy.spec = {"kind": "ppi", "payoffs": [float(x) for x in payoffs], "rounds": rounds, "embed": embed,
-                   "hidden": hidden, "opponent_id": opponent_id, **{k: getattr(policy.cfg, k) for k in ACTING}}
-    return policy
+    (:attr:`ImprovedPolicy.spec`; ``acting``: the :data:`ACTING` settings)."""
+    return ImprovedPolicy(SequenceModel(embed, hidden, opponent_id), payoffs, PPIConfig(**acting), rounds)
 
 
 def build_model(spec: dict) -> SequenceModel:
@@ -213,8 +210,16 @@ class ImprovedPolicy(nn.Module):
         self.model = model.eval()
         self.inputs = _Observed(payoffs).to(model.obs.weight.device)
         self.policy = model.action_head
-        self.cfg, self.rounds = cfg, rounds
+        self.cfg, self.rounds, self.payoffs = cfg, rounds, [float(x) for x in payoffs]
         self.reseed([0])
+
+    @property
+    def spec(self) -> dict:
+        """The flat spec :func:`pnyx.agents.sequence.save_policy` stores and :func:`improved_policy` rebuilds from."""
+        m = self.model
+        return {"kind": "ppi", "payoffs": self.payoffs, "rounds": self.rounds,
+                "embed": m.obs.out_features, "hidden": m.hidden, "opponent_id": m.prefix is not None,
+                **{k: getattr(self.cfg, k) for k in ACTING}}
 
     def reseed(self, entropy: list[int]) -> None:
         device = self.policy.weight.device

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pnyx.agents.ppi import ACTING, ImprovedPolicy, PPIConfig, build_model, fit, improved_policy
+from pnyx.agents.ppi import ImprovedPolicy, PPIConfig, build_model, fit
 from pnyx.agents.sequence import START, save_policy
 from pnyx.errors import PnyxError
 from pnyx.population.diverse_partner_training import (EVAL_PARTNERS, TrainingResult, _atomic_save, _cpu_state,
@@ -182,14 +182,6 @@ class PPITrainer:
                       "ids": [[torch.from_numpy(a) for a in d] for d in self.ids],
                       "models": [_cpu_state(a.model) for a in self.agents]}, self.checkpoint)
 
-    def save_learner(self, agent: ImprovedPolicy, path: Path) -> None:
-        """Write a learner's improved policy as a checkpoint that ``path.pt`` plays as a policy."""
-        spec = self.spec
-        policy = improved_policy(spec.payoffs, spec.rounds, **spec.model, opponent_id=spec.opponent_id,
-                                 **{k: getattr(spec.ppi, k) for k in ACTING})
-        policy.model.load_state_dict(agent.model.state_dict())
-        save_policy(path, policy)
-
     def collect(self, phase: int) -> dict[str, float]:
         """Every learner plays its phase's games; their seat-0 trajectories join its data."""
         spec = self.spec
@@ -243,7 +235,7 @@ class PPITrainer:
         within = {p: c.tolist() for p, c in self.evaluate(spec.final_eval_games).items()}
         if self.checkpoint:
             for i, agent in enumerate(self.agents):
-                self.save_learner(agent, self.checkpoint.parent / f"learner{i}.pt")
+                save_policy(self.checkpoint.parent / f"learner{i}.pt", agent)
         final = {"iteration": self.phase, "final": True,
                  **_metrics({p: float(np.mean(c)) for p, c in within.items()})}
         return TrainingResult([a.model for a in self.agents], self.curve + [final], within, 0)
