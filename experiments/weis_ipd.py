@@ -22,15 +22,15 @@ driver too. A unit checkpoints to ``<dir>/<condition>/seed<k>/last.pt``, where `
 ``checkpoint_dir`` or else the runner's work folder ``OUT/work``: an A2C unit every
 ``checkpoint_every`` iterations, a PPI unit after every phase. Run again with the same
 configuration (``--resume``; more iterations or phases allowed), it continues from there.
-An A2C unit's final learners are saved beside it as ``learner<i>.pt``, player specs for
-tournaments; a PPI unit's final sequence models are in its ``last.pt`` (``models``), which
-the sequence-policy loader does not read.
+Its final learners are saved beside it as ``learner<i>.pt``, player specs for tournaments
+(a PPI learner as its improved policy).
 The summary gives every final metric as the mean across seeds with its Student-t 95%
 interval (an Estimate) and the standard deviation across seeds.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -226,25 +226,35 @@ def tensorboard_logger(folder: Path | None):
     return log, writer
 
 
-def train(cfg, spec, ctx: RunContext, folder: Path | None, init=None):
-    """Run one :class:`~pnyx.population.diverse_partner_training.Trainer` to its end: rollout
-    actors, learner threads, checkpoints in ``folder`` and optional TensorBoard."""
+@contextmanager
+def learner_session(cfg, folder: Path | None):
+    """While one unit trains: torch on ``cfg.learner_threads`` threads and, with
+    ``cfg.tensorboard``, a TensorBoard writer in ``folder``; yields the curve-point logger (or None)."""
     import torch
 
-    from pnyx.population.diverse_partner_training import Trainer
-
     log, writer = tensorboard_logger(folder / "tensorboard" if folder and cfg.tensorboard else None)
-    trainer = Trainer(spec, workers=rollout_workers(cfg, ctx), checkpoint_dir=folder, device=cfg.device,
-                      init=init, on_point=log)
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.learner_threads or threads)
     try:
-        return trainer.run(progress=ctx.progress)
+        yield log
     finally:
         torch.set_num_threads(threads)
-        trainer.close()
         if writer is not None:
             writer.close()
+
+
+def train(cfg, spec, ctx: RunContext, folder: Path | None, init=None):
+    """Run one :class:`~pnyx.population.diverse_partner_training.Trainer` to its end: rollout
+    actors, learner threads, checkpoints in ``folder`` and optional TensorBoard."""
+    from pnyx.population.diverse_partner_training import Trainer
+
+    with learner_session(cfg, folder) as log:
+        trainer = Trainer(spec, workers=rollout_workers(cfg, ctx), checkpoint_dir=folder, device=cfg.device,
+                          init=init, on_point=log)
+        try:
+            return trainer.run(progress=ctx.progress)
+        finally:
+            trainer.close()
 
 
 def _unit_folder(cfg, ctx: RunContext, *parts: str) -> Path | None:
@@ -292,8 +302,6 @@ class WeisIPD(Experiment):
 
     @staticmethod
     def _run_ppi(cfg: WeisConfig, cond: Condition, seed: np.random.SeedSequence, ctx: RunContext, folder):
-        import torch
-
         from pnyx.population.ppi_training import PPISpec, PPITrainer
 
         spec = PPISpec(
@@ -303,15 +311,8 @@ class WeisIPD(Experiment):
             pretrain=cond.pretrain, shards=cfg.shards, eval_games=cfg.eval_games,
             final_eval_games=cfg.final_eval_games, opponent_id=cond.opponent_id,
         )
-        log, writer = tensorboard_logger(folder / "tensorboard" if folder and cfg.tensorboard else None)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(cfg.learner_threads or threads)
-        try:
+        with learner_session(cfg, folder) as log:
             return PPITrainer(spec, device=cfg.device, checkpoint_dir=folder, on_point=log).run(progress=ctx.progress)
-        finally:
-            torch.set_num_threads(threads)
-            if writer is not None:
-                writer.close()
 
     def summarize(self, cfg: WeisConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
         conditions = {}
