@@ -1,9 +1,11 @@
 """Speed of the tournament engines, as ratios measured in one run.
 
-* ``numpy``: a plain vectorised numpy loop of two memory-one players (the ceiling);
+* ``numpy``: a plain vectorised numpy loop of two memory-one players over all games at once (the reference);
 * ``engine``: the batched engine in-process (``play_batched``), the same two players and games;
-* ``batched``: ``pnyx tournament --engine batched`` end to end (process start, results
-  table, run folder and figures included);
+* ``batched``: ``pnyx tournament --engine batched`` end to end (process start, unit
+  chunks, results table, summary and figures included), at 250k and 1M repetitions per
+  pairing; the difference of the two runs gives the fixed cost of a run (imports,
+  figures) and the marginal rate;
 * ``loop``: ``pnyx tournament --engine loop`` end to end (PettingZoo, one step at a time).
 
 Targets: batched >= 200x loop; engine and batched >= 70% of the numpy loop.
@@ -53,29 +55,35 @@ def in_process(games: int, turns: int) -> float:
     return games * turns / (time.perf_counter() - start)
 
 
-def cli(engine: str, repetitions: int) -> float:
-    """Game-turns per second of ``pnyx tournament`` end to end (3 pairings, self-play included)."""
+def cli(engine: str, repetitions: int) -> tuple[float, float]:
+    """Game-turns and seconds of ``pnyx tournament`` end to end (3 pairings, self-play included)."""
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "pnyx.experiments.cli", "tournament", "--players", f"{P1},{P2}",
                         "--turns", str(TURNS), "--repetitions", str(repetitions), "--engine", engine,
                         "--workers", "1", "--no-progress", "--out", str(Path(out) / "t")], check=True,
                        capture_output=True)
-        return 3 * repetitions * TURNS / (time.perf_counter() - start)
+        return 3 * repetitions * TURNS, time.perf_counter() - start
 
 
 def main() -> None:
-    rates = {
-        "numpy": numpy_loop(games=250_000, turns=TURNS),
-        "engine": in_process(games=250_000, turns=TURNS),
-        "batched": cli("batched", repetitions=250_000),
-        "loop": cli("loop", repetitions=100),
-    }
+    sizes = {"250k": 250_000, "1M": 1_000_000}
+    numpy = {k: numpy_loop(games=n, turns=TURNS) for k, n in sizes.items()}
+    runs = {k: cli("batched", repetitions=n) for k, n in sizes.items()}
+    batched = {k: turns / seconds for k, (turns, seconds) in runs.items()}
+    (small, t_small), (large, t_large) = runs.values()
+    marginal = (large - small) / (t_large - t_small)
+    loop = cli("loop", repetitions=100)
+    rates = {"numpy_250k": numpy["250k"], "numpy_1M": numpy["1M"], "engine": in_process(games=250_000, turns=TURNS),
+             "batched_250k": batched["250k"], "batched_1M": batched["1M"], "batched_marginal": marginal,
+             "loop": loop[0] / loop[1]}
     report = {
         "game_turns_per_second": {k: round(v) for k, v in rates.items()},
-        "batched_over_loop": rates["batched"] / rates["loop"],
-        "engine_over_numpy": rates["engine"] / rates["numpy"],
-        "batched_over_numpy": rates["batched"] / rates["numpy"],
+        "fixed_seconds_per_run": t_small - small / marginal,
+        "batched_over_loop": batched["250k"] / rates["loop"],
+        "engine_over_numpy": rates["engine"] / numpy["250k"],
+        "batched_over_numpy": {k: batched[k] / numpy[k] for k in sizes},
+        "marginal_over_numpy_1M": marginal / numpy["1M"],
         "targets": {"batched_over_loop": 200, "engine_over_numpy": 0.7, "batched_over_numpy": 0.7},
     }
     print(json.dumps(report, indent=2))

@@ -42,8 +42,8 @@ from pnyx.experiments.config import resolve, validate
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit
 from pnyx.experiments.inputs import first_change, fingerprint
 from pnyx.experiments.report import write_report
-from pnyx.experiments.store import (DamagedChunk, UnitResult, UnitStore, atomic_write, atomic_write_text, redact_frame,
-                                    redact_json)
+from pnyx.experiments.store import (DamagedChunk, UnitResult, UnitStore, atomic_write, atomic_write_text, concat_rows,
+                                    redact_frame, redact_json)
 
 TASK_RETRIES = 3  # for lost workers and nodes; a unit's own exceptions are not retried
 
@@ -62,7 +62,8 @@ def run_units(kind: Experiment, cfg: ExperimentConfig | dict, units: list[Unit],
     for unit in units:
         try:
             output = kind.run_unit(cfg, unit, unit_seed(cfg.seed, unit.key), ctx)
-            output.rows.insert(0, "unit", unit.key)
+            output.rows.insert(0, "unit", pd.Categorical.from_codes(np.zeros(len(output.rows), dtype=np.int8),
+                                                                   categories=[unit.key]))
             results.append((unit.key, output, None))
         except PnyxError as e:
             results.append((unit.key, None, str(e)))
@@ -295,7 +296,7 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
                 records.setdefault(name, []).extend(items)
         else:
             failures.append({"unit": unit.key, "error": store.error(unit.key) or "not run"})
-    results = redact_frame(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
+    results = redact_frame(concat_rows(frames)) if frames else pd.DataFrame()
     atomic_write(out / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
     for name, items in records.items():
         atomic_write_text(out / f"{name}.jsonl", "".join(redact_json(item) + "\n" for item in items))

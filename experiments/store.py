@@ -99,11 +99,16 @@ def redact_json(data: Any, **dumps) -> str:
 
 
 def redact_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with secrets masked in its string cells (a copy where anything changed)."""
+    """``frame`` with secrets masked in its string cells and categories (a copy where anything changed)."""
     changed = {}
     for i in range(frame.shape[1]):
         series = frame.iloc[:, i]
-        if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            categories = series.cat.categories
+            masked = _mask(pd.Series(categories, dtype=object))
+            if masked is not None:  # masked categories may coincide, so the cells are mapped anew
+                changed[i] = pd.Series(pd.Categorical(series.map(dict(zip(categories, masked)))), index=series.index)
+        elif series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
             masked = _mask(series)
             if masked is not None:
                 changed[i] = pd.Series(masked, index=series.index, dtype=series.dtype)
@@ -134,6 +139,20 @@ def _mask(series: pd.Series) -> list | None:
     known = codes >= 0
     out[known] = cells[codes[known]]
     return list(out)
+
+
+def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``frames`` stacked with a fresh index; a column categorical in every frame stays
+    categorical, its categories united in order of appearance (``pd.concat`` alone would
+    turn differing categories into strings)."""
+    frames = list(frames)
+    columns = {c for f in frames for c in f.columns}
+    for column in columns:
+        dtypes = [f[column].dtype if column in f else None for f in frames]
+        if all(isinstance(d, pd.CategoricalDtype) for d in dtypes) and len(set(dtypes)) > 1:
+            united = pd.Index(pd.unique(np.concatenate([d.categories.to_numpy(dtype=object) for d in dtypes])))
+            frames = [f.assign(**{column: f[column].cat.set_categories(united)}) for f in frames]
+    return pd.concat(frames, ignore_index=True)
 
 
 class UnitStore:
@@ -223,7 +242,7 @@ class UnitStore:
         """Write the results of one task as one chunk."""
         stem = hashlib.sha256("\n".join(key for key, _, _ in results).encode()).hexdigest()[:16]
         frames = [output.rows for _, output, _ in results if output is not None]
-        rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"unit": []})
+        rows = concat_rows(frames) if frames else pd.DataFrame({"unit": []})
         rows = redact_frame(rows)
         path = self.dir / f"{stem}.parquet"
         try:

@@ -157,7 +157,7 @@ class Tournament(Experiment):
                                             ctx=ctx, model=cfg.model)
         n = cfg.repetitions
         rows = pd.DataFrame({
-            "player": _repeated([a, b], n), "opponent": _repeated([b, a], n),
+            "player": _repeated(cfg.players, [a, b], n), "opponent": _repeated(cfg.players, [b, a], n),
             "repetition": np.tile(np.arange(n), 2), "seat": np.repeat([0, 1], n),
             "payoff": result.payoff.ravel(), "cooperation": result.cooperation.ravel(),
         })
@@ -166,9 +166,9 @@ class Tournament(Experiment):
 
     def summarize(self, cfg: TournamentConfig, results: pd.DataFrame, records) -> dict:
         players = cfg.players
-        by_pair = results.groupby(["player", "opponent"])[["payoff", "cooperation"]].mean()
-        payoff = by_pair["payoff"].unstack().reindex(index=players, columns=players)
-        cooperation = by_pair["cooperation"].unstack().reindex(index=players, columns=players)
+        games = _Games(results, players)
+        payoff = pd.DataFrame(games.pair_means(games.payoff), index=players, columns=players)
+        cooperation = pd.DataFrame(games.pair_means(games.cooperation), index=players, columns=players)
         mean_payoff = payoff.mean(axis=1)
         ranking = mean_payoff.sort_values(ascending=False, kind="stable")
         summary = {
@@ -241,10 +241,10 @@ class Tournament(Experiment):
         return "\n".join(lines)
 
 
-def _repeated(values: list[str], n: int) -> pd.Series:
-    """Each value ``n`` times, as a string column (built by repeating the column, far faster
-    than from a Python sequence)."""
-    return pd.Series(values, dtype="str").repeat(n).reset_index(drop=True)
+def _repeated(players: list[str], values: list[str], n: int) -> pd.Categorical:
+    """Each value ``n`` times, as a categorical column of the tournament's players (every
+    unit's column has the same categories, so the results table keeps them)."""
+    return pd.Categorical.from_codes(np.repeat([players.index(v) for v in values], n), categories=players)
 
 
 def llm_report(llm: dict) -> list[str]:
@@ -261,28 +261,44 @@ def llm_report(llm: dict) -> list[str]:
 
 class _Games:
     """The results table as integer arrays: player and opponent codes (in ``players``
-    order), repetition index, seat, payoff; ``mirror`` is, for every row, the row of the
-    other player in the same game. The figures share one, so the table is read once."""
+    order), repetition index, seat, payoff and cooperation; ``mirror`` is, for every row,
+    the row of the other player in the same game. Summary and figures read the table
+    through it, in linear time."""
 
     def __init__(self, results: pd.DataFrame, players: list[str]):
         self.players = players
         self.P = len(players)
         self.p, self.o = (self._codes(results[column], players) for column in ("player", "opponent"))
-        self.r, self.reps = pd.factorize(results["repetition"], sort=True)
+        self.r = results["repetition"].to_numpy().astype(np.int64)  # 0 .. repetitions - 1
+        self.reps = np.arange(self.r.max() + 1 if len(self.r) else 0)
         self.seat = results["seat"].to_numpy().astype(np.int64)
         self.payoff = results["payoff"].to_numpy(dtype=np.float64)
+        self.cooperation = results["cooperation"].to_numpy(dtype=np.float64)
+
+    def _game(self, p: np.ndarray, o: np.ndarray) -> np.ndarray:
+        """Each row's (player, opponent, repetition) as one even integer below P * P * R * 2."""
+        return ((p * self.P + o) * len(self.reps) + self.r) * 2
 
     @cached_property
     def mirror(self) -> np.ndarray:
-        R = len(self.reps)
-        key = ((self.p * self.P + self.o) * R + self.r) * 2 + self.seat
-        mirror = ((self.o * self.P + self.p) * R + self.r) * 2 + (1 - self.seat)
-        order = np.argsort(key, kind="stable")
-        return order[np.searchsorted(key[order], mirror)]
+        row_of = np.empty(self.P * self.P * len(self.reps) * 2, dtype=np.int64)
+        row_of[self._game(self.p, self.o) + self.seat] = np.arange(len(self.p))
+        return row_of[self._game(self.o, self.p) + (1 - self.seat)]
+
+    def pair_means(self, values: np.ndarray) -> np.ndarray:
+        """Player x opponent: the mean of ``values`` over their rows (NaN where there are none)."""
+        index = self.p * self.P + self.o
+        sums = np.bincount(index, weights=values, minlength=self.P * self.P)
+        counts = np.bincount(index, minlength=self.P * self.P)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (sums / counts).reshape(self.P, self.P)
 
     @staticmethod
     def _codes(column: pd.Series, players: list[str]) -> np.ndarray:
-        codes, names = pd.factorize(column)
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes, names = column.cat.codes.to_numpy(), column.cat.categories
+        else:
+            codes, names = pd.factorize(column)
         return np.array([players.index(name) for name in names], dtype=np.int64)[codes]
 
     def per_player_repetition(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -304,11 +320,7 @@ class _Games:
         return pd.DataFrame(sums.astype(np.int64), index=self.players, columns=self.reps)
 
     def payoff_differences(self) -> np.ndarray:
-        index = self.p * self.P + self.o
-        sums = np.bincount(index, weights=self.payoff - self.payoff[self.mirror], minlength=self.P * self.P)
-        counts = np.bincount(index, minlength=self.P * self.P)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (sums / counts).reshape(self.P, self.P)
+        return self.pair_means(self.payoff - self.payoff[self.mirror])
 
 
 def normalised_payoffs(results: pd.DataFrame, players: list[str]) -> pd.DataFrame:

@@ -5,8 +5,9 @@ statistically for stochastic ones:
 
 * ``loop`` steps a PettingZoo Parallel environment one game and one step at a time,
   calling each policy's per-step ``act``;
-* ``batched`` plays all repetitions in lock-step on numpy arrays, calling each
-  policy's ``act_batch`` once per turn (per-step policies run through
+* ``batched`` plays the repetitions in lock-step on numpy arrays, in blocks of up to
+  :data:`BLOCK` games (one pair of policies per block), calling each policy's
+  ``act_batch`` once per turn (per-step policies run through
   :class:`pnyx.agents.PerGame`, at loop speed).
 
 Noise flips each intended action with probability ``noise``; observations and
@@ -24,6 +25,8 @@ import numpy as np
 from pnyx.agents import as_batch_policy
 from pnyx.agents.protocol import GameInfo, tell_game
 from pnyx.envs.matrix_game import START, MatrixGameEnv, payoff_table
+
+BLOCK = 1 << 15  # games played together by the batched engine
 
 
 @dataclass(frozen=True)
@@ -48,31 +51,49 @@ def game_infos(game: str, payoffs, turns: int, noise: float) -> tuple[GameInfo, 
                  for v in views)
 
 
+def _block_seed(seed: np.random.SeedSequence, block: int) -> np.random.SeedSequence:
+    """Block 0 plays from the match's own seed, so a match of one block is unchanged by
+    blocking; block k > 0 from a child key beside the three that :func:`_seeds` spawns."""
+    if block == 0:
+        return seed
+    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, 2 + block), pool_size=seed.pool_size)
+
+
 def play_batched(factory_a: Callable[[], Any], factory_b: Callable[[], Any], *, payoffs, turns: int,
                  repetitions: int, noise: float, seed: np.random.SeedSequence, game: str = "ipd") -> MatchResult:
-    seed_a, seed_b, noise_seed = _seeds(seed)
+    """Repetitions are played in blocks of at most :data:`BLOCK` games, each block by its own
+    pair of policies built from the factories, so the arrays of a turn stay in the CPU cache."""
     table = payoff_table(payoffs).reshape(4, 2)  # row = 2 * a0 + a1 = player 0's observation code
     reward_a, reward_b = table[:, 0].copy(), table[:, 1].copy()
-    policy_a, policy_b = as_batch_policy(factory_a), as_batch_policy(factory_b)
-    for policy, info in zip((policy_a, policy_b), game_infos(game, payoffs, turns, noise)):
-        tell_game(policy, info)
-    policy_a.reset_batch(repetitions, seed_a)
-    policy_b.reset_batch(repetitions, seed_b)
-    rng = np.random.default_rng(noise_seed)
-    obs_a = np.full(repetitions, START, dtype=np.int64)
-    obs_b = obs_a.copy()
-    # Per game, how often each joint action (code 2 * a + b) was played: four 16-bit
-    # counters packed in one int64, so each turn costs one gather and one add;
-    # payoffs and cooperation follow from the counts at the end.
-    packed = np.zeros(repetitions, dtype=np.int64)
+    infos = game_infos(game, payoffs, turns, noise)
     counts = np.zeros((repetitions, 4), dtype=np.int64)
+    for block, start in enumerate(range(0, repetitions, BLOCK)):
+        games = min(BLOCK, repetitions - start)
+        *policy_seeds, noise_seed = _seeds(_block_seed(seed, block))
+        policies = as_batch_policy(factory_a), as_batch_policy(factory_b)
+        for policy, info, policy_seed in zip(policies, infos, policy_seeds):
+            tell_game(policy, info)
+            policy.reset_batch(games, policy_seed)
+        counts[start:start + games] = _play_block(*policies, games, turns, noise, np.random.default_rng(noise_seed))
+    payoff = np.stack([counts @ reward_a, counts @ reward_b]) / turns
+    cooperation = np.stack([counts[:, 0] + counts[:, 1], counts[:, 0] + counts[:, 2]]) / turns
+    return MatchResult(payoff, cooperation)
+
+
+def _play_block(policy_a, policy_b, games: int, turns: int, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """Per game, how often each joint action (code 2 * a + b) was played, (games, 4)."""
+    obs_a = np.full(games, START, dtype=np.int64)
+    obs_b = obs_a.copy()
+    # Four 16-bit counters packed in one int64, so each turn costs one gather and one add.
+    packed = np.zeros(games, dtype=np.int64)
+    counts = np.zeros((games, 4), dtype=np.int64)
     one_hot = np.int64(1) << (16 * np.arange(4, dtype=np.int64))
     for t in range(turns):
         a = np.asarray(policy_a.act_batch(obs_a), dtype=np.int64)
         b = np.asarray(policy_b.act_batch(obs_b), dtype=np.int64)
         if noise:
-            a = a ^ (rng.random(repetitions) < noise)
-            b = b ^ (rng.random(repetitions) < noise)
+            a = a ^ (rng.random(games) < noise)
+            b = b ^ (rng.random(games) < noise)
         obs_a = a * 2
         obs_a += b
         obs_b = b * 2
@@ -81,9 +102,7 @@ def play_batched(factory_a: Callable[[], Any], factory_b: Callable[[], Any], *, 
         if t % 0xFFFF == 0xFFFE or t == turns - 1:
             counts += (packed[:, None] >> (16 * np.arange(4))) & 0xFFFF
             packed[:] = 0
-    payoff = np.stack([counts @ reward_a, counts @ reward_b]) / turns
-    cooperation = np.stack([counts[:, 0] + counts[:, 1], counts[:, 0] + counts[:, 2]]) / turns
-    return MatchResult(payoff, cooperation)
+    return counts
 
 
 def play_loop(factory_a: Callable[[], Any], factory_b: Callable[[], Any], *, payoffs, turns: int,

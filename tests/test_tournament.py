@@ -61,6 +61,22 @@ def test_same_seed_same_results(engine):
     assert not np.array_equal(a.payoff, c.payoff)
 
 
+def test_blocks_of_games(monkeypatch):
+    """Repetitions beyond one block are played by fresh policies from seeds of their own:
+    the first block is the match of that many repetitions, the next differs from it, and
+    deterministic strategies still match the loop engine game for game."""
+    from pnyx.population import match as engine
+
+    players = "random(0.4)", "memory_one(0.9,0.1,0.8,0.2,1)"
+    first = match(play_batched, *players, repetitions=4, noise=0.02)
+    monkeypatch.setattr(engine, "BLOCK", 4)
+    blocked = match(play_batched, *players, repetitions=10, noise=0.02)
+    np.testing.assert_array_equal(blocked.payoff[:, :4], first.payoff)
+    assert not np.array_equal(blocked.payoff[:, 4:8], first.payoff)
+    np.testing.assert_array_equal(match(play_batched, "tf2t", "alternator", repetitions=10).payoff,
+                                  match(play_loop, "tf2t", "alternator", repetitions=10).payoff)
+
+
 def pnyx(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "pnyx.experiments.cli", *args], capture_output=True, text=True, cwd=cwd)
 

@@ -20,7 +20,9 @@ one and compares. To pin down another behaviour, add one more such function.
 * ``preset_<name>.json``: the ``summary.json`` of every shipped preset run with
   ``--quick`` on one worker, every language model replaced by ``ScriptedModel()``
   (it echoes the last message), without the run's ``provenance`` (times, versions);
-  for a suite, each part's summary likewise. These take minutes (``SLOW``).
+  for a suite, each part's summary likewise. These take minutes (``SLOW``). Each runs
+  in a child process with :data:`PORTABLE_FLOATS`, so that networks trained there give
+  the same floats on any x86 machine, whatever its vector instructions (AVX2, AVX-512).
 
 ``python tests/golden/regenerate.py [FILE ...]`` rewrites every golden file, or the ones named.
 """
@@ -115,8 +117,30 @@ def _without_provenance(summary: dict) -> dict:
     return summary
 
 
+#: One thread, MKL's conditional numerical reproducibility and torch's unvectorised kernels.
+PORTABLE_FLOATS = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1",
+                   "MKL_NUM_THREADS": "1"}
+
+
 def preset_summary(name: str) -> dict:
-    """The summary of shipped preset ``name`` at ``--quick`` (see the module docstring)."""
+    """The summary of shipped preset ``name`` at ``--quick``, run in a child process with
+    :data:`PORTABLE_FLOATS` (see the module docstring)."""
+    import os
+    import subprocess
+    import sys
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "summary.json"
+        done = subprocess.run([sys.executable, __file__, "--summary", name, str(out)], capture_output=True,
+                              text=True, env=os.environ | PORTABLE_FLOATS)
+        if done.returncode:
+            raise RuntimeError(f"preset {name} failed:\n{done.stderr[-3000:]}")
+        return json.loads(out.read_text())
+
+
+def _summary_here(name: str) -> dict:
     import tempfile
 
     from pnyx.agents.llm import ScriptedModel
@@ -152,4 +176,7 @@ def main(filenames: list[str]) -> None:
 if __name__ == "__main__":
     import sys
 
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["--summary"]:
+        Path(sys.argv[3]).write_text(json.dumps(_summary_here(sys.argv[2])))
+    else:
+        main(sys.argv[1:])
