@@ -64,6 +64,33 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float) -
     return advantages
 
 
+def a2c_loss(cfg: A2CConfig, logits, values, actions, rewards, dims: tuple[int, ...] | None = None):
+    """The loss above and its parts (policy_loss, value_loss, entropy) as tensors. Means
+    (and the advantages' normalisation) run over ``dims``, or over everything: with
+    ``dims=(0, 2)`` on (T, G, n) tensors each of G groups gets its own loss, shape (G,)."""
+    def mean(x):
+        return x.mean() if dims is None else x.mean(dims)
+
+    with torch.no_grad():
+        scaled = rewards * cfg.reward_scale
+        advantages = gae(scaled, values, cfg.gamma, cfg.gae_lambda)
+        td_lambda = cfg.gae_lambda if cfg.td_lambda is None else cfg.td_lambda
+        returns = (advantages if td_lambda == cfg.gae_lambda else gae(scaled, values, cfg.gamma, td_lambda)) + values
+        if cfg.normalize_advantages:
+            if dims is None:
+                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            else:
+                centre, spread = advantages.mean(dims, keepdim=True), advantages.std(dims, keepdim=True)
+                advantages = (advantages - centre) / (spread + 1e-8)
+    log_probs = torch.log_softmax(logits, -1)
+    chosen = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+    entropy = mean(-(log_probs.exp() * log_probs).sum(-1))
+    policy_loss = -mean(chosen * advantages)
+    value_loss = mean((values - returns).pow(2))
+    loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+    return loss, {"policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(), "entropy": entropy.detach()}
+
+
 class A2C:
     """Updates ``net`` (with ``sequence(obs, z) -> logits, values``) from batches of episodes."""
 
@@ -78,22 +105,8 @@ class A2C:
 
     def loss_from(self, logits, values, actions, rewards) -> tuple[torch.Tensor, dict[str, float]]:
         """The A2C loss from the network's outputs on the batch: ``logits`` (T, n, 2), ``values`` (T, n)."""
-        cfg = self.cfg
-        with torch.no_grad():
-            scaled = rewards * cfg.reward_scale
-            advantages = gae(scaled, values, cfg.gamma, cfg.gae_lambda)
-            td_lambda = cfg.gae_lambda if cfg.td_lambda is None else cfg.td_lambda
-            returns = (advantages if td_lambda == cfg.gae_lambda else gae(scaled, values, cfg.gamma, td_lambda)) + values
-            if cfg.normalize_advantages:
-                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        log_probs = torch.log_softmax(logits, -1)
-        chosen = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-        entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
-        policy_loss = -(chosen * advantages).mean()
-        value_loss = (values - returns).pow(2).mean()
-        loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
-        stats = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy.item()}
-        return loss, stats
+        loss, stats = a2c_loss(self.cfg, logits, values, actions, rewards)
+        return loss, {k: v.item() for k, v in stats.items()}
 
     def update(self, obs, z, actions, rewards) -> dict[str, float]:
         """One gradient step; raises :class:`PnyxError` if the loss is not finite."""

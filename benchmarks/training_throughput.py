@@ -7,13 +7,17 @@ Measured in one run, as agent-steps per second (learner seats x rounds):
 * ``loop``: whole training iterations (rollouts + update) with rollouts in the driver
   (0 workers), on one Ray worker and on two (CPU only);
 * with ``--device cuda`` (or ``auto`` on a machine with CUDA): raw and the in-driver loop
-  on the GPU.
+  on the GPU;
+* ``grouped``: ``--seeds`` seeds at a small batch (``--grouped-batch``) trained as one
+  batched model (``seed_batch``, :mod:`pnyx.population.grouped_training`) against the
+  same seeds trained one after another in the driver.
 
 Reports ``loop(in driver) / raw`` (target >= 0.8), ``loop(2 workers) / loop(1 worker)``
 and the projected wall time of one seed of the full ``weis-ipd`` preset (all four
 conditions at the in-driver loop rate). Writes ``benchmarks/results/training_throughput.{json,md}``.
 
     python benchmarks/training_throughput.py [--batch 1024] [--rounds 50] [--iterations 5] [--threads 1] [--device cpu]
+                                             [--seeds 8] [--grouped-batch 64]
 """
 
 from __future__ import annotations
@@ -31,15 +35,17 @@ from pnyx.agents.a2c import BEST_RESPONSE
 from pnyx.population.partners import PartnerPool
 from pnyx.experiments.config import resolve
 from pnyx.population.diverse_partner_training import Trainer, TrainingSpec, resolve_device
+from pnyx.population.grouped_training import GroupedTrainer
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def _spec(args) -> TrainingSpec:
+def _spec(args, batch: int | None = None, seed: int = 0) -> TrainingSpec:
+    partners = PartnerPool.parse(args.partners).mix
     return TrainingSpec(model={"kind": "gru", "payoffs": [1, -1, 2, 0]},
-                        a2c=BEST_RESPONSE.model_copy(update={"batch": args.batch}),
-                        partners=PartnerPool.parse(args.partners).mix,
-                        rounds=args.rounds, iterations=args.iterations, seed=(0,), shards=args.shards)
+                        a2c=BEST_RESPONSE.model_copy(update={"batch": batch or args.batch}), partners=partners,
+                        rounds=args.rounds, iterations=args.iterations, seed=(seed,), shards=args.shards,
+                        learners=2 if "learner" in partners else 1)
 
 
 def _sync(device: torch.device) -> None:
@@ -89,6 +95,35 @@ def loop_steps_per_second(spec: TrainingSpec, workers: int, repeats: int, device
     return spec.rounds * rows / min(times), rows
 
 
+def grouped_steps_per_second(args, device: str) -> tuple[float, float]:
+    """Agent-steps/s of ``args.seeds`` seeds as one batched model, and of the same seeds
+    trained one after another in the driver (each seed's best iteration, summed)."""
+    specs = [_spec(args, args.grouped_batch, seed) for seed in range(args.seeds)]
+    steps = args.seeds * specs[0].learners * args.grouped_batch * args.rounds
+    grouped = GroupedTrainer(specs, device=device)
+    grouped.step(0)  # warm-up
+    times = []
+    for i in range(1, args.iterations + 1):
+        _sync(grouped.device)
+        start = time.perf_counter()
+        grouped.step(i)
+        _sync(grouped.device)
+        times.append(time.perf_counter() - start)
+    separate = 0.0
+    for spec in specs:
+        trainer = Trainer(spec, workers=0, device=device)
+        trainer.step(0)
+        best = float("inf")
+        for i in range(1, args.iterations + 1):
+            _sync(trainer.device)
+            start = time.perf_counter()
+            trainer.step(i)
+            _sync(trainer.device)
+            best = min(best, time.perf_counter() - start)
+        separate += best
+    return steps / min(times), steps / separate
+
+
 def full_preset_steps() -> float:
     """Learner agent-steps of one seed of the full weis-ipd preset, all conditions."""
     _, cfg = resolve("weis-ipd")
@@ -106,6 +141,8 @@ def main() -> None:
     parser.add_argument("--partners", default="reduced", help="partner pool (reduced: tft, allc, alld)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray worker settings")
+    parser.add_argument("--seeds", type=int, default=8, help="seeds of the grouped measure")
+    parser.add_argument("--grouped-batch", type=int, default=64, help="episodes per learner in the grouped measure")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = str(resolve_device(args.device))
@@ -122,13 +159,17 @@ def main() -> None:
         for workers, key in ((1, "1_ray_worker"), (2, "2_ray_workers")):
             loop[key], _ = loop_steps_per_second(spec, workers, args.iterations, device)
             print(f"loop, {key.replace('_', ' ')}: {loop[key]:.3g} agent-steps/s")
+    grouped, separate = grouped_steps_per_second(args, device)
+    print(f"{args.seeds} seeds at batch {args.grouped_batch}: {grouped:.3g} agent-steps/s as one batched model, "
+          f"{separate:.3g} one after another")
     projected = full_preset_steps() / loop["in_driver"]
     report = {
         "setting": vars(args) | {"device": device, "learner_rows": rows, "cpus": os.cpu_count(),
                                  "machine": platform.machine(), "torch": torch.__version__,
                                  "gpu": torch.cuda.get_device_name() if device == "cuda" else None},
-        "agent_steps_per_s": {"raw_forward_backward": raw, **{f"loop_{k}": v for k, v in loop.items()}},
-        "ratios": {"loop_in_driver_over_raw": loop["in_driver"] / raw}
+        "agent_steps_per_s": {"raw_forward_backward": raw, **{f"loop_{k}": v for k, v in loop.items()},
+                              "grouped_seeds": grouped, "separate_seeds": separate},
+        "ratios": {"loop_in_driver_over_raw": loop["in_driver"] / raw, "grouped_over_separate": grouped / separate}
         | ({"two_workers_over_one": loop["2_ray_workers"] / loop["1_ray_worker"]} if "2_ray_workers" in loop else {}),
         "full_preset_hours_per_seed": projected / 3600,
     }
@@ -142,9 +183,12 @@ def main() -> None:
              "| measure | agent-steps/s |", "|---|---|",
              f"| raw GRU forward+backward | {raw:.3g} |"]
     lines += [f"| loop, {k.replace('_', ' ')} | {v:.3g} |" for k, v in loop.items()]
+    lines += [f"| {args.seeds} seeds at batch {args.grouped_batch}, one batched model | {grouped:.3g} |",
+              f"| {args.seeds} seeds at batch {args.grouped_batch}, one after another | {separate:.3g} |"]
     lines += ["", f"loop (in driver) / raw = **{report['ratios']['loop_in_driver_over_raw']:.2f}** (target >= 0.8); "
               f"one seed of the full weis-ipd preset at this rate: **{report['full_preset_hours_per_seed']:.3g} "
-              "hours**."]
+              "hours**; seeds as one batched model / one after another = "
+              f"**{report['ratios']['grouped_over_separate']:.2f}**."]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 

@@ -16,7 +16,10 @@ point per phase), against
   (ablation A.4.1: the tabular partner's log-probabilities, 0 for learners); with either
   method (the full preset's ``ppi_opponent_id`` for PPI).
 
-One unit per condition and seed (``seeds``, 10 as in the paper's Figure 1). Each A2C unit
+One unit per condition and seed (``seeds``, 10 as in the paper's Figure 1); with
+``seed_batch`` > 1, the seeds of an A2C condition train in groups of that many per unit as
+one batched model (:mod:`pnyx.population.grouped_training`), each seed with the randomness
+of its own unit, the learners of seed k saved in ``<condition>/seed<k>``. Each A2C unit
 drives its own Ray rollout actors, so the kind runs in the driver; PPI units run in the
 driver too. A unit checkpoints to ``<dir>/<condition>/seed<k>/last.pt``, where ``dir`` is
 ``checkpoint_dir`` or else the runner's work folder ``OUT/work``: an A2C unit every
@@ -42,6 +45,7 @@ from scipy import stats as scipy_stats
 
 from pnyx.agents.a2c import BEST_RESPONSE, A2CConfig
 from pnyx.agents.ppi import PPIConfig
+from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput, builds_specs
 from pnyx.population.partners import LEAGUE, LEARNER, PartnerPool
 from pnyx.stats import Estimate
@@ -150,6 +154,9 @@ class WeisConfig(ExperimentConfig):
                               "(needs pnyx[tensorboard])")
     learner_threads: int | None = Field(None, gt=0, description="torch threads of the learner update; None: "
                                         "torch's default (1 is fastest on a small, busy machine)")
+    seed_batch: int = Field(1, ge=1, le=1000, description="A2C seeds trained together as one batched model in "
+                            "one unit, in the driver on `device` (GRU learners; tables and the other learner as "
+                            "partners)")
 
     @field_validator("device")
     @classmethod
@@ -170,6 +177,13 @@ class WeisConfig(ExperimentConfig):
                 raise ValueError(f"condition {name!r} has partner 'learner' (another learner) but learners=1")
             if cond.opponent_id and self.model.kind != "gru":
                 raise ValueError(f"condition {name!r}: opponent_id needs model kind 'gru'")
+            if cond.method == "a2c" and self.seed_batch > 1:
+                from pnyx.population.grouped_training import check_groupable
+
+                try:
+                    check_groupable(self.model.model_dump(), PartnerPool.parse(cond.partners).mix, cond.learner_count())
+                except PnyxError as e:
+                    raise ValueError(f"condition {name!r}: {e} (seed_batch={self.seed_batch})") from None
         return self
 
     def _check_ppi(self, name: str, cond: Condition) -> None:
@@ -213,8 +227,6 @@ def tensorboard_logger(folder: Path | None):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        from pnyx.errors import PnyxError
-
         raise PnyxError("tensorboard: true needs the tensorboard package (pip install 'pnyx[tensorboard]')") from None
     writer = SummaryWriter(str(folder))
 
@@ -227,20 +239,22 @@ def tensorboard_logger(folder: Path | None):
 
 
 @contextmanager
-def learner_session(cfg, folder: Path | None):
+def learner_session(cfg, *folders: Path | None):
     """While one unit trains: torch on ``cfg.learner_threads`` threads and, with
-    ``cfg.tensorboard``, a TensorBoard writer in ``folder``; yields the curve-point logger (or None)."""
+    ``cfg.tensorboard``, a TensorBoard writer in each folder; yields one curve-point
+    logger per folder (None without TensorBoard)."""
     import torch
 
-    log, writer = tensorboard_logger(folder / "tensorboard" if folder and cfg.tensorboard else None)
+    loggers = [tensorboard_logger(f / "tensorboard" if f and cfg.tensorboard else None) for f in folders]
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.learner_threads or threads)
     try:
-        yield log
+        yield [log for log, _ in loggers]
     finally:
         torch.set_num_threads(threads)
-        if writer is not None:
-            writer.close()
+        for _, writer in loggers:
+            if writer is not None:
+                writer.close()
 
 
 def train(cfg, spec, ctx: RunContext, folder: Path | None, init=None):
@@ -248,7 +262,7 @@ def train(cfg, spec, ctx: RunContext, folder: Path | None, init=None):
     actors, learner threads, checkpoints in ``folder`` and optional TensorBoard."""
     from pnyx.population.diverse_partner_training import Trainer
 
-    with learner_session(cfg, folder) as log:
+    with learner_session(cfg, folder) as (log,):
         trainer = Trainer(spec, workers=rollout_workers(cfg, ctx), checkpoint_dir=folder, device=cfg.device,
                           init=init, on_point=log)
         try:
@@ -269,28 +283,47 @@ class WeisIPD(Experiment):
     main_plot = "cooperation_over_training"
 
     def units(self, cfg: WeisConfig) -> list[Unit]:
-        return [Unit(key=f"{name}.seed{k}", params={"condition": name, "seed_index": k})
-                for name, cond in cfg.conditions.items() if cond.method in cfg.methods for k in range(cfg.seeds)]
+        """One unit per condition and seed; with ``seed_batch`` > 1, an A2C condition's seeds
+        in runs of ``seed_batch`` per unit, each seed seeded as its own unit would be."""
+        units = []
+        for name, cond in cfg.conditions.items():
+            if cond.method not in cfg.methods:
+                continue
+            if cond.method == "ppi" or cfg.seed_batch == 1:
+                units += [Unit(key=f"{name}.seed{k}", params={"condition": name, "seed_index": k})
+                          for k in range(cfg.seeds)]
+                continue
+            for first in range(0, cfg.seeds, cfg.seed_batch):
+                seeds = list(range(first, min(first + cfg.seed_batch, cfg.seeds)))
+                units.append(Unit(key=f"{name}.seeds{seeds[0]}-{seeds[-1]}",
+                                  params={"condition": name, "seed_indices": seeds}))
+        return units
 
     def run_unit(self, cfg: WeisConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
-        name, k = unit.params["condition"], unit.params["seed_index"]
+        name = unit.params["condition"]
         cond = cfg.conditions[name]
-        folder = _unit_folder(cfg, ctx, name, f"seed{k}")
-        run = self._run_ppi if cond.method == "ppi" else self._run_a2c
-        result = run(cfg, cond, seed, ctx, folder)
-        rows = pd.DataFrame(result.curve)
-        rows.insert(0, "condition", name)
-        rows.insert(1, "seed_index", k)
-        rows["workers"] = result.workers
-        within = [{"condition": name, "seed_index": k, "partner": p, "cooperation": c}
-                  for p, c in result.within_episode.items()]
-        return UnitOutput(rows=rows, records={"within_episode": within})
+        if "seed_indices" in unit.params:
+            results = self._run_grouped(cfg, cond, unit, ctx)
+        else:
+            k = unit.params["seed_index"]
+            run = self._run_ppi if cond.method == "ppi" else self._run_a2c
+            results = {k: run(cfg, cond, seed, ctx, _unit_folder(cfg, ctx, name, f"seed{k}"))}
+        frames, within = [], []
+        for k, result in results.items():
+            rows = pd.DataFrame(result.curve)
+            rows.insert(0, "condition", name)
+            rows.insert(1, "seed_index", k)
+            rows["workers"] = result.workers
+            frames.append(rows)
+            within += [{"condition": name, "seed_index": k, "partner": p, "cooperation": c}
+                       for p, c in result.within_episode.items()]
+        return UnitOutput(rows=pd.concat(frames, ignore_index=True), records={"within_episode": within})
 
     @staticmethod
-    def _run_a2c(cfg: WeisConfig, cond: Condition, seed: np.random.SeedSequence, ctx: RunContext, folder):
+    def _a2c_spec(cfg: WeisConfig, cond: Condition, seed: np.random.SeedSequence):
         from pnyx.population.diverse_partner_training import TrainingSpec
 
-        spec = TrainingSpec(
+        return TrainingSpec(
             model=model_spec(cfg, cond.opponent_id), a2c=cond.a2c or cfg.a2c,
             partners=PartnerPool.parse(cond.partners).mix, rounds=cfg.rounds, iterations=cond.iterations or cfg.iterations,
             seed=tuple(int(s) for s in seed.generate_state(4)), learners=cond.learner_count(),
@@ -298,7 +331,32 @@ class WeisIPD(Experiment):
             final_eval_games=cfg.final_eval_games, league_every=cfg.league_every, league_size=cfg.league_size,
             checkpoint_every=cfg.checkpoint_every,
         )
-        return train(cfg, spec, ctx, folder)
+
+    @classmethod
+    def _run_a2c(cls, cfg: WeisConfig, cond: Condition, seed: np.random.SeedSequence, ctx: RunContext, folder):
+        return train(cfg, cls._a2c_spec(cfg, cond, seed), ctx, folder)
+
+    @classmethod
+    def _run_grouped(cls, cfg: WeisConfig, cond: Condition, unit: Unit, ctx: RunContext) -> dict:
+        """A unit of several seeds trained as one batched model; each seed's randomness is
+        that of its own unit ``<condition>.seed<k>``. Checkpoints in ``<condition>/seeds<a>-<b>``,
+        learners saved per seed in ``<condition>/seed<k>``, TensorBoard curves per seed."""
+        from pnyx.experiments.runner import unit_seed
+        from pnyx.population.grouped_training import GroupedTrainer
+
+        name, seeds = unit.params["condition"], unit.params["seed_indices"]
+        specs = [cls._a2c_spec(cfg, cond, unit_seed(cfg.seed, f"{name}.seed{k}")) for k in seeds]
+        folder = _unit_folder(cfg, ctx, name, unit.key.removeprefix(f"{name}."))
+        with learner_session(cfg, *[_unit_folder(cfg, ctx, name, f"seed{k}") for k in seeds]) as logs:
+            def log(s: int, point: dict) -> None:
+                if logs[s] is not None:
+                    logs[s](point)
+
+            trainer = GroupedTrainer(specs, checkpoint_dir=folder, device=cfg.device, on_point=log)
+            results = trainer.run(progress=ctx.progress)
+            if folder is not None:
+                trainer.save_learners([_unit_folder(cfg, ctx, name, f"seed{k}") for k in seeds])
+        return dict(zip(seeds, results))
 
     @staticmethod
     def _run_ppi(cfg: WeisConfig, cond: Condition, seed: np.random.SeedSequence, ctx: RunContext, folder):
@@ -311,7 +369,7 @@ class WeisIPD(Experiment):
             pretrain=cond.pretrain, shards=cfg.shards, eval_games=cfg.eval_games,
             final_eval_games=cfg.final_eval_games, opponent_id=cond.opponent_id,
         )
-        with learner_session(cfg, folder) as log:
+        with learner_session(cfg, folder) as (log,):
             return PPITrainer(spec, device=cfg.device, checkpoint_dir=folder, on_point=log).run(progress=ctx.progress)
 
     def summarize(self, cfg: WeisConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:

@@ -259,6 +259,39 @@ def _cpu_state(net) -> dict:
     return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
 
 
+def initial_nets(spec: TrainingSpec, init: list[dict] | None = None) -> list[torch.nn.Module]:
+    """The learners' networks before training, each from a torch seed of its own (or
+    ``init[i]``'s weights)."""
+    nets = []
+    for i in range(spec.learners):
+        with torch.random.fork_rng():
+            torch.manual_seed(int(np.random.SeedSequence([*spec.seed, _EVAL_SHARD + 1, i]).generate_state(1)[0]))
+            net = build_net(spec.model)
+        if init is not None and init[i] is not None:
+            net.load_state_dict(init[i])
+        nets.append(net)
+    return nets
+
+
+def evaluate_learners(nets: list, spec: TrainingSpec, iteration: int, games: int) -> dict[str, np.ndarray]:
+    """Per-round cooperation against each evaluation partner, averaged over the trained
+    learners; ``learner``: each against the next learner (itself when alone). Seeded by
+    the iteration."""
+    for net in nets:
+        net.eval()
+    out = {}
+    for k, p in enumerate(EVAL_PARTNERS):
+        rates = [evaluate(nets[i], _others(nets, i)[0], spec, p, games, [*spec.seed, iteration, _EVAL_SHARD, k, i])
+                 for i in spec.trained]
+        out[p] = np.mean(rates, axis=0)
+    return out
+
+
+def curve_metrics(within: dict[str, np.ndarray]) -> dict[str, float]:
+    """The curve's four cooperation metrics from per-round cooperation per evaluation partner."""
+    return _metrics({p: float(np.mean(c)) for p, c in within.items()})
+
+
 class Trainer:
     """The driver: gathers rollouts from ``workers`` Ray actors (0: in the driver),
     updates each learner with its own A2C, evaluates, checkpoints to ``checkpoint_dir`` and
@@ -274,14 +307,7 @@ class Trainer:
         self.spec = spec
         self.device = resolve_device(device)
         self.pool = PartnerPool(spec.partners)
-        self.nets = []
-        for i in range(spec.learners):
-            with torch.random.fork_rng():
-                torch.manual_seed(int(np.random.SeedSequence([*spec.seed, _EVAL_SHARD + 1, i]).generate_state(1)[0]))
-                net = build_net(spec.model)
-            if init is not None and init[i] is not None:
-                net.load_state_dict(init[i])
-            self.nets.append(net.to(self.device))
+        self.nets = [net.to(self.device) for net in initial_nets(spec, init)]
         self.a2cs = [A2C(net, spec.a2c) for net in self.nets]
         self.leagues: list[list[dict]] = [[] for _ in range(spec.learners)]
         self.league_changed = False
@@ -392,22 +418,12 @@ class Trainer:
         return {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
 
     def evaluate(self, games: int) -> dict[str, np.ndarray]:
-        """Per-round cooperation against each evaluation partner, averaged over the trained
-        learners; ``learner``: each against the next learner (itself when alone). Seeded by
-        the iteration."""
-        for net in self.nets:
-            net.eval()
-        out = {}
-        for k, p in enumerate(EVAL_PARTNERS):
-            rates = [evaluate(self.nets[i], _others(self.nets, i)[0], self.spec, p, games,
-                              [*self.spec.seed, self.iteration, _EVAL_SHARD, k, i])
-                     for i in self.spec.trained]
-            out[p] = np.mean(rates, axis=0)
-        return out
+        """:func:`evaluate_learners` at the current iteration."""
+        return evaluate_learners(self.nets, self.spec, self.iteration, games)
 
     def _curve_point(self, stats: dict[str, float], seconds: float) -> dict[str, float]:
-        coop = {p: float(c.mean()) for p, c in self.evaluate(self.spec.eval_games).items()}
-        point = {"iteration": self.iteration, "final": False, **_metrics(coop), **stats, "seconds": seconds}
+        point = {"iteration": self.iteration, "final": False, **curve_metrics(self.evaluate(self.spec.eval_games)),
+                 **stats, "seconds": seconds}
         if self.on_point is not None:
             self.on_point(point)
         return point
@@ -430,8 +446,9 @@ class Trainer:
             if self.checkpoint and (self.iteration % spec.checkpoint_every == 0 or self.iteration == spec.iterations):
                 self._save()
         bar.close()
-        within = {p: c.tolist() for p, c in self.evaluate(spec.final_eval_games).items()}
-        final = {"iteration": self.iteration, "final": True, **_metrics({p: float(np.mean(c)) for p, c in within.items()})}
+        within = self.evaluate(spec.final_eval_games)
+        final = {"iteration": self.iteration, "final": True, **curve_metrics(within)}
+        within = {p: c.tolist() for p, c in within.items()}
         if self.checkpoint:
             for i in self.spec.trained:
                 save_policy(self.checkpoint.parent / f"learner{i}.pt", self.nets[i])
