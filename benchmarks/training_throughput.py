@@ -9,8 +9,8 @@ Measured in one run, as agent-steps per second (learner seats x rounds):
 * with ``--device cuda`` (or ``auto`` on a machine with CUDA): raw and the in-driver loop
   on the GPU;
 * ``grouped``: ``--seeds`` seeds at a small batch (``--grouped-batch``) trained as one
-  batched model (``seed_batch``, :mod:`pnyx.population.grouped_training`) against the
-  same seeds trained one after another in the driver.
+  batched model (``seed_batch``, :mod:`pnyx.population.grouped_training`), eager and with
+  ``compile``, against the same seeds trained one after another in the driver.
 
 Reports ``loop(in driver) / raw`` (target >= 0.8), ``loop(2 workers) / loop(1 worker)``
 and the projected wall time of one seed of the full ``weis-ipd`` preset (all four
@@ -95,20 +95,26 @@ def loop_steps_per_second(spec: TrainingSpec, workers: int, repeats: int, device
     return spec.rounds * rows / min(times), rows
 
 
-def grouped_steps_per_second(args, device: str) -> tuple[float, float]:
-    """Agent-steps/s of ``args.seeds`` seeds as one batched model, and of the same seeds
+def grouped_steps_per_second(args, device: str) -> tuple[float, float, float, float]:
+    """Agent-steps/s of ``args.seeds`` seeds as one batched model, eager and with its step
+    compiled (and the seconds of the first, compiling, iteration), and of the same seeds
     trained one after another in the driver (each seed's best iteration, summed)."""
     specs = [_spec(args, args.grouped_batch, seed) for seed in range(args.seeds)]
     steps = args.seeds * specs[0].learners * args.grouped_batch * args.rounds
-    grouped = GroupedTrainer(specs, device=device)
-    grouped.step(0)  # warm-up
-    times = []
-    for i in range(1, args.iterations + 1):
-        _sync(grouped.device)
+    rates, first = [], 0.0
+    for compile in (False, True):
+        grouped = GroupedTrainer(specs, device=device, compile=compile)
         start = time.perf_counter()
-        grouped.step(i)
-        _sync(grouped.device)
-        times.append(time.perf_counter() - start)
+        grouped.step(0)  # warm-up (compilation)
+        first = time.perf_counter() - start
+        times = []
+        for i in range(1, args.iterations + 1):
+            _sync(grouped.device)
+            start = time.perf_counter()
+            grouped.step(i)
+            _sync(grouped.device)
+            times.append(time.perf_counter() - start)
+        rates.append(steps / min(times))
     separate = 0.0
     for spec in specs:
         trainer = Trainer(spec, workers=0, device=device)
@@ -121,7 +127,7 @@ def grouped_steps_per_second(args, device: str) -> tuple[float, float]:
             _sync(trainer.device)
             best = min(best, time.perf_counter() - start)
         separate += best
-    return steps / min(times), steps / separate
+    return rates[0], rates[1], first, steps / separate
 
 
 def full_preset_steps() -> float:
@@ -159,17 +165,19 @@ def main() -> None:
         for workers, key in ((1, "1_ray_worker"), (2, "2_ray_workers")):
             loop[key], _ = loop_steps_per_second(spec, workers, args.iterations, device)
             print(f"loop, {key.replace('_', ' ')}: {loop[key]:.3g} agent-steps/s")
-    grouped, separate = grouped_steps_per_second(args, device)
+    grouped, compiled, compile_s, separate = grouped_steps_per_second(args, device)
     print(f"{args.seeds} seeds at batch {args.grouped_batch}: {grouped:.3g} agent-steps/s as one batched model, "
-          f"{separate:.3g} one after another")
+          f"{compiled:.3g} with its step compiled (first iteration {compile_s:.0f} s), {separate:.3g} one after another")
     projected = full_preset_steps() / loop["in_driver"]
     report = {
         "setting": vars(args) | {"device": device, "learner_rows": rows, "cpus": os.cpu_count(),
                                  "machine": platform.machine(), "torch": torch.__version__,
                                  "gpu": torch.cuda.get_device_name() if device == "cuda" else None},
         "agent_steps_per_s": {"raw_forward_backward": raw, **{f"loop_{k}": v for k, v in loop.items()},
-                              "grouped_seeds": grouped, "separate_seeds": separate},
-        "ratios": {"loop_in_driver_over_raw": loop["in_driver"] / raw, "grouped_over_separate": grouped / separate}
+                              "grouped_seeds": grouped, "grouped_seeds_compiled": compiled, "separate_seeds": separate},
+        "compile_seconds": compile_s,
+        "ratios": {"loop_in_driver_over_raw": loop["in_driver"] / raw, "grouped_over_separate": grouped / separate,
+                   "compiled_over_grouped": compiled / grouped}
         | ({"two_workers_over_one": loop["2_ray_workers"] / loop["1_ray_worker"]} if "2_ray_workers" in loop else {}),
         "full_preset_hours_per_seed": projected / 3600,
     }
@@ -184,11 +192,13 @@ def main() -> None:
              f"| raw GRU forward+backward | {raw:.3g} |"]
     lines += [f"| loop, {k.replace('_', ' ')} | {v:.3g} |" for k, v in loop.items()]
     lines += [f"| {args.seeds} seeds at batch {args.grouped_batch}, one batched model | {grouped:.3g} |",
+              f"| the same, step compiled (first iteration {compile_s:.0f} s) | {compiled:.3g} |",
               f"| {args.seeds} seeds at batch {args.grouped_batch}, one after another | {separate:.3g} |"]
     lines += ["", f"loop (in driver) / raw = **{report['ratios']['loop_in_driver_over_raw']:.2f}** (target >= 0.8); "
               f"one seed of the full weis-ipd preset at this rate: **{report['full_preset_hours_per_seed']:.3g} "
               "hours**; seeds as one batched model / one after another = "
-              f"**{report['ratios']['grouped_over_separate']:.2f}**."]
+              f"**{report['ratios']['grouped_over_separate']:.2f}**, compiled / eager = "
+              f"**{report['ratios']['compiled_over_grouped']:.2f}**."]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 

@@ -157,6 +157,7 @@ class WeisConfig(ExperimentConfig):
     seed_batch: int = Field(1, ge=1, le=1000, description="A2C seeds trained together as one batched model in "
                             "one unit, in the driver on `device` (GRU learners; tables and the other learner as "
                             "partners)")
+    compile: bool = Field(False, description="torch.compile the batched model's step (seed_batch > 1)")
 
     @field_validator("device")
     @classmethod
@@ -165,6 +166,8 @@ class WeisConfig(ExperimentConfig):
 
     @model_validator(mode="after")
     def _batch_fills_shards(self):
+        if self.compile and self.seed_batch == 1:
+            raise ValueError("compile applies to seeds trained as one batched model; set seed_batch > 1")
         for name, cond in self.conditions.items():
             if cond.method == "ppi":
                 self._check_ppi(name, cond)
@@ -352,7 +355,8 @@ class WeisIPD(Experiment):
                 if logs[s] is not None:
                     logs[s](point)
 
-            trainer = GroupedTrainer(specs, checkpoint_dir=folder, device=cfg.device, on_point=log)
+            trainer = GroupedTrainer(specs, checkpoint_dir=folder, device=cfg.device, on_point=log,
+                                     compile=cfg.compile)
             results = trainer.run(progress=ctx.progress)
             if folder is not None:
                 trainer.save_learners([_unit_folder(cfg, ctx, name, f"seed{k}") for k in seeds])

@@ -56,10 +56,12 @@ def check_groupable(model: dict, partners: dict[str, float], learners: int, froz
 class GroupedTrainer:
     """Trains the learners of every spec in ``specs`` (equal but for ``seed``) as one
     batched model; checkpoints to ``checkpoint_dir/last.pt`` and resumes from it;
-    ``on_point(s, point)`` gets every curve point of seed ``s``."""
+    ``on_point(s, point)`` gets every curve point of seed ``s``. ``compile`` runs the
+    model's step through ``torch.compile`` (compiled once per process, which takes tens of
+    seconds; the floats may differ from eager ones in the last bits)."""
 
     def __init__(self, specs: list[TrainingSpec], checkpoint_dir: str | Path | None = None, device: str = "cpu",
-                 on_point=None):
+                 on_point=None, compile: bool = False):
         first = specs[0]
         if any(asdict(s) | {"seed": None} != asdict(first) | {"seed": None} for s in specs):
             raise PnyxError("seeds trained as one batched model must share everything but the seed")
@@ -68,6 +70,8 @@ class GroupedTrainer:
         self.pool = PartnerPool(first.partners)
         self.learners = first.learners
         self.model = GroupedGRU([net for s in specs for net in initial_nets(s)]).to(self.device)
+        if compile:
+            self.model.step = torch.compile(self.model.step, dynamic=False)
         self.params = [getattr(self.model, name) for name in self.model.entries]
         self.optimizer = torch.optim.Adam(self.params, lr=first.a2c.lr, eps=first.a2c.adam_eps)
         groups = torch.arange(self.model.groups, device=self.device)

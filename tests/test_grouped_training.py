@@ -65,6 +65,16 @@ def test_grouped_seeds_train_as_separate_runs_do(pool, learners, opponent_id):
     assert not torch.equal(grouped[0].nets[0].policy.weight, grouped[1].nets[0].policy.weight)
 
 
+@pytest.mark.slow
+def test_compiled_step_trains_as_the_eager_one():
+    specs = _specs("mixed_pool", 2, iterations=2)
+    eager, compiled = GroupedTrainer(specs).run(), GroupedTrainer(specs, compile=True).run()
+    for a, b in zip(eager, compiled):
+        for net_a, net_b in zip(a.nets, b.nets):
+            for key, value in net_a.state_dict().items():
+                torch.testing.assert_close(net_b.state_dict()[key], value, atol=1e-5, rtol=0)
+
+
 def test_resume_continues_and_learners_play(tmp_path):
     specs = _specs("mixed_pool", 2, iterations=2)
     first = GroupedTrainer(specs, checkpoint_dir=tmp_path).run()
