@@ -361,7 +361,8 @@ def tick_labels(players: list[str], width: int = 32) -> list[str]:
 
 def _heatmap(matrix: np.ndarray, players: list[str], title: str, cmap: str = "viridis", centre: bool = False) -> Figure:
     size = min(len(players), 40)
-    fig = Figure(figsize=(1.2 + 0.6 * size, 1 + 0.5 * size), layout="tight")
+    # Room for the title and for tick labels up to tick_labels' width, however few the players.
+    fig = Figure(figsize=(max(6.0, 3.0 + 0.6 * size), max(4.5, 2.5 + 0.5 * size)), layout="tight")
     ax = fig.subplots()
     limit = np.nanmax(np.abs(matrix)) or 1.0
     image = ax.imshow(matrix, cmap=cmap, **({"vmin": -limit, "vmax": limit} if centre else {}))
@@ -371,11 +372,12 @@ def _heatmap(matrix: np.ndarray, players: list[str], title: str, cmap: str = "vi
         ax.set_yticks(range(len(players)), labels)
     if len(players) <= 20:
         for (i, j), value in np.ndenumerate(matrix):
-            dark = not centre and image.norm(value) < 0.6  # viridis is dark below about 0.6
+            shade = image.norm(value)  # viridis is dark below about 0.6, RdBu towards both ends
+            dark = abs(shade - 0.5) > 0.3 if centre else shade < 0.6
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if dark else "black")
     ax.set_xlabel("opponent")
     ax.set_ylabel("player")
-    ax.set_title(title)
+    fig.suptitle(title)
     fig.colorbar(image, ax=ax)
     return fig
 

@@ -2,6 +2,7 @@
 matplotlib's global state (backend, rcParams, pyplot) alone."""
 
 import io
+import warnings
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,21 @@ def test_tournament_figures_show_the_summary():
     lines = figures["evolution"].axes[0].lines
     assert [line.get_label() for line in lines] == players
     np.testing.assert_allclose(lines[1].get_ydata(), np.array(summary["evolution"]["shares"])[:, 1])
+
+
+def test_tournament_figures_fit_long_specs_of_few_players(tmp_path):
+    """Two players named by full memory-one specs: every figure lays out its labels and
+    title (matplotlib warns when a tight layout cannot make room)."""
+    from pnyx.experiments.runner import execute
+    from pnyx.experiments.tournament import Tournament, TournamentConfig
+
+    specs = ["memory_one(0.9,0.1,0.8,0.2,1)", "memory_one(0.7,0.3,0.6,0.4,0.5)"]
+    cfg = TournamentConfig(kind="tournament", players=specs, turns=5, repetitions=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        execute(Tournament(), cfg, tmp_path, workers=1, progress=False)
+    assert {p.name for p in (tmp_path / "plots").iterdir()} == {f"{name}.png" for name in FIGURES["tournament"]
+                                                                if name != "evolution"}
 
 
 def test_network_figure_shows_each_estimate_and_interval():
