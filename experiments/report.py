@@ -16,7 +16,7 @@ def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: di
     lines = [f"# {kind.name}" + (f": {cfg.description}" if cfg.description else ""), ""]
     lines.append(f"Seed {cfg.seed}; {run.get('units', 0)} units, {run.get('failed', 0)} failed"
                  + (f", {len(run['damaged'])} damaged chunk(s)" if run.get("damaged") else "")
-                 + (f"; {summary['ray']['workers']} worker(s)." if summary.get("ray") else "."))
+                 + (_workers(summary["ray"]["workers"]) if summary.get("ray") else "."))
     findings = kind.report(cfg, summary) if run.get("finished", run.get("units")) else ""
     if findings:
         lines += ["", "## Findings", "", findings]
@@ -41,3 +41,7 @@ def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: di
         lines += [f"- `{f['unit']}`: {f['error']}" for f in run["failures"]]
     lines += ["", "## Config", "", "```yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False).rstrip(), "```", ""]
     atomic_write_text(out / "report.md", redact("\n".join(lines)))
+
+
+def _workers(n: int) -> str:
+    return f"; {n} worker(s)." if n else "; in one process, no Ray workers."

@@ -314,6 +314,10 @@ def test_unit_rows_summary_and_plots(tmp_path):
     assert set(figures) == {"cooperation_over_training", "within_episode_cooperation"}
     assert all(figure.axes for figure in figures.values())
     assert "| best_response | 2 | 2 |" in kind.report(cfg, summary)
+    from pnyx.experiments.report import write_report
+
+    write_report(tmp_path, kind, cfg, {**summary, "run": {"units": 4}})
+    assert "Seed 0; 4 units, 0 failed; in one process, no Ray workers." in (tmp_path / "report.md").read_text()
 
 
 @pytest.mark.slow
