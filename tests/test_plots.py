@@ -2,9 +2,9 @@
 matplotlib's global state (backend, rcParams, pyplot) alone."""
 
 import io
-import warnings
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import matplotlib
