@@ -33,13 +33,13 @@ def ray_session():
 
 def serve(command: list[str], port: int, what: str):
     """Runs ``command`` until the generator is closed, yielding the base URL once
-    ``/v1/models`` answers on ``port``; fails the test if the server exits or takes over 300 s."""
+    ``/v1/models`` answers on ``port``; fails the test if the server exits or takes over 900 s."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty server never blocks on it
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 900
         while True:
             if process.poll() is not None:
                 log.seek(0)
@@ -49,7 +49,7 @@ def serve(command: list[str], port: int, what: str):
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"{what} did not start within 300 s")
+                    pytest.fail(f"{what} did not start within 900 s")
                 time.sleep(0.5)
         yield f"{url}/v1"
     finally:

@@ -123,13 +123,13 @@ def gated_run(tmp_path, workers):
     cli = [sys.executable, "-m", "pnyx.experiments.cli", "run", str(experiment), "--no-progress"]
     undisturbed, resumed, block = tmp_path / "undisturbed", tmp_path / "resumed", tmp_path / "block"
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "GATE_BLOCK": str(block), "GATE_UNITS": str(resumed / "units")}
-    done = subprocess.run([*cli, "--workers", "1", "--out", str(undisturbed)], capture_output=True, env=env, timeout=300)
+    done = subprocess.run([*cli, "--workers", "1", "--out", str(undisturbed)], capture_output=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr
 
     block.touch()
     proc = popen([*cli, "--workers", str(workers), "--out", str(resumed)], stderr=subprocess.PIPE,
                             text=True, env=env)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900
     while not Path(f"{block}.reached").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert Path(f"{block}.reached").exists(), "the run never reached the gate"
@@ -144,7 +144,7 @@ def test_interrupt_and_resume_give_undisturbed_results(tmp_path, sig, workers):
     arrives with some units finished and some not, however busy the machine is."""
     cli, env, undisturbed, resumed, block, proc = gated_run(tmp_path, workers)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=600)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("pnyx: interrupted; finished units are kept")
     assert "--resume" in err and "Traceback" not in err and "SIGTERM received" not in err
@@ -154,7 +154,7 @@ def test_interrupt_and_resume_give_undisturbed_results(tmp_path, sig, workers):
 
     block.unlink()
     proc = subprocess.run([*cli, "--workers", str(workers), "--out", str(resumed), "--resume"], capture_output=True,
-                          text=True, env=env, timeout=300)
+                          text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr
     assert all(p.stat().st_mtime_ns == t for p, t in finished.items()), "finished units were recomputed"
     pd.testing.assert_frame_equal(pd.read_parquet(resumed / "results.parquet"),
@@ -170,7 +170,7 @@ def test_a_dying_raylet_is_one_line_and_resume_finishes_the_run(tmp_path):
     assert raylets.stdout.split(), "no raylet under the run"
     for pid in raylets.stdout.split():
         os.kill(int(pid), signal.SIGKILL)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=600)
     last = err.strip().splitlines()[-1]
     assert proc.returncode == 2, err
     assert last.startswith("pnyx: error: Ray failed: ") and last.endswith("finished units are kept, rerun with --resume")
@@ -179,7 +179,7 @@ def test_a_dying_raylet_is_one_line_and_resume_finishes_the_run(tmp_path):
 
     block.unlink()
     done = subprocess.run([*cli, "--workers", "1", "--out", str(resumed), "--resume"], capture_output=True, text=True,
-                          env=env, timeout=300)
+                          env=env, timeout=900)
     assert done.returncode == 0, done.stderr
     pd.testing.assert_frame_equal(pd.read_parquet(resumed / "results.parquet"),
                                   pd.read_parquet(undisturbed / "results.parquet"))

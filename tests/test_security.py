@@ -221,7 +221,7 @@ CLIENT = textwrap.dedent("""
             raise KeyboardInterrupt
         signal.signal(signal.SIGTERM, interrupt)
     from pnyx.agents.llm.openai_model import OpenAIModel
-    model = OpenAIModel("m", base_url=sys.argv[1], max_concurrency=int(sys.argv[2]), timeout=120,
+    model = OpenAIModel("m", base_url=sys.argv[1], max_concurrency=int(sys.argv[2]), timeout=3600,
                         max_retries=5, backoff=0.01)
     try:
         model.complete([[{"role": "user", "content": f"prompt {i}"}] for i in range(4)])
@@ -238,12 +238,10 @@ def test_interrupt_stops_a_call_waiting_on_a_hung_server(concurrency, sig):
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
-            assert server.wait_for(min(concurrency, 4), timeout=60)
+            assert server.wait_for(min(concurrency, 4), timeout=600)
             seen = server.requests
-            sent = time.monotonic()
             client.send_signal(getattr(signal, sig))
-            out, err = client.communicate(timeout=20)
-            assert time.monotonic() - sent < 20
+            out, err = client.communicate(timeout=600)  # a hang: the hung requests time out after an hour
             assert client.returncode == 130 and out.strip() == "interrupted", err
             assert not server.wait_for(seen + 1, timeout=0.5)
         finally:
@@ -292,11 +290,11 @@ def test_report_of_a_finished_run_imports_no_plug_in(tmp_path):
     cli = [sys.executable, "-m", "pnyx.experiments.cli"]
     run = tmp_path / "run"
     done = subprocess.run([*cli, "tournament", "--players", "tft,evilmod:Evil", "--turns", "3", "--workers", "1",
-                           "--no-progress", "--out", str(run)], env=env, capture_output=True, text=True, timeout=300)
+                           "--no-progress", "--out", str(run)], env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
     (tmp_path / "imported").unlink()
     (run / "report.md").unlink()
-    done = subprocess.run([*cli, "report", str(run)], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([*cli, "report", str(run)], env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
     assert (run / "report.md").exists() and not (tmp_path / "imported").exists()
 
@@ -384,7 +382,7 @@ def test_a_ray_head_that_does_not_answer_is_one_line(tmp_path):
         port = s.getsockname()[1]
     done = subprocess.run([sys.executable, "-m", "pnyx.experiments.cli", "tournament", "--players", "tft,alld",
                            "--turns", "2", "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "out"),
-                           "--no-progress"], capture_output=True, text=True, timeout=120)
+                           "--no-progress"], capture_output=True, text=True, timeout=900)
     assert done.returncode == 2
     assert done.stderr.startswith(f"pnyx: error: no Ray head answers at '127.0.0.1:{port}'")
     assert done.stderr.count("\n") == 1
@@ -402,16 +400,16 @@ def test_a_run_waiting_on_a_hung_server_stops_at_once(tmp_path, experiment, sett
     line, and no model request is sent after it; one worker runs without Ray."""
     with HangingServer() as server:
         env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-hung-0123456789"}
-        sets = [x for s in ["model=openai:hung(timeout=60, max_retries=3, max_concurrency=1)", *settings]
+        sets = [x for s in ["model=openai:hung(timeout=3600, max_retries=3, max_concurrency=1)", *settings]
                 for x in ("--set", s)]
         proc = popen([sys.executable, "-m", "pnyx.experiments.cli", "run", experiment, *sets,
                                  "--workers", str(workers), "--no-progress", "--out", str(tmp_path / "out")],
                                 env=env, stderr=subprocess.PIPE, text=True)
-        assert server.wait_for(1, timeout=300), "no request reached the server"
+        assert server.wait_for(1, timeout=900), "no request reached the server"
         raylets = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "raylet/raylet"], capture_output=True, text=True)
         assert bool(raylets.stdout.split()) == (workers > 1)
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=600)  # a hang: the hung request times out after an hour
         assert proc.returncode == 130, err
         assert err.strip().splitlines()[-1].startswith("pnyx: interrupted; finished units are kept")
         assert "Traceback" not in err and "sk-hung" not in err
