@@ -1,4 +1,5 @@
-"""Golden files: every file of ``tests/golden/`` equals what ``tests/golden/regenerate.py`` computes now."""
+"""Golden files: every file of ``tests/golden/`` equals what ``tests/golden/regenerate.py`` computes now;
+in a preset's file, the values that come out of training within their tolerances."""
 
 import difflib
 import importlib.util
@@ -18,33 +19,84 @@ def _load_regenerate():
 
 
 regenerate = _load_regenerate()
+REGENERATE = "python tests/golden/regenerate.py"
 
 
 def test_every_golden_file_has_a_producer():
     assert sorted(p.name for p in GOLDEN_DIR.glob("*.json")) == sorted(regenerate.GOLDEN)
 
 
+def _exact_diff(filename: str, expected, actual) -> str:
+    lines = [regenerate.render(v).splitlines(True) for v in (expected, actual)]
+    return "".join(list(difflib.unified_diff(*lines, f"golden/{filename}", "recomputed"))[:60])
+
+
+def _preset_problems(filename: str, expected: dict) -> list[str]:
+    name = filename.removeprefix("preset_").removesuffix(".json")
+    exact, trained = regenerate.split(regenerate.preset_summary(name), regenerate._trained_roots(name))
+    problems = [] if exact == expected["exact"] else [_exact_diff(filename, expected["exact"], exact)]
+    return problems + regenerate.trained_problems(expected["trained"], trained, expected["tolerance"])
+
+
 @pytest.mark.parametrize("filename", [pytest.param(f, marks=[pytest.mark.slow] if f in regenerate.SLOW else [])
                                       for f in sorted(regenerate.GOLDEN)])
 def test_golden_file_matches(filename):
     path = GOLDEN_DIR / filename
-    assert path.is_file(), f"{path} is missing; run: python tests/golden/regenerate.py"
+    assert path.is_file(), f"{path} is missing; run: {REGENERATE}"
     expected_text = path.read_text()
-    actual_text = regenerate.render(regenerate.GOLDEN[filename]())
-    if json.loads(actual_text) != json.loads(expected_text):
-        diff = "".join(list(difflib.unified_diff(expected_text.splitlines(True), actual_text.splitlines(True),
-                                                 f"golden/{filename}", "recomputed"))[:60])
+    expected = json.loads(expected_text)
+    assert expected_text == regenerate.render(expected), f"{filename} is not in canonical form; run: {REGENERATE}"
+    if filename.startswith("preset_"):
+        problems = _preset_problems(filename, expected)
+    else:
+        actual = regenerate.GOLDEN[filename]()
+        problems = [] if actual == expected else [_exact_diff(filename, expected, actual)]
+    if problems:
         pytest.fail(f"{filename} differs from what the code computes now. If the change is intended, run "
-                    f"`python tests/golden/regenerate.py`, review the diff and commit it.\n{diff}")
-    assert actual_text == expected_text, f"{filename} is not in canonical form; run: python tests/golden/regenerate.py"
+                    f"`{REGENERATE} {filename}`, review the diff and commit it.\n" + "\n".join(problems[:30]))
 
 
-def test_ipd_playthrough_payoffs_follow_the_recorded_actions():
-    payoff = {("C", "C"): (3.0, 3.0), ("C", "D"): (0.0, 5.0), ("D", "C"): (5.0, 0.0), ("D", "D"): (1.0, 1.0)}
-    games = json.loads((GOLDEN_DIR / "ipd_playthroughs.json").read_text())
-    assert len(games) == len(regenerate.IPD_PAIRS)
-    for game in games.values():
-        p0, p1 = game["player_0"], game["player_1"]
-        assert len(p0["actions"]) == len(p1["actions"]) == regenerate.IPD_ROUNDS
-        expected = [payoff[a, b] for a, b in zip(p0["actions"], p1["actions"])]
-        assert list(zip(p0["payoffs"], p1["payoffs"])) == expected
+def test_every_trained_value_has_a_tolerance_and_exact_parts_hold_no_training():
+    for filename in sorted(regenerate.SLOW):
+        golden = json.loads((GOLDEN_DIR / filename).read_text())
+        groups = {regenerate.tolerance_group(path) for path in golden["trained"]}
+        assert groups == set(golden["tolerance"]), filename
+        name = filename.removeprefix("preset_").removesuffix(".json")
+        assert bool(golden["trained"]) == bool(regenerate._trained_roots(name)), filename
+
+
+def test_trained_values_are_compared_within_their_group_tolerance():
+    tolerance = {"entropy": 0.01, "vs_tft_cooperation/value": 0.0}
+    golden = {"a/learning_curve/3/entropy": 0.5, "a/vs_tft_cooperation/value": 0.25}
+    assert regenerate.trained_problems(golden, {"a/learning_curve/3/entropy": 0.509,
+                                                "a/vs_tft_cooperation/value": 0.25}, tolerance) == []
+    problems = regenerate.trained_problems(golden, {"a/learning_curve/3/entropy": 0.52,
+                                                    "a/vs_tft_cooperation/value": 0.25000001}, tolerance)
+    assert [p.split(":")[0] for p in problems] == ["a/vs_tft_cooperation/value", "a/learning_curve/3/entropy"]
+    assert regenerate.trained_problems(golden, {"a/learning_curve/3/entropy": 0.5}, tolerance) == [
+        "a/vs_tft_cooperation/value: missing"]
+
+
+def test_split_takes_the_numbers_of_trained_parts_only():
+    summary = {"parts": {"learning": {"curve": [{"iteration": 0, "entropy": None}, {"iteration": 5, "entropy": 0.6}],
+                                      "reached": False, "run": {"units": 1}},
+                         "ipd": {"payoff": 2.5}}}
+    exact, trained = regenerate.split(summary, [("parts", "learning")])
+    assert trained == {"parts/learning/curve/0/iteration": 0, "parts/learning/curve/1/iteration": 5,
+                       "parts/learning/curve/1/entropy": 0.6}
+    assert exact == {"parts": {"learning": {"curve": [{"entropy": None}, None], "reached": False,
+                                            "run": {"units": 1}}, "ipd": {"payoff": 2.5}}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("planted", sorted(regenerate.PLANTS))
+def test_a_changed_a2c_loss_fails_the_golden_comparison(planted):
+    """A planted change to the A2C loss (the value term at half its coefficient; the entropy
+    bonus turned into a penalty) moves the weis-ipd golden run's trained values beyond their
+    tolerances."""
+    golden = json.loads((GOLDEN_DIR / "preset_weis-ipd.json").read_text())
+    summary = regenerate.preset_summary("weis-ipd", planted=planted)
+    exact, trained = regenerate.split(summary, regenerate._trained_roots("weis-ipd"))
+    assert exact == golden["exact"]
+    problems = regenerate.trained_problems(golden["trained"], trained, golden["tolerance"])
+    assert len(problems) > 10, problems
