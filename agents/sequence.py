@@ -72,11 +72,12 @@ class GRUPolicyNet(nn.Module):
         return torch.zeros(n, self.hidden, device=self.policy.weight.device)
 
     def episode_state(self, z: torch.Tensor | None, n: int) -> torch.Tensor:
-        """The state each episode starts from: zeros, or the state after the z step."""
+        """The state each episode starts from: zeros, or the state after the z step (``z`` in
+        the network's float type)."""
         zeros = self.initial_state(n)
         if self.prefix is None:
             return zeros
-        return self.cell(self.prefix(z), zeros)
+        return self.cell(self.prefix(z.to(self.prefix.weight.dtype)), zeros)
 
     def step(self, obs, z, state):
         """One step for ``n`` games: ``obs`` (n,), ``z`` (n, Z_SIZE) or None -> logits (n, 2), value (n,), state."""

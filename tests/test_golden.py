@@ -67,33 +67,44 @@ def test_every_trained_value_has_a_tolerance_and_exact_parts_hold_no_training():
 
 def test_trained_values_are_compared_within_their_group_tolerance():
     tolerance = {"entropy": 0.01, "vs_tft_cooperation/value": 0.0}
-    golden = {"a/learning_curve/3/entropy": 0.5, "a/vs_tft_cooperation/value": 0.25}
-    assert regenerate.trained_problems(golden, {"a/learning_curve/3/entropy": 0.509,
+    golden = {"a/learning_curve/[3]/entropy": 0.5, "a/vs_tft_cooperation/value": 0.25}
+    assert regenerate.trained_problems(golden, {"a/learning_curve/[3]/entropy": 0.509,
                                                 "a/vs_tft_cooperation/value": 0.25}, tolerance) == []
-    problems = regenerate.trained_problems(golden, {"a/learning_curve/3/entropy": 0.52,
+    problems = regenerate.trained_problems(golden, {"a/learning_curve/[3]/entropy": 0.52,
                                                     "a/vs_tft_cooperation/value": 0.25000001}, tolerance)
-    assert [p.split(":")[0] for p in problems] == ["a/vs_tft_cooperation/value", "a/learning_curve/3/entropy"]
-    assert regenerate.trained_problems(golden, {"a/learning_curve/3/entropy": 0.5}, tolerance) == [
+    assert [p.split(":")[0] for p in problems] == ["a/vs_tft_cooperation/value", "a/learning_curve/[3]/entropy"]
+    assert regenerate.trained_problems(golden, {"a/learning_curve/[3]/entropy": 0.5}, tolerance) == [
         "a/vs_tft_cooperation/value: missing"]
 
 
-def test_split_takes_the_numbers_of_trained_parts_only():
+def test_split_takes_the_numbers_of_trained_parts_only_and_join_puts_them_back():
     summary = {"parts": {"learning": {"curve": [{"iteration": 0, "entropy": None}, {"iteration": 5, "entropy": 0.6}],
-                                      "reached": False, "run": {"units": 1}},
+                                      "per_seed": {"0": {"within": [0.5, 1.0]}}, "reached": False,
+                                      "run": {"units": 1}},
                          "ipd": {"payoff": 2.5}}}
     exact, trained = regenerate.split(summary, [("parts", "learning")])
-    assert trained == {"parts/learning/curve/0/iteration": 0, "parts/learning/curve/1/iteration": 5,
-                       "parts/learning/curve/1/entropy": 0.6}
+    assert trained == {"parts/learning/curve/[0]/iteration": 0, "parts/learning/curve/[1]/iteration": 5,
+                       "parts/learning/curve/[1]/entropy": 0.6, "parts/learning/per_seed/0/within/[0]": 0.5,
+                       "parts/learning/per_seed/0/within/[1]": 1.0}
     assert exact == {"parts": {"learning": {"curve": [{"entropy": None}, None], "reached": False,
                                             "run": {"units": 1}}, "ipd": {"payoff": 2.5}}}
+    assert regenerate.join(exact, trained) == summary
+    assert {regenerate.tolerance_group(path) for path in trained} == {"iteration", "entropy", "within"}
+
+
+def test_golden_files_join_to_summaries():
+    for filename in sorted(regenerate.SLOW):
+        golden = json.loads((GOLDEN_DIR / filename).read_text())
+        exact, trained = regenerate.split(regenerate.join(golden["exact"], golden["trained"]),
+                                          regenerate._trained_roots(filename[len("preset_"):-len(".json")]))
+        assert (exact, trained) == (golden["exact"], golden["trained"]), filename
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("planted", sorted(regenerate.PLANTS))
 def test_a_changed_a2c_loss_fails_the_golden_comparison(planted):
-    """A planted change to the A2C loss (the value term at half its coefficient; the entropy
-    bonus turned into a penalty) moves the weis-ipd golden run's trained values beyond their
-    tolerances."""
+    """A planted change to the A2C loss (the entropy bonus turned into a penalty) moves the
+    weis-ipd golden run's trained values beyond their tolerances."""
     golden = json.loads((GOLDEN_DIR / "preset_weis-ipd.json").read_text())
     summary = regenerate.preset_summary("weis-ipd", planted=planted)
     exact, trained = regenerate.split(summary, regenerate._trained_roots("weis-ipd"))

@@ -182,9 +182,10 @@ def _trained_roots(name: str) -> list[tuple[str, ...]]:
 
 
 def split(summary: dict, trained_roots: list[tuple[str, ...]]) -> tuple[Any, dict[str, float]]:
-    """``summary`` as its exact part and its trained values by path: every int or float
-    (bools excepted) under a root, outside the root's ``run`` and ``ray``, is a trained value;
-    containers left empty by taking them out are left out."""
+    """``summary`` as its exact part and its trained values by path (``a/[2]/b``: key ``a``,
+    list item 2, key ``b``): every int or float (bools excepted) under a root, outside the
+    root's ``run`` and ``ray``, is a trained value. A list keeps ``None`` in place of a
+    trained item; a container whose every item was trained is left out."""
     trained: dict[str, float] = {}
 
     def is_trained(path: tuple[str, ...]) -> bool:
@@ -197,7 +198,7 @@ def split(summary: dict, trained_roots: list[tuple[str, ...]]) -> tuple[Any, dic
             kept = {key: value for key, value in kept.items() if value is not _TAKEN}
             return _TAKEN if node and not kept else kept
         if isinstance(node, list):
-            kept = [walk(value, (*path, str(i))) for i, value in enumerate(node)]
+            kept = [walk(value, (*path, f"[{i}]")) for i, value in enumerate(node)]
             if node and all(value is _TAKEN for value in kept):
                 return _TAKEN
             return [None if value is _TAKEN else value for value in kept]
@@ -213,11 +214,29 @@ def split(summary: dict, trained_roots: list[tuple[str, ...]]) -> tuple[Any, dic
 _TAKEN = object()
 
 
+def join(exact: Any, trained: dict[str, float]) -> Any:
+    """The summary :func:`split` took apart: ``exact`` with the trained values put back."""
+    summary = json.loads(json.dumps(exact))
+    for path, value in trained.items():
+        keys = [int(k[1:-1]) if k.startswith("[") else k for k in path.split("/")]
+        node = summary
+        for key, following in zip(keys, keys[1:]):
+            if isinstance(key, int):
+                node.extend([None] * (key + 1 - len(node)))
+            if (node[key] if isinstance(key, int) else node.get(key)) is None:
+                node[key] = [] if isinstance(following, int) else {}
+            node = node[key]
+        if isinstance(keys[-1], int):
+            node.extend([None] * (keys[-1] + 1 - len(node)))
+        node[keys[-1]] = value
+    return summary
+
+
 def tolerance_group(path: str) -> str:
     """The group a trained value's tolerance is shared by: its last key that is not a list
-    index or seed number (``learning_curve/3/entropy`` -> ``entropy``), with the metric's name
-    before an Estimate's field (``vs_tft_cooperation/value``)."""
-    keys = [k for k in path.split("/") if not k.isdigit()]
+    index or seed number (``learning_curve/[3]/entropy`` -> ``entropy``), with the metric's
+    name before an Estimate's field (``vs_tft_cooperation/value``)."""
+    keys = [k for k in path.split("/") if not (k.startswith("[") or k.isdigit())]
     return "/".join(keys[-2:]) if keys[-1] in ESTIMATE_FIELDS and len(keys) > 1 else keys[-1]
 
 
@@ -262,9 +281,9 @@ def perturb_initial_weights(index: int) -> None:
         setattr(init, name, perturbed(getattr(init, name)))
 
 
-#: Changes to the A2C loss that ``tests/test_golden.py`` plants to show that the comparison catches them.
-PLANTS = {"half_value_loss": lambda cfg: {"value_coef": cfg.value_coef / 2},
-          "entropy_penalty": lambda cfg: {"entropy_coef": -cfg.entropy_coef}}
+#: Changes to the A2C loss that ``tests/test_golden.py`` plants to show that the comparison catches
+#: them: the entropy bonus (coefficient 0.001 in the presets) turned into a penalty.
+PLANTS = {"entropy_penalty": lambda cfg: {"entropy_coef": -cfg.entropy_coef}}
 
 
 def plant(name: str) -> None:
