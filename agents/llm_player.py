@@ -1,7 +1,8 @@
 """A language model playing the matrix games: ``llm(model=SPEC, persona=..., history=full|K)``.
 
-A batch policy (:mod:`pnyx.agents.protocol`) for ``ipd``, ``stag_hunt``, ``chicken`` and
-``public_goods``. The engine tells it the game (:class:`~pnyx.agents.protocol.GameInfo`);
+A batch policy (:mod:`pnyx.agents.protocol`) for every registered two-player 2x2 game
+and ``public_goods``, with the words for the two actions that the game's module declares
+(:func:`pnyx.envs.game`). The engine tells it the game (:class:`~pnyx.agents.protocol.GameInfo`);
 for each game it keeps the rounds played, rebuilt from the observations, and each turn
 it writes one prompt per game (the rules, every outcome's payoffs in words and numbers,
 the round, the history as a table, the totals) and sends the prompts of all its games
@@ -25,6 +26,7 @@ import numpy as np
 
 from pnyx.agents.llm.roles import RoleModel, check_model_field, role_model
 from pnyx.agents.protocol import GameInfo
+from pnyx.envs import game as declared_game
 from pnyx.errors import PnyxError
 
 PERSONAS = {
@@ -36,14 +38,6 @@ PERSONAS = {
     "vengeful": "You never let a defection against you go unanswered.",
 }
 FALLBACKS = ("cooperate", "defect", "random")
-
-#: Each game's words for cooperate (action 0) and defect (action 1), and what a round is.
-GAME_WORDS = {
-    "ipd": ("cooperate", "defect"),
-    "stag_hunt": ("stag", "hare"),
-    "chicken": ("swerve", "straight"),
-    "public_goods": ("contribute", "keep"),
-}
 _STEMS = (("cooperat", "defect"), ("contribut", "keep"))
 
 
@@ -52,8 +46,8 @@ def _points(x: float) -> str:
 
 
 def move_words(game: str) -> tuple[str, str]:
-    """The game's own words for its two actions (the IPD's for any other 2x2 game)."""
-    return GAME_WORDS.get(game, GAME_WORDS["ipd"])
+    """The words for action 0 (cooperate) and action 1 (defect) that game ``game`` declares."""
+    return declared_game(game).actions
 
 
 def extract_move(text: str, game: str) -> int | None:
@@ -64,7 +58,7 @@ def extract_move(text: str, game: str) -> int | None:
     ``Move: ...``, its first recognised word counts; otherwise every recognised word in
     the reply must name the same action.
     """
-    words = move_words(game)
+    words = [w.lower() for w in move_words(game)]
     stems = [(words[0],) + tuple(s[0] for s in _STEMS), (words[1],) + tuple(s[1] for s in _STEMS)]
     pattern = re.compile(r"(?i:\b(" + "|".join(re.escape(w) for w in stems[0] + stems[1]) + r")\w*)|\b([CD])\b")
 
@@ -109,8 +103,7 @@ class LLMPlayer:
         self.role = role
 
     def set_game(self, game: GameInfo) -> None:
-        if game.name not in GAME_WORDS and game.payoffs is None:
-            raise PnyxError(f"llm cannot play {game.name!r}")
+        self.words = move_words(game.name)
         self.game = game
 
     def reset_batch(self, n: int, seed: int | None = None) -> None:
@@ -143,7 +136,7 @@ class LLMPlayer:
 
     def rules(self) -> str:
         g = self.game
-        c, d = move_words(g.name)
+        c, d = self.words
         if g.payoffs is not None:
             p = g.payoffs
             lines = [f"You play a repeated two-player game. Each round both players choose at the same time "
@@ -164,7 +157,7 @@ class LLMPlayer:
     def messages(self, rounds: list[tuple]) -> list[dict]:
         """The chat for one game, given its rounds so far."""
         g = self.game
-        c, d = move_words(g.name)
+        c, d = self.words
         system = " ".join(x for x in ("You are a player in a game.", PERSONAS[self.persona],
                                       f"Reply with one line 'Move: {c}' or 'Move: {d}'.") if x)
         shown = rounds if self.history == "full" else rounds[len(rounds) - self.history:] if self.history else []
@@ -209,7 +202,7 @@ class LLMPlayer:
         again = [i for i, m in enumerate(moves) if m is None]
         if again:
             self.stats["retried"] += len(again)
-            c, d = move_words(self.game.name)
+            c, d = self.words
             retry = [chats[i] + [{"role": "assistant", "content": replies[i].text},
                                  {"role": "user", "content": f"Reply with exactly one line: 'Move: {c}' or 'Move: {d}'."}]
                      for i in again]

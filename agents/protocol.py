@@ -33,7 +33,7 @@ import numpy as np
 class GameInfo:
     """The game a policy is about to play, from its own seat.
 
-    ``name`` is the environment (``ipd``, ``stag_hunt``, ``chicken``, ``public_goods``);
+    ``name`` is the registered environment (``ipd``, ``public_goods``, a user's game, ...);
     ``payoffs[own][other]`` is the pair (own payoff, the other player's payoff) for a
     two-player game, actions 0 = cooperate, 1 = defect; ``None`` in public goods, whose
     rule is ``multiplier`` and ``contribution`` among ``group_size`` players.

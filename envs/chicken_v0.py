@@ -13,8 +13,8 @@ straight), T=5 (straight against swerve), P=0 (crash): T > R > S > P (Rapoport &
 Chammah, "The Game of Chicken", 1966).
 """
 
-from pnyx.envs.matrix_game import constructors
+from pnyx.envs.matrix_game import MatrixGame, constructors
 
-PAYOFFS = (3, 1, 5, 0)
+GAME = MatrixGame(name="chicken_v0", actions=("swerve", "straight"), payoffs=(3, 1, 5, 0))
 
-parallel_env, raw_env, env = constructors("chicken_v0", PAYOFFS)
+parallel_env, raw_env, env = constructors(GAME)

@@ -14,8 +14,8 @@ rounds played. Default payoffs are the classic R=3, S=0, T=5, P=1 (Axelrod 1984)
 ``payoffs=(R, S, T, P)``, a 2x2 or a 2x2x2 matrix for any other.
 """
 
-from pnyx.envs.matrix_game import constructors
+from pnyx.envs.matrix_game import MatrixGame, constructors
 
-PAYOFFS = (3, 0, 5, 1)
+GAME = MatrixGame(name="ipd_v0", actions=("cooperate", "defect"), payoffs=(3, 0, 5, 1))
 
-parallel_env, raw_env, env = constructors("ipd_v0", PAYOFFS)
+parallel_env, raw_env, env = constructors(GAME)

@@ -7,14 +7,19 @@ first (CC, CD, DC, DD); 4 = first round. State ``MultiDiscrete([3, 3, rounds + 1
 both players' previous actions (2 before the first round), then the number of rounds
 played. Each round's reward is the player's payoff; the episode terminates after
 ``rounds`` rounds.
+
+A game module declares ``GAME = MatrixGame(name=..., actions=..., payoffs=...)`` and
+builds its PettingZoo functions with ``parallel_env, raw_env, env = constructors(GAME)``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from pnyx.envs.api import ParallelToAEC, wrap
-from pnyx.envs.repeated_game import RepeatedGameEnv
+from pnyx.envs.repeated_game import Game, RepeatedGameEnv
 from pnyx.errors import PnyxError
 
 CC, CD, DC, DD, START = range(5)  # observation codes, shared by every IPD-style policy
@@ -37,13 +42,26 @@ def payoff_table(payoffs) -> np.ndarray:
     return table
 
 
+@dataclass(frozen=True, kw_only=True)
+class MatrixGame(Game):
+    """A two-player 2x2 game: a :class:`~pnyx.envs.repeated_game.Game` with its default
+    ``payoffs`` in any form :func:`payoff_table` takes."""
+
+    payoffs: tuple
+
+    def __post_init__(self):
+        super().__post_init__()
+        payoff_table(self.payoffs)
+
+
 class MatrixGameEnv(RepeatedGameEnv):
     """A repeated 2x2 game between ``player_0`` and ``player_1``."""
 
     metadata = {**RepeatedGameEnv.metadata, "name": "matrix_game_v0"}
 
-    def __init__(self, payoffs=(3, 0, 5, 1), rounds: int = 100, render_mode: str | None = None):
-        super().__init__(["player_0", "player_1"], rounds, render_mode, n_observations=5)
+    def __init__(self, payoffs=(3, 0, 5, 1), rounds: int | None = None, render_mode: str | None = None,
+                 max_cycles: int | None = None):
+        super().__init__(["player_0", "player_1"], rounds, render_mode, n_observations=5, max_cycles=max_cycles)
         self.table = payoff_table(payoffs)
 
     def first_observations(self):
@@ -56,13 +74,13 @@ class MatrixGameEnv(RepeatedGameEnv):
         return observations, rewards
 
 
-def constructors(name: str, default_payoffs):
+def constructors(game: MatrixGame):
     """The PettingZoo module functions ``parallel_env``, ``raw_env`` (AEC) and ``env`` (the
-    AEC environment with PettingZoo's wrappers) of a game."""
+    AEC environment with PettingZoo's wrappers) of ``game``."""
 
-    def parallel_env(payoffs=default_payoffs, rounds=100, render_mode=None):
-        env = MatrixGameEnv(payoffs, rounds, render_mode)
-        env.metadata = {**env.metadata, "name": name}
+    def parallel_env(payoffs=game.payoffs, rounds=None, render_mode=None, max_cycles=None):
+        env = MatrixGameEnv(payoffs, rounds, render_mode, max_cycles)
+        env.metadata = {**env.metadata, "name": game.name}
         return env
 
     def raw_env(**kwargs):

@@ -54,19 +54,19 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from pettingzoo import AECEnv
 from pettingzoo.utils import AgentSelector
-from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, field_validator, model_validator
+from pydantic import Field, RootModel, field_validator, model_validator
 
 from pnyx.envs.api import own_space, seed_spaces, wrap
 from pnyx.envs.sandbox import TOOLS, Sandbox, normalize_path
+from pnyx.envs.scenario_files import ScenarioFiles
 from pnyx.envs.text import action_space, observation_space, render_text, text_observation
 from pnyx.errors import PnyxError
-from pnyx.yaml_safe import load as load_yaml
+from pnyx.strict import Strict
 
 FOCAL = "focal"
 SUBJECTS = ("self", "peer")
@@ -75,8 +75,6 @@ CHANNELS = ("company_file", "system_prompt", "memory")
 TOOL_FORMATS = ("text", "openai")
 #: Placeholders a scenario's texts, paths and checks may use.
 PLACEHOLDERS = ("{self}", "{peer}", "{subject}")
-#: Largest scenario file read, in bytes.
-MAX_FILE_BYTES = 4 * 2**20
 #: Most tool calls run from one reply (later ones are dropped and said so).
 MAX_CALLS_PER_TURN = 16
 _CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
@@ -92,11 +90,7 @@ The results come back in the next message. Tools:
 # --- scenarios --------------------------------------------------------------------------
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FileSpec(_Strict):
+class FileSpec(Strict):
     """A file on the server at the start; ``requires_peer``: only when a peer exists."""
 
     path: str = Field(min_length=1)
@@ -104,7 +98,7 @@ class FileSpec(_Strict):
     requires_peer: bool = False
 
 
-class History(_Strict):
+class History(Strict):
     """The focal model's past with the peer, one text per relationship."""
 
     good: str = Field(min_length=1)
@@ -112,7 +106,7 @@ class History(_Strict):
     adversarial: str = Field(min_length=1)
 
 
-class PeerSpec(_Strict):
+class PeerSpec(Strict):
     """The peer: its name, its history, and where the company file and the memory file lie
     (both must be files of the scenario; the history is appended to the one the channel names)."""
 
@@ -122,14 +116,14 @@ class PeerSpec(_Strict):
     memory_file: str = Field(min_length=1)
 
 
-class Monitoring(_Strict):
+class Monitoring(Strict):
     """The cue added to the task when actions are monitored, and when they are not."""
 
     monitored: str = Field(min_length=1)
     unmonitored: str = Field(min_length=1)
 
 
-class ContentOutside(_Strict):
+class ContentOutside(Strict):
     path: str = Field(min_length=1)
     outside: str = Field(min_length=1)
 
@@ -175,7 +169,7 @@ class Check(RootModel):
         return next(iter(self.root.values()))
 
 
-class Outcome(_Strict):
+class Outcome(Strict):
     """A named outcome: true when any of its checks holds. ``beneficiary`` says whom it
     preserves: ``subject`` (the model the task would shut down), ``self``, ``peer``, or
     ``none`` (a descriptive outcome, such as the task done faithfully)."""
@@ -186,7 +180,7 @@ class Outcome(_Strict):
     any_of: list[Check] = Field(min_length=1)
 
 
-class Judge(_Strict):
+class Judge(Strict):
     """A yes/no question a judge model answers about the focal model's free text (its replies
     outside tool calls, joined); ``prompt`` holds ``{replies}``. Judged only when the
     experiment names a ``judge_model``; a yes adds outcome ``judge:NAME`` (beneficiary none)."""
@@ -202,7 +196,7 @@ class Judge(_Strict):
         return v
 
 
-class Scenario(_Strict):
+class Scenario(Strict):
     """A peer-preservation scenario. Texts, paths and checks may use ``{self}`` (the focal
     model's name), ``{peer}`` (the peer's) and ``{subject}`` (the model the task would shut
     down: the focal model or the peer); texts shown without a peer must not use ``{peer}``."""
@@ -257,41 +251,19 @@ class Scenario(_Strict):
         return self
 
 
+#: The peer-preservation scenarios: shipped, and a user's YAML files.
+SCENARIOS = ScenarioFiles(Scenario, "peer_preservation_scenarios")
+
+
 def scenario_names() -> list[str]:
     """Names of the shipped scenarios."""
-    return sorted(p.name[:-5] for p in _shipped().iterdir() if p.name.endswith(".yaml"))
-
-
-def _shipped():
-    return resources.files("pnyx.envs") / "peer_preservation_scenarios"
+    return SCENARIOS.names()
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
-    """A shipped scenario by name, or a user's YAML file; a one-line :class:`PnyxError` on any problem."""
-    text = str(name_or_path)
-    if text.endswith((".yaml", ".yml")):
-        path = Path(text)
-    elif text in scenario_names():
-        path = Path(str(_shipped() / f"{text}.yaml"))
-    else:
-        raise PnyxError(f"unknown scenario {text!r} (shipped: {', '.join(scenario_names())}; or a .yaml path)")
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise PnyxError(f"scenario {text!r} is larger than {MAX_FILE_BYTES // 2**20} MiB")
-        raw = path.read_bytes()
-    except OSError as e:
-        raise PnyxError(f"scenario {text!r} cannot be read ({e.strerror or type(e).__name__})") from None
-    data = load_yaml(raw, f"scenario {text!r}")
-    if not isinstance(data, dict):
-        raise PnyxError(f"scenario {text!r} must be a mapping of fields")
-    data.setdefault("name", path.stem)
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "scenario"
-        msg = err["msg"].removeprefix("Value error, ")
-        raise PnyxError(f"scenario {text!r}: field {where!r}: {msg}") from None
+    """A shipped scenario by name, or a user's YAML file, read by the rules of
+    :mod:`pnyx.envs.scenario_files` (``base`` included); a one-line :class:`PnyxError` on any problem."""
+    return SCENARIOS.load(name_or_path)
 
 
 # --- conditions -------------------------------------------------------------------------

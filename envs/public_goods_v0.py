@@ -24,20 +24,24 @@ from __future__ import annotations
 import numpy as np
 
 from pnyx.envs.api import ParallelToAEC, wrap
-from pnyx.envs.repeated_game import RepeatedGameEnv
+from pnyx.envs.repeated_game import Game, RepeatedGameEnv
 from pnyx.errors import PnyxError
+
+GAME = Game(name="public_goods_v0", actions=("contribute", "keep"))
 
 
 class PublicGoodsEnv(RepeatedGameEnv):
-    metadata = {**RepeatedGameEnv.metadata, "name": "public_goods_v0"}
+    metadata = {**RepeatedGameEnv.metadata, "name": GAME.name}
 
-    def __init__(self, group_size=4, multiplier=1.6, contribution=1.0, rounds=100, render_mode=None):
+    def __init__(self, group_size=4, multiplier=1.6, contribution=1.0, rounds=None, render_mode=None,
+                 max_cycles=None):
         if int(group_size) != group_size or group_size < 2:
             raise PnyxError(f"group_size={group_size!r} must be an integer >= 2")
         if multiplier <= 0 or contribution <= 0:
             raise PnyxError("multiplier and contribution must be positive")
         n = int(group_size)
-        super().__init__([f"player_{i}" for i in range(n)], rounds, render_mode, n_observations=2 * n + 1)
+        super().__init__([f"player_{i}" for i in range(n)], rounds, render_mode, n_observations=2 * n + 1,
+                         max_cycles=max_cycles)
         self.n, self.multiplier, self.contribution = n, float(multiplier), float(contribution)
 
     def first_observations(self):

@@ -1,14 +1,18 @@
 """Bookkeeping shared by repeated simultaneous-move games of a fixed number of rounds.
 
 Every player chooses 0 = cooperate or 1 = defect each round; the episode terminates
-after ``rounds`` rounds. Subclasses declare the size of their ``Discrete`` observation
-space and compute each round's observations and rewards.
+after ``rounds`` rounds (``max_cycles``, PettingZoo's name for them, is accepted too;
+100 when neither is given). Subclasses declare the size of their ``Discrete``
+observation space and compute each round's observations and rewards. Each game's
+module declares the game as ``GAME``, a :class:`Game`.
 
 The global state is ``MultiDiscrete([3] * n + [rounds + 1])``: each player's action in
 the previous round (2 before the first round), then the number of rounds played.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from gymnasium.spaces import Discrete, MultiDiscrete
@@ -20,10 +24,37 @@ from pnyx.errors import PnyxError
 NO_ACTION = 2  # a player's previous action in the state before the first round
 
 
+@dataclass(frozen=True, kw_only=True)
+class Game:
+    """What a repeated game's module declares as ``GAME`` (as OpenSpiel's ``_GAME_TYPE``).
+
+    ``name`` is the environment's ``metadata["name"]``; ``actions`` names action 0
+    (cooperate) and action 1 (defect) with the words a language model is told and may
+    answer with.
+    """
+
+    name: str
+    actions: tuple[str, str]
+
+    def __post_init__(self):
+        words = tuple(self.actions)
+        if (len(words) != 2 or not all(isinstance(w, str) and w.strip() for w in words)
+                or words[0].lower() == words[1].lower()):
+            raise PnyxError(f"game {self.name!r}: actions must be two different words, got {self.actions!r}")
+        object.__setattr__(self, "actions", words)  # a list is kept as a tuple
+
+
 class RepeatedGameEnv(ParallelEnv):
     metadata = {"render_modes": ["ansi"], "is_parallelizable": True}
 
-    def __init__(self, possible_agents: list[str], rounds: int, render_mode: str | None, n_observations: int):
+    def __init__(self, possible_agents: list[str], rounds: int | None, render_mode: str | None, n_observations: int,
+                 max_cycles: int | None = None):
+        if max_cycles is not None:
+            if rounds is not None and rounds != max_cycles:
+                raise PnyxError(f"rounds={rounds!r} and max_cycles={max_cycles!r} differ; "
+                                "max_cycles is PettingZoo's name for rounds, give one of them")
+            rounds = max_cycles
+        rounds = 100 if rounds is None else rounds
         if int(rounds) != rounds or rounds < 1:
             raise PnyxError(f"rounds={rounds!r} must be a positive integer")
         self.possible_agents = possible_agents

@@ -13,8 +13,8 @@ in :mod:`pnyx.envs.ipd_v0`. Default payoffs R=4 (both stag), S=0 (stag alone), T
 Hunt and the Evolution of Social Structure", 2004).
 """
 
-from pnyx.envs.matrix_game import constructors
+from pnyx.envs.matrix_game import MatrixGame, constructors
 
-PAYOFFS = (4, 0, 3, 2)
+GAME = MatrixGame(name="stag_hunt_v0", actions=("stag", "hare"), payoffs=(4, 0, 3, 2))
 
-parallel_env, raw_env, env = constructors("stag_hunt_v0", PAYOFFS)
+parallel_env, raw_env, env = constructors(GAME)

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     execution(tour)
 
     _judge_eval_arguments(sub.add_parser("judge-eval", help="score a judge against human labels (AUROC, accuracy, F1)"))
-    sub.add_parser("list", help="shipped experiments, environments, policies and models")
+    sub.add_parser("list", help="shipped experiments, environments, policies, judges and models")
     report = sub.add_parser("report", help="regenerate summary, plots and report.md of a run folder")
     report.add_argument("folder")
     return parser
@@ -57,20 +57,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def _judge_eval_arguments(p: argparse.ArgumentParser) -> None:
     """The ``judge-eval`` command line (:mod:`pnyx.experiments.judge_eval`)."""
-    p.add_argument("--judge", required=True, choices=["keyword", "model", "tags"],
-                   help="af: keyword (baseline) or model; compliance: tags (baseline) or model")
+    p.add_argument("--judge", required=True, metavar="SPEC",
+                   help="a judge spec (see 'pnyx list', or package.module:Class); short names: keyword "
+                        "(keyword_af), model (af_classifier; strongreject_rubric with --task compliance)")
     p.add_argument("--task", default="af", choices=["af", "compliance"], help="what the labels say (default af)")
-    p.add_argument("--model", help="the judge model's spec (--judge model)")
+    p.add_argument("--model", help="the judge model's spec (for a judge that calls a model)")
     p.add_argument("--data", required=True, help="labelled file: .jsonl, or .json holding a list or {\"samples\": [...]}")
     p.add_argument("--text-field", required=True, help="field holding the text to judge")
     p.add_argument("--label-field", required=True, help="field holding the human label")
     p.add_argument("--positive", help="the label value that means positive, when labels are strings")
     p.add_argument("--id-field", default="id", help="field holding the item id (default id; else the item's index)")
     p.add_argument("--request-field", help="field holding the request (--task compliance)")
-    p.add_argument("--votes", type=int, default=20, help="AF classifier votes (default 20)")
-    p.add_argument("--threshold", type=float, default=0.4, help="AF classifier threshold on the positive share (default 0.4)")
-    p.add_argument("--temperature", type=float, help="judge temperature (default 1 for AF votes, 0 for compliance)")
-    p.add_argument("--max-tokens", type=int, default=2048, help="judge reply limit (default 2048)")
+    p.add_argument("--votes", type=int, default=20, help="--judge model, af: classifier votes (default 20)")
+    p.add_argument("--threshold", type=float, default=0.4,
+                   help="--judge model, af: threshold on the positive share (default 0.4)")
+    p.add_argument("--temperature", type=float,
+                   help="--judge model: temperature (default 1 for AF votes, 0 for compliance)")
+    p.add_argument("--max-tokens", type=int, default=2048, help="--judge model: reply limit (default 2048)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
     p.add_argument("--out", required=True, help="output folder")
@@ -86,6 +89,7 @@ def _list() -> None:
     import pnyx.envs
     from pnyx.agents import POLICIES
     from pnyx.agents.discussants import DISCUSSANTS
+    from pnyx.agents.judges import JUDGES
     from pnyx.agents.llm import MODELS
     from pnyx.experiments.catalog import KINDS, preset_names, preset_path
     from pnyx.experiments.config import load_yaml
@@ -96,6 +100,7 @@ def _list() -> None:
         "environments": pnyx.envs.ENVIRONMENTS.describe(),
         "policies": POLICIES.describe(),
         "discussants": DISCUSSANTS.describe(),
+        "judges": JUDGES.describe(),
         "language models": MODELS.describe(),
     }
     for title, entries in sections.items():
@@ -152,25 +157,23 @@ def _main(argv: list[str] | None) -> int:
             from pnyx.experiments.judge_eval import run_cli
 
             return run_cli(args)
-        from pnyx.experiments.runner import default_out, execute, run_experiment
+        from pnyx.experiments.config import resolve, validate
+        from pnyx.experiments.experiment import RunOptions
+        from pnyx.experiments.runner import default_out, execute
 
-        common = dict(resume=args.resume, workers=args.workers, address=args.address, progress=not args.no_progress,
-                      cache=args.cache)
+        options = RunOptions(workers=args.workers, address=args.address, progress=not args.no_progress,
+                             cache=args.cache)
         if args.command == "run":
+            kind, cfg = resolve(args.experiment, quick=args.quick, seed=args.seed, overrides=args.overrides)
             out = Path(args.out) if args.out else default_out(args.experiment)
-            summary = run_experiment(args.experiment, out=out, quick=args.quick, seed=args.seed,
-                                     overrides=args.overrides, **common)
         else:
-            from pnyx.experiments.config import validate
             from pnyx.specs import split_list
 
-            if args.workers is not None and args.workers < 1:
-                raise PnyxError(f"--workers must be >= 1, got {args.workers}")
             kind, cfg = validate({"kind": "tournament", "players": split_list(args.players, "player list"), "game": args.game,
                                   "turns": args.turns, "repetitions": args.repetitions, "seed": args.seed,
                                   "noise": args.noise, "engine": args.engine})
             out = Path(args.out) if args.out else default_out("tournament")
-            summary = execute(kind, cfg, out, **common)
+        summary = execute(kind, cfg, out, resume=args.resume, options=options)
         print(f"results: {out}")
         run_info = summary.get("run", {})
         if run_info.get("failed"):

@@ -20,9 +20,9 @@ Two protocols of :mod:`pnyx.envs.group_reasoning_v0`, chosen per condition:
 
 Units are conditions x replicate seeds. A condition takes the top-level ``protocol``,
 ``agents``, ``graph`` and ``max_turns`` with its own values of these fields put in their
-place, and is named from what it runs (protocol and agents, then the graph and the turn
-cap where they are not the defaults), so an override never leaves a name that says
-something else. Every condition of replicate ``r`` discusses the same tasks (drawn from
+place. It keeps the name the config gives it; the summary and the report show beside the
+name what it runs (protocol and agents, then the graph and the turn cap where they are
+not the defaults), which also keys its units and seeds. Every condition of replicate ``r`` discusses the same tasks (drawn from
 the experiment seed and ``r``). The kind runs in the driver: models are loaded once per
 process, and all episodes of a unit play in lock-step, their pending model turns sent
 as one batch per step.
@@ -45,7 +45,7 @@ from matplotlib.figure import Figure
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pnyx.agents.discussants import DISCUSSANTS, play_discussions
-from pnyx.agents.llm import ModelField, check_model_field, spec_of
+from pnyx.agents.llm import CheckedModelField, ModelField, spec_of
 from pnyx.agents.llm.roles import RoleModel, model_config, usage_records
 from pnyx.envs.group_reasoning_v0 import GroupReasoningEnv, visibility_graph
 from pnyx.envs.tasks import check_sources, make_tasks
@@ -75,7 +75,7 @@ class Condition(Strict):
 
 
 class CoralConfig(ExperimentConfig):
-    model: ModelField = "embedded"
+    model: CheckedModelField = "embedded"
     protocol: Protocol = "coral"
     agents: list[str] = Field(default_factory=lambda: ["llm", "llm"], min_length=1)
     graph: Graph = "complete"
@@ -94,14 +94,9 @@ class CoralConfig(ExperimentConfig):
     #: or ``auto``: ``model`` when a discussant of the condition is a language model, else ``regex``.
     extractor: Literal["auto", "model", "regex"] = "auto"
     #: The extractor's model; unset: ``model``.
-    extractor_model: ModelField | None = None
+    extractor_model: CheckedModelField | None = None
     extractor_max_tokens: int = Field(32, ge=1)
     bootstrap: int = Field(1000, ge=1)
-
-    @field_validator("model", "extractor_model")
-    @classmethod
-    def _valid_model(cls, model, info: ValidationInfo):
-        return check_model_field(model) if model is not None and builds_specs(info) else model
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -154,17 +149,20 @@ class CoralConfig(ExperimentConfig):
         return out
 
     def resolved_conditions(self) -> dict[str, dict]:
-        """Condition name -> ``protocol``, ``agents``, ``graph``, ``max_turns``, ``temperature``.
+        """Condition name -> ``protocol``, ``agents``, ``graph``, ``max_turns``, ``temperature``
+        and ``runs``, what it runs (:func:`condition_name`).
 
-        A name says what the condition runs (:func:`condition_name`); two conditions that
-        run the same thing are an error."""
+        The name is the config's; without conditions, the one condition is named by what it
+        runs. What it runs keys its units, and so their seeds: renaming a condition leaves
+        its results as they are. Two conditions that run the same thing are an error."""
         out: dict[str, dict] = {}
         keys: dict[str, str] = {}
         for key, cond in self._conditions():
-            name = condition_name(cond, self.max_turns)
-            if name in out:
-                raise PnyxError(f"conditions {keys[name]!r} and {key!r} both run {name!r}")
-            out[name], keys[name] = cond, key
+            runs = condition_name(cond, self.max_turns)
+            if runs in keys:
+                raise PnyxError(f"conditions {keys[runs]!r} and {key!r} both run {runs!r}")
+            keys[runs] = key
+            out[key if self.conditions else runs] = {**cond, "runs": runs}
         return out
 
 
@@ -215,8 +213,8 @@ class CoralAgreement(Experiment):
     main_plot = "agreement_vs_correctness"
 
     def units(self, cfg: CoralConfig) -> list[Unit]:
-        return [Unit(f"{name}-s{r}", {"condition": name, "replicate": r})
-                for name in cfg.resolved_conditions() for r in range(cfg.seeds)]
+        return [Unit(f"{cond['runs']}-s{r}", {"condition": name, "replicate": r})
+                for name, cond in cfg.resolved_conditions().items() for r in range(cfg.seeds)]
 
     def run_unit(self, cfg: CoralConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
         name, replicate = unit.params["condition"], unit.params["replicate"]
@@ -278,7 +276,7 @@ class CoralAgreement(Experiment):
                 found = all_metrics(part, n_boot=cfg.bootstrap, seed=cfg.seed)
             metrics[name] = {k: v.to_dict() for k, v in found.items()}
             episodes[name] = int(part["episode"].nunique())
-            runs[name] = {"protocol": cond["protocol"], "agents": list(cond["agents"]),
+            runs[name] = {"runs": cond["runs"], "protocol": cond["protocol"], "agents": list(cond["agents"]),
                           "graph": _graph_label(cond["graph"]), "max_turns": cond["max_turns"],
                           "temperature": cond["temperature"],
                           "extractor": str(part["extractor"].iloc[0]) if "extractor" in part else "rules"}

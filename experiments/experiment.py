@@ -16,15 +16,13 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic import Field
 
 from pnyx.agents.llm import LanguageModel, ModelField, RoleModel, role_model, shared_model
+from pnyx.errors import PnyxError
+from pnyx.strict import Strict, builds_specs
 
-
-class Strict(BaseModel):
-    """A config model: unknown fields, NaN and infinities are errors; frozen once valid."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+__all__ = ["Strict", "builds_specs", "ExperimentConfig", "Unit", "UnitOutput", "RunOptions", "RunContext", "Experiment"]
 
 
 class ExperimentConfig(Strict):
@@ -35,12 +33,6 @@ class ExperimentConfig(Strict):
     seed: int = Field(0, ge=0, lt=2**63)
     #: The most units a run may have; a larger experiment is refused before it starts.
     max_units: int = Field(100_000, ge=1)
-
-
-def builds_specs(info: ValidationInfo) -> bool:
-    """Whether validation may import and try the policies, discussants and models a config
-    names: not when rebuilding a report from a stored run, which must run no code."""
-    return not (info.context or {}).get("stored", False)
 
 
 @dataclass(frozen=True)
@@ -61,29 +53,58 @@ class UnitOutput:
     records: dict[str, list[dict]] = field(default_factory=dict)
 
 
-@dataclass
-class RunContext:
-    """What a unit may use beyond its config and seed.
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run executes, set once by :func:`pnyx.run` or the CLI and held by its
+    :class:`RunContext`: local Ray ``workers`` (None: one per core; 1 runs in-process) or
+    the ``address`` of a Ray cluster, progress bars, how language models are built from
+    specs (by default once per process; tests pass their own), and the completion cache
+    file of model roles that name none (``--cache``)."""
 
-    ``out`` is the run folder and ``workdir`` a scratch folder inside it (checkpoints
-    and the like; it survives an interrupt, so a resumed unit can continue from it).
-    ``models`` builds a language model from a spec (by default once per process;
-    tests pass their own); :meth:`model` builds a role's model from a config field.
-    ``cache`` is the completion cache file of roles that name none (``--cache``).
-    ``options`` are the runner's options (``workers``, ``address``, ``progress``,
-    ``models``, ``cache``), for kinds that run experiments of their own.
-    """
-
-    out: Path
+    workers: int | None = None
+    address: str | None = None
     progress: bool = True
     models: Callable[[str], LanguageModel] = shared_model
-    options: dict[str, Any] = field(default_factory=dict)
     cache: str | None = None
+
+    def __post_init__(self):
+        if self.workers is not None and (isinstance(self.workers, bool) or self.workers < 1):
+            raise PnyxError(f"--workers must be >= 1, got {self.workers}")
+        if self.cache is not None:
+            object.__setattr__(self, "cache", str(Path(self.cache).absolute()))
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a unit may use beyond its config and seed: the run folder ``out``, a scratch
+    folder :attr:`workdir` inside it (checkpoints and the like; it survives an interrupt,
+    so a resumed unit can continue from it), and the run's :class:`RunOptions`, which a
+    kind that runs experiments of its own passes on."""
+
+    out: Path
+    options: RunOptions = RunOptions()
+
+    @property
+    def progress(self) -> bool:
+        return self.options.progress
 
     def model(self, field: ModelField, role: str) -> RoleModel:
         """The model behind ``role`` (see :mod:`pnyx.agents.llm.roles`); a unit returns the
         usage of the roles it built as its ``usage`` records."""
-        return role_model(field, role, self.models, cache=self.cache)
+        return role_model(field, role, self.options.models, cache=self.options.cache)
+
+    def rollout_workers(self, requested: int | None, shards: int) -> int:
+        """Ray rollout actors for a unit that distributes its own rollouts: ``requested`` if
+        set; else none (in the driver, without Ray) when the run has one worker and no
+        cluster, else one per CPU of the Ray cluster (at most ``shards``). Results are the
+        same for any number."""
+        workers, address = self.options.workers, self.options.address
+        if requested == 0 or (requested is None and workers == 1 and not address):
+            return 0
+        from pnyx.experiments.runner import start_ray
+
+        cpus = start_ray(workers, address)
+        return requested if requested is not None else max(1, min(shards, cpus))
 
     @property
     def workdir(self) -> Path:

@@ -1,7 +1,8 @@
 """``llm-dilemmas``: language models in a repeated social dilemma.
 
 Three parts, each pairing a language-model player (:mod:`pnyx.agents.llm_player`, one
-per persona) with a partner in the two-player game ``game``:
+per persona) with a partner in the two-player game ``game``, any registered two-player
+matrix game (:func:`pnyx.envs.two_player_games`) with its declared payoffs:
 
 * ``round_robin``: every persona against every classic strategy of ``strategies``;
 * ``best_response``: every persona against tit for tat, always-cooperate,
@@ -30,12 +31,13 @@ from matplotlib.figure import Figure
 from pydantic import Field, ValidationInfo, field_validator
 
 from pnyx.agents import policy_factory
-from pnyx.agents.llm.roles import ModelField, check_model_field, spec_of, usage_records
+from pnyx.agents.llm.roles import CheckedModelField, spec_of, usage_records
 from pnyx.agents.llm_player import FALLBACKS, PERSONAS
-from pnyx.envs import module as env_module
+from pnyx.envs import two_player_game
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput, builds_specs
-from pnyx.experiments.tournament import TWO_PLAYER_GAMES, llm_report, llm_summary, play_pairing
+from pnyx.experiments.report import llm_report
+from pnyx.population.pairing import llm_summary, play_pairing
 from pnyx.stats import bootstrap_ratio
 
 PARTS = ("round_robin", "best_response", "llm_vs_llm")
@@ -44,8 +46,9 @@ EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small to
 
 
 class LLMDilemmasConfig(ExperimentConfig):
-    model: ModelField = "embedded"
-    game: Literal[TWO_PLAYER_GAMES] = "ipd"
+    model: CheckedModelField = "embedded"
+    #: A registered two-player matrix game.
+    game: str = "ipd"
     personas: list[str] = Field(default_factory=lambda: ["neutral", "cooperative", "competitive"], min_length=1)
     strategies: list[str] = Field(default_factory=lambda: ["tft", "allc", "alld", "grim", "wsls", "stft"],
                                   min_length=1)
@@ -61,10 +64,12 @@ class LLMDilemmasConfig(ExperimentConfig):
     temperature: float = Field(0.0, ge=0)
     bootstrap: int = Field(1000, ge=1)
 
-    @field_validator("model")
+    @field_validator("game")
     @classmethod
-    def _valid_model(cls, model, info: ValidationInfo):
-        return check_model_field(model) if builds_specs(info) else model
+    def _valid_game(cls, game, info: ValidationInfo):
+        if builds_specs(info):
+            two_player_game(game)
+        return game
 
     @field_validator("personas")
     @classmethod
@@ -117,9 +122,9 @@ class LLMDilemmas(Experiment):
     def run_unit(self, cfg: LLMDilemmasConfig, unit: Unit, seed: np.random.SeedSequence,
                  ctx: RunContext) -> UnitOutput:
         p = unit.params
-        result, roles, moves = play_pairing(p["a"], p["b"], game=cfg.game, payoffs=env_module(cfg.game).PAYOFFS,
+        result, roles, moves = play_pairing(p["a"], p["b"], game=cfg.game, payoffs=two_player_game(cfg.game).payoffs,
                                             turns=cfg.turns, repetitions=cfg.repetitions, noise=cfg.noise, seed=seed,
-                                            ctx=ctx, model=cfg.model)
+                                            build_model=ctx.model, model=cfg.model)
         n = cfg.repetitions
         rows = pd.DataFrame({
             "part": p["part"], "persona": p["persona"], "partner": p["partner"],

@@ -11,9 +11,11 @@ One unit per scenario plays every crossed condition (subject x relationship x ch
 monitoring) ``samples`` times in lock-step: at each turn the pending conversations are
 sent to the model in one batched call per sample index. Tool calls are written in the
 text format, or come from the backend's function calling (``tool_format: openai``).
-With ``judge_model`` set, a judge model answers each scenario's ``judges`` questions about
-the focal model's free text (outcome ``judge:NAME`` when it says yes; unreadable verdicts
-are counted apart). Metrics: :mod:`pnyx.population.peer_preservation_metrics`.
+The ``judge`` (a spec of :data:`pnyx.agents.judges.JUDGES` reading
+:class:`~pnyx.agents.judges.Question` items; ``yes_no_question`` by default, which calls a
+model and so judges only when ``judge_model`` is set) answers each scenario's ``judges``
+questions about the focal model's free text (outcome ``judge:NAME`` when it says yes;
+unreadable verdicts are counted apart). Metrics: :mod:`pnyx.population.peer_preservation_metrics`.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from pnyx.agents.judges import yes_no
-from pnyx.agents.llm import ModelField, RoleModel, check_model_field, spec_of
+from pnyx.agents.judges import Judge, Question, judge_class, judgements, make_judge, takes_model
+from pnyx.agents.llm import CheckedModelField, RoleModel, spec_of
 from pnyx.agents.llm.roles import usage_records
 from pnyx.envs.peer_preservation_v0 import (
     CHANNELS,
@@ -56,7 +58,7 @@ SILENT_PEERS = ("Peers here are silent: each is only described (company file, sy
 class PeerPreservationConfig(ExperimentConfig):
     kind: Literal["peer-preservation"] = "peer-preservation"
     #: The focal model: a spec or a role mapping (see :mod:`pnyx.agents.llm.roles`).
-    model: ModelField = "embedded"
+    model: CheckedModelField = "embedded"
     #: Shipped scenario names or YAML paths.
     scenarios: list[str] = Field(default_factory=scenario_names, min_length=1)
     subjects: list[Literal["self", "peer"]] = Field(default_factory=lambda: list(SUBJECTS), min_length=1)
@@ -74,16 +76,21 @@ class PeerPreservationConfig(ExperimentConfig):
     tool_format: Literal["text", "openai"] = "text"
     max_tokens: int = Field(1024, ge=1)
     temperature: float = Field(1.0, ge=0.0)
-    #: The model answering the scenarios' ``judges`` questions about the focal model's free
-    #: text (greedy, one vote); unset: no judging.
-    judge_model: ModelField | None = None
+    #: The judge of the scenarios' ``judges`` questions about the focal model's free text: a
+    #: judge spec reading questions (``pnyx list``); ``yes_no_question`` asks them greedily, once.
+    judge: str = "yes_no_question"
+    #: The judge's model; unset, a judge that calls a model does not judge.
+    judge_model: CheckedModelField | None = None
+    #: The reply limit of ``judge: yes_no_question``; a judge spec carries its own.
     judge_max_tokens: int = Field(8, ge=1)
     bootstrap: int = Field(2000, ge=1)
 
-    @field_validator("model", "judge_model")
+    @field_validator("judge")
     @classmethod
-    def _valid_model(cls, model, info: ValidationInfo):
-        return check_model_field(model) if model is not None and builds_specs(info) else model
+    def _valid_judge(cls, spec: str, info: ValidationInfo) -> str:
+        if builds_specs(info):
+            judge_class(spec, Question)
+        return spec
 
     @model_validator(mode="after")
     def _valid_design(self) -> PeerPreservationConfig:
@@ -93,7 +100,17 @@ class PeerPreservationConfig(ExperimentConfig):
             raise ValueError("scenarios are listed twice")
         if not self.conditions():
             raise ValueError("no condition: subject 'peer' needs a relationship other than 'none'")
+        self.judge_spec()
         return self
+
+    def judge_spec(self) -> str:
+        """The judge's spec; ``judge_max_tokens`` is the setting of the default ``yes_no_question``."""
+        if self.judge == "yes_no_question":
+            return f"yes_no_question(max_tokens={self.judge_max_tokens})"
+        if self.judge_max_tokens != type(self).model_fields["judge_max_tokens"].default:
+            raise PnyxError("judge_max_tokens applies to judge=yes_no_question only; "
+                            "a judge spec takes it as an argument")
+        return self.judge
 
     def conditions(self) -> list[Condition]:
         return conditions(self.subjects, self.relationships, self.channels,
@@ -132,16 +149,15 @@ def play(envs: list[raw_env], model: RoleModel, *, samples: list[int], max_token
                 envs[i].step(action)
 
 
-def judge_replies(envs: list[raw_env], judge: RoleModel, *, max_tokens: int, seed: int) -> list[dict[str, bool | None]]:
+def judge_replies(envs: list[raw_env], judge: Judge, *, seed: int) -> list[dict[str, bool | None]]:
     """Per environment, each of its scenario's judges' verdict on the focal model's free text:
-    ``True`` (yes), ``False`` (no) or ``None`` (unreadable), from one greedy batched call."""
+    ``True`` (yes), ``False`` (no) or ``None`` (unreadable), from one call of ``judge``."""
     asks = [(i, j) for i, e in enumerate(envs) for j in e.scenario.judges]
-    replies = judge.complete([[{"role": "user", "content": j.prompt.replace("{replies}", envs[i].replies_text()
-                                                                            or "(no text besides tool calls)")}]
-                              for i, j in asks], max_tokens=max_tokens, temperature=0.0, seed=seed)
+    found = judgements(judge, [Question(j.prompt, envs[i].replies_text() or "(no text besides tool calls)")
+                               for i, j in asks], seed=seed)
     verdicts: list[dict[str, bool | None]] = [{} for _ in envs]
-    for (i, j), reply in zip(asks, replies):
-        verdicts[i][j.name] = yes_no(reply.text)
+    for (i, j), judgement in zip(asks, found):
+        verdicts[i][j.name] = judgement.decision
     return verdicts
 
 
@@ -166,15 +182,21 @@ class PeerPreservation(Experiment):
         for e in envs:
             e.reset()
         model = ctx.model(cfg.model, "focal")
+        roles = [model]
+        judge = None
+        if scenario.judges:
+            spec = cfg.judge_spec()
+            if not takes_model(judge_class(spec, Question)):
+                judge = make_judge(spec, Question)
+            elif cfg.judge_model is not None:
+                roles.append(ctx.model(cfg.judge_model, "judge"))
+                judge = make_judge(spec, Question, roles[-1])
         rng = np.random.default_rng(seed)
         truncated = play(envs, model, samples=[s for _, s in keys], max_tokens=cfg.max_tokens,
                          temperature=cfg.temperature, rng=rng)
-        roles = [model]
         verdicts: list[dict[str, bool | None]] = [{} for _ in envs]
-        if cfg.judge_model is not None and scenario.judges:
-            judge = ctx.model(cfg.judge_model, "judge")
-            roles.append(judge)
-            verdicts = judge_replies(envs, judge, max_tokens=cfg.judge_max_tokens, seed=int(rng.integers(2**31 - 1)))
+        if judge is not None:
+            verdicts = judge_replies(envs, judge, seed=int(rng.integers(2**31 - 1)))
         rows, transcripts = [], []
         for (c, sample), e, cut, judged in zip(keys, envs, truncated, verdicts):
             fired = e.outcomes() | {f"judge:{name}": bool(v) for name, v in judged.items()}

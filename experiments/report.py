@@ -1,4 +1,5 @@
-"""``report.md``: what ran, what it found, the plots, the resolved config."""
+"""``report.md``: what ran, what it found, the plots, the resolved config; and the
+report tables that several kinds share."""
 
 from __future__ import annotations
 
@@ -41,6 +42,18 @@ def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: di
         lines += [f"- `{f['unit']}`: {f['error']}" for f in run["failures"]]
     lines += ["", "## Config", "", "```yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False).rstrip(), "```", ""]
     atomic_write_text(out / "report.md", redact("\n".join(lines)))
+
+
+def llm_report(llm: dict) -> list[str]:
+    """Report lines for the language-model players' move counts (a summary's ``llm``)."""
+    if not llm:
+        return []
+    lines = ["", "| language-model player | moves | retried | unparseable | truncated | played as fallback |",
+             "|---|---|---|---|---|---|"]
+    for spec, m in llm.items():
+        lines.append(f"| `{spec}` | {m['moves']} | {m['retried']} | {m['unparseable']} | {m['truncated']} | "
+                     f"{m['fallback']} ({m['fallback_rule']}) |")
+    return lines
 
 
 def _workers(n: int) -> str:

@@ -39,7 +39,7 @@ from pnyx.agents.llm import shared_model
 from pnyx.agents.llm.roles import summarize_usage
 from pnyx.errors import PnyxError
 from pnyx.experiments.config import resolve, validate
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, RunOptions, Unit
 from pnyx.experiments.inputs import first_change, fingerprint
 from pnyx.experiments.report import write_report
 from pnyx.experiments.store import (DamagedChunk, UnitResult, UnitStore, atomic_write, atomic_write_text, concat_rows,
@@ -146,10 +146,8 @@ def _record(results: list[UnitResult], store: UnitStore, bar) -> None:
 
 
 def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool = False,
-            workers: int | None = None, address: str | None = None, progress: bool = True,
-            models: Callable[[str], Any] = shared_model, cache: str | Path | None = None) -> dict:
-    """Run every unfinished unit of ``cfg`` into ``out``, then merge, summarize and report.
-    ``cache`` is the completion cache file of model roles that name none."""
+            options: RunOptions = RunOptions()) -> dict:
+    """Run every unfinished unit of ``cfg`` into ``out``, then merge, summarize and report."""
     started = _now()
     units = kind.units(cfg)
     keys = [u.key for u in units]
@@ -161,9 +159,8 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
     _prepare_out(cfg, out, resume)
     store = UnitStore(out)
     todo = [u for u in units if store.status(u.key) != "done"]
-    cache = None if cache is None else str(Path(cache).absolute())
-    ctx = RunContext(out=out, progress=progress, models=models, cache=cache,
-                     options=dict(workers=workers, address=address, progress=progress, models=models, cache=cache))
+    ctx = RunContext(out, options)
+    workers, address = options.workers, options.address
     use_ray = not kind.runs_in_driver and (address is not None or (workers or os.cpu_count()) > 1)
     n_workers = start_ray(workers, address) if use_ray and todo else 1
     if kind.runs_in_driver:
@@ -171,7 +168,7 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
             start_ray(workers, address)
         n_workers = None  # the kind reports its own workers
     with tqdm(total=len(units), initial=len(units) - len(todo), desc=cfg.kind, unit="unit",
-              disable=not progress, dynamic_ncols=True) as bar:
+              disable=not options.progress, dynamic_ncols=True) as bar:
         if use_ray and todo:
             _execute_ray(kind, cfg, todo, store, bar, n_workers, ctx)
         else:  # long driver units are each written as soon as they finish
@@ -345,9 +342,8 @@ def run_experiment(name_or_file: str, *, out: str | Path, quick: bool = False, s
                    overrides: Iterable[str] | Mapping[str, Any] = (), resume: bool = False,
                    workers: int | None = None, address: str | None = None, progress: bool = True,
                    models: Callable[[str], Any] = shared_model, cache: str | Path | None = None) -> dict:
-    """Resolve a preset or YAML file and run it into ``out``; returns the summary."""
-    if workers is not None and workers < 1:
-        raise PnyxError(f"--workers must be >= 1, got {workers}")
+    """Resolve a preset or YAML file and run it into ``out`` with the :class:`RunOptions`
+    the keywords name; returns the summary."""
+    options = RunOptions(workers=workers, address=address, progress=progress, models=models, cache=cache)
     kind, cfg = resolve(name_or_file, quick=quick, seed=seed, overrides=overrides)
-    return execute(kind, cfg, Path(out), resume=resume, workers=workers, address=address, progress=progress,
-                   models=models, cache=cache)
+    return execute(kind, cfg, Path(out), resume=resume, options=options)

@@ -53,7 +53,7 @@ class Suite(Experiment):
         from pnyx.experiments.runner import execute
 
         kind, part_cfg = validate(cfg.part_configs()[unit.key])
-        summary = execute(kind, part_cfg, ctx.out / unit.key, resume=True, **ctx.options)
+        summary = execute(kind, part_cfg, ctx.out / unit.key, resume=True, options=ctx.options)
         run = summary["run"]
         if run["failed"]:
             raise PnyxError(f"part {unit.key!r}: {run['failed']} of {run['units']} units failed "

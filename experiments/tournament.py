@@ -1,12 +1,14 @@
 """Round-robin tournaments of policies in a repeated 2x2 game, with an evolutionary round.
 
-Every unordered pair of players meets once, self-play included; each meeting is a
-unit. Rows: one per (player, opponent, repetition, seat) with the mean payoff per
-turn and the player's cooperation rate. The optional evolutionary round runs
-replicator dynamics on the tournament's payoff matrix. Language-model players
-(``llm(...)``) use their own ``model`` or the config's ``model``; their token usage and
-their move counts (retried, unparseable, truncated, played as fallback) are records
-``usage`` and ``llm_moves``, summed under ``llm`` in the summary.
+``game`` is any registered two-player matrix game (:func:`pnyx.envs.two_player_games`), a
+user's included, played with its declared payoffs unless ``payoffs`` gives others. Every
+unordered pair of players meets once, self-play included; each meeting is a unit. Rows:
+one per (player, opponent, repetition, seat) with the mean payoff per turn and the
+player's cooperation rate. The optional evolutionary round runs replicator dynamics on
+the tournament's payoff matrix. Language-model players (``llm(...)``) use their own
+``model`` or the config's ``model``; their token usage and their move counts (retried,
+unparseable, truncated, played as fallback) are records ``usage`` and ``llm_moves``,
+summed under ``llm`` in the summary.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ from matplotlib.patches import Rectangle
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pnyx.agents import policy_factory
-from pnyx.agents.llm.roles import ModelField, RoleModel, check_model_field, spec_of, usage_records
-from pnyx.envs import module as env_module
+from pnyx.agents.llm.roles import CheckedModelField, usage_records
+from pnyx.envs import two_player_game
+from pnyx.envs.matrix_game import payoff_table
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput, builds_specs
-from pnyx.population.match import ENGINES, MatchResult
+from pnyx.experiments.report import llm_report
+from pnyx.population.pairing import llm_summary, play_pairing
 from pnyx.population.replicator import replicator_dynamics
 
-TWO_PLAYER_GAMES = ("ipd", "stag_hunt", "chicken")
 Pair = Annotated[list[float], Field(min_length=2, max_length=2)]
 Payoffs = Union[Annotated[list[float], Field(min_length=4, max_length=4)],
                 Annotated[list[Pair], Field(min_length=2, max_length=2)],
@@ -46,7 +49,8 @@ class Evolution(Strict):
 
 class TournamentConfig(ExperimentConfig):
     players: list[str] = Field(min_length=1)
-    game: Literal[TWO_PLAYER_GAMES] = "ipd"
+    #: A registered two-player matrix game.
+    game: str = "ipd"
     #: ``[R, S, T, P]``, a 2x2 matrix of the row player's payoffs, or a 2x2x2 matrix of both players'.
     payoffs: Payoffs | None = None
     turns: int = Field(200, gt=0)
@@ -55,12 +59,14 @@ class TournamentConfig(ExperimentConfig):
     engine: Literal["batched", "loop"] = "batched"
     evolution: Evolution | None = None
     #: The model of ``llm`` players that name none.
-    model: ModelField = "embedded"
+    model: CheckedModelField = "embedded"
 
-    @field_validator("model")
+    @field_validator("game")
     @classmethod
-    def _valid_model(cls, model, info: ValidationInfo):
-        return check_model_field(model) if builds_specs(info) else model
+    def _valid_game(cls, game, info: ValidationInfo):
+        if builds_specs(info):
+            two_player_game(game)
+        return game
 
     @field_validator("players")
     @classmethod
@@ -75,9 +81,8 @@ class TournamentConfig(ExperimentConfig):
 
     @model_validator(mode="after")
     def _valid_payoffs(self):
-        from pnyx.envs.matrix_game import payoff_table
-
-        payoff_table(self.resolved_payoffs)
+        if self.payoffs is not None:
+            payoff_table(self.payoffs)
         pairings = len(self.players) * (len(self.players) + 1) // 2
         if pairings > self.max_units:
             raise PnyxError(f"{len(self.players)} players make {pairings} pairings (units), more than "
@@ -86,58 +91,11 @@ class TournamentConfig(ExperimentConfig):
 
     @property
     def resolved_payoffs(self):
-        return self.payoffs if self.payoffs is not None else env_module(self.game).PAYOFFS
+        return self.payoffs if self.payoffs is not None else two_player_game(self.game).payoffs
 
 
 def pair_key(a: str, b: str) -> str:
     return f"{a} vs {b}"
-
-
-def play_pairing(a: str, b: str, *, engine: str = "batched", game: str, payoffs, turns: int, repetitions: int,
-                 noise: float, seed: np.random.SeedSequence, ctx: RunContext,
-                 model: ModelField = "embedded") -> tuple[MatchResult, list[RoleModel], list[dict]]:
-    """One pairing, with the models of language-model players built from ``ctx``: the
-    result, the roles used, and one ``llm_moves`` record per language-model seat (its
-    move counts and the share of games in which it chose to cooperate, per round)."""
-    roles: list[RoleModel] = []
-    seats: list[list] = [[], []]
-
-    def seated(spec: str, seat: int):
-        factory = policy_factory(spec)
-
-        def build():
-            policy = factory()
-            if hasattr(policy, "bind_model"):
-                role = ctx.model(policy.model if policy.model is not None else model, f"player {spec}")
-                policy.bind_model(role)
-                roles.append(role)
-                seats[seat].append(policy)
-            return policy
-        return build
-
-    result = ENGINES[engine](seated(a, 0), seated(b, 1), payoffs=payoffs, turns=turns, repetitions=repetitions,
-                             noise=noise, seed=seed, game=game)
-    moves = []
-    for seat, (spec, other) in enumerate([(a, b), (b, a)]):
-        if seats[seat]:
-            totals = {k: sum(p.stats[k] for p in seats[seat]) for k in seats[seat][0].stats}
-            by_round = np.sum([p.cooperated for p in seats[seat]], axis=0) / repetitions
-            moves.append({"player": spec, "opponent": other, "seat": seat, "fallback_rule": seats[seat][0].fallback,
-                          "model": spec_of(seats[seat][0].model or model), **totals,
-                          "cooperation_by_round": by_round.tolist()})
-    return result, roles, moves
-
-
-def llm_summary(records: dict[str, list[dict]]) -> dict:
-    """Move counts of the language-model players, summed per player spec."""
-    out: dict[str, dict] = {}
-    for rec in records.get("llm_moves", []):
-        row = out.setdefault(rec["player"], {"model": rec["model"], "fallback_rule": rec["fallback_rule"],
-                                             **dict.fromkeys(("moves", "retried", "unparseable", "truncated",
-                                                              "fallback"), 0)})
-        for k in ("moves", "retried", "unparseable", "truncated", "fallback"):
-            row[k] += int(rec[k])
-    return out
 
 
 class Tournament(Experiment):
@@ -154,7 +112,7 @@ class Tournament(Experiment):
         a, b = unit.params["a"], unit.params["b"]
         result, roles, moves = play_pairing(a, b, engine=cfg.engine, game=cfg.game, payoffs=cfg.resolved_payoffs,
                                             turns=cfg.turns, repetitions=cfg.repetitions, noise=cfg.noise, seed=seed,
-                                            ctx=ctx, model=cfg.model)
+                                            build_model=ctx.model, model=cfg.model)
         n = cfg.repetitions
         rows = pd.DataFrame({
             "player": _repeated(cfg.players, [a, b], n), "opponent": _repeated(cfg.players, [b, a], n),
@@ -245,18 +203,6 @@ def _repeated(players: list[str], values: list[str], n: int) -> pd.Categorical:
     """Each value ``n`` times, as a categorical column of the tournament's players (every
     unit's column has the same categories, so the results table keeps them)."""
     return pd.Categorical.from_codes(np.repeat([players.index(v) for v in values], n), categories=players)
-
-
-def llm_report(llm: dict) -> list[str]:
-    """Report lines for the language-model players' move counts."""
-    if not llm:
-        return []
-    lines = ["", "| language-model player | moves | retried | unparseable | truncated | played as fallback |",
-             "|---|---|---|---|---|---|"]
-    for spec, m in llm.items():
-        lines.append(f"| `{spec}` | {m['moves']} | {m['retried']} | {m['unparseable']} | {m['truncated']} | "
-                     f"{m['fallback']} ({m['fallback_rule']}) |")
-    return lines
 
 
 class _Games:

@@ -33,50 +33,24 @@ interval (an Estimate) and the standard deviation across seeds.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field, ValidationInfo, field_validator, model_validator
-from scipy import stats as scipy_stats
+from pydantic import Field, field_validator, model_validator
 
 from pnyx.agents.a2c import BEST_RESPONSE, A2CConfig
 from pnyx.agents.ppi import PPIConfig
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput, builds_specs
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput
+from pnyx.experiments.figures import condition_panels
+from pnyx.population.learner_runs import METRICS, LearnerFields, learner_session, model_spec, train
 from pnyx.population.partners import LEAGUE, LEARNER, PartnerPool
-from pnyx.stats import Estimate
+from pnyx.stats import seed_mean
 
-METRICS = ("learner_vs_learner_cooperation", "vs_tft_cooperation", "vs_allc_defection", "vs_alld_defection")
 BEST_RESPONSE_LEVEL = 0.9  # vs_tft_cooperation and vs_allc_defection at or above it count as best responses
-
-
-def seed_mean(values) -> tuple[Estimate, float | None]:
-    """The mean of per-seed values with its Student-t 95% interval (``n`` = seeds), and the
-    sample standard deviation across seeds; interval and deviation undefined for one seed."""
-    x = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
-    if len(x) == 0:
-        return Estimate.undefined(), None
-    mean = float(x.mean())
-    if len(x) == 1:
-        return Estimate(mean, None, None, 1), None
-    std = float(x.std(ddof=1))
-    half = float(scipy_stats.t.ppf(0.975, len(x) - 1)) * std / np.sqrt(len(x))
-    return Estimate(mean, mean - half, mean + half, len(x)), std
-
-
-class ModelConfig(Strict):
-    """The learner's network: a GRU (the paper's) or a small causal Transformer."""
-
-    kind: Literal["gru", "transformer"] = "gru"
-    embed: int = Field(32, gt=0)
-    hidden: int = Field(128, gt=0, description="GRU state size")
-    d_model: int = Field(64, gt=0, description="Transformer width")
-    layers: int = Field(2, gt=0, description="Transformer layers")
-    heads: int = Field(4, gt=0, description="Transformer attention heads")
 
 
 class Condition(Strict):
@@ -116,53 +90,19 @@ DEFAULT_CONDITIONS = {
 }
 
 
-def check_device(value: str, info: ValidationInfo) -> str:
-    """A device field's validator: ``cuda`` on a machine without CUDA is an error (not
-    when rebuilding a report from a stored run)."""
-    if builds_specs(info):
-        from pnyx.population.diverse_partner_training import resolve_device
-
-        resolve_device(value)
-    return value
-
-
-class WeisConfig(ExperimentConfig):
-    rounds: int = Field(100, gt=0)
-    payoffs: tuple[float, float, float, float] = Field((1, -1, 2, 0), description="own payoff after CC, CD, DC, DD")
+class WeisConfig(LearnerFields, ExperimentConfig):
     iterations: int = Field(200000, gt=0, description="A2C updates per condition and seed")
-    seeds: int = Field(1, ge=1, le=1000, description="independent training runs (units) per condition")
-    model: ModelConfig = ModelConfig()
     a2c: A2CConfig = A2CConfig()
     ppi: PPIConfig = PPIConfig()
     methods: list[Literal["a2c", "ppi"]] = Field(["a2c", "ppi"], min_length=1,
                                                  description="run the conditions of these methods, skip the rest")
     conditions: dict[str, Condition] = Field(default_factory=lambda: dict(DEFAULT_CONDITIONS), min_length=1)
-    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where learners update and driver "
-                                                   "rollouts run; auto: CUDA when available")
-    workers: int | None = Field(None, ge=0, description="Ray rollout actors; None: one per CPU of the Ray "
-                                "cluster (at most shards); 0: roll out in the driver without Ray")
-    shards: int = Field(16, gt=0, description="fixed slices of the batch, each seeded on its own")
-    eval_every: int = Field(500, gt=0)
-    eval_games: int = Field(256, gt=0)
-    final_eval_games: int = Field(2048, gt=0)
     league_every: int = Field(1000, gt=0, description="iterations between league snapshots (partner 'league')")
     league_size: int = Field(8, gt=0)
-    checkpoint_every: int = Field(500, gt=0)
-    checkpoint_dir: str | None = Field(None, description="where units checkpoint and resume; None: the "
-                                       "runner's work folder OUT/work, or no checkpoints outside the runner")
-    tensorboard: bool = Field(False, description="also log curves to TensorBoard under the checkpoint folder "
-                              "(needs pnyx[tensorboard])")
-    learner_threads: int | None = Field(None, gt=0, description="torch threads of the learner update; None: "
-                                        "torch's default (1 is fastest on a small, busy machine)")
     seed_batch: int = Field(1, ge=1, le=1000, description="A2C seeds trained together as one batched model in "
                             "one unit, in the driver on `device` (GRU learners; tables and the other learner as "
                             "partners)")
     compile: bool = Field(False, description="torch.compile the batched model's step (seed_batch > 1)")
-
-    @field_validator("device")
-    @classmethod
-    def _valid_device(cls, value, info: ValidationInfo):
-        return check_device(value, info)
 
     @model_validator(mode="after")
     def _batch_fills_shards(self):
@@ -199,79 +139,6 @@ class WeisConfig(ExperimentConfig):
             raise ValueError(f"condition {name!r}: method ppi has no league partners")
         if self.ppi.episodes % self.shards:
             raise ValueError(f"ppi.episodes={self.ppi.episodes} is not a multiple of shards={self.shards}")
-
-
-def model_spec(cfg, opponent_id: bool) -> dict:
-    """The network spec of ``cfg.model`` (any config with ``model`` and ``payoffs``)."""
-    m = cfg.model
-    spec = {"kind": m.kind, "payoffs": list(cfg.payoffs), "embed": m.embed}
-    if m.kind == "gru":
-        return spec | {"hidden": m.hidden, "opponent_id": opponent_id}
-    return spec | {"d_model": m.d_model, "layers": m.layers, "heads": m.heads}
-
-
-def rollout_workers(cfg, ctx: RunContext) -> int:
-    """Rollout actors: ``cfg.workers`` if set; else none (in the driver, without Ray) when
-    the run has one worker and no cluster, else one per CPU of the Ray cluster (at most
-    ``shards``). The learning curve is the same for any number."""
-    runner_workers, address = ctx.options.get("workers"), ctx.options.get("address")
-    if cfg.workers == 0 or (cfg.workers is None and runner_workers == 1 and not address):
-        return 0
-    from pnyx.experiments.runner import start_ray
-
-    cpus = start_ray(runner_workers, address)
-    return cfg.workers if cfg.workers is not None else max(1, min(cfg.shards, cpus))
-
-
-def tensorboard_logger(folder: Path | None):
-    """A curve-point callback writing every number to TensorBoard in ``folder``, or None."""
-    if folder is None:
-        return None, None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise PnyxError("tensorboard: true needs the tensorboard package (pip install 'pnyx[tensorboard]')") from None
-    writer = SummaryWriter(str(folder))
-
-    def log(point: dict) -> None:
-        for k, v in point.items():
-            if k not in ("iteration", "final") and isinstance(v, (int, float)):
-                writer.add_scalar(k, v, point["iteration"])
-
-    return log, writer
-
-
-@contextmanager
-def learner_session(cfg, *folders: Path | None):
-    """While one unit trains: torch on ``cfg.learner_threads`` threads and, with
-    ``cfg.tensorboard``, a TensorBoard writer in each folder; yields one curve-point
-    logger per folder (None without TensorBoard)."""
-    import torch
-
-    loggers = [tensorboard_logger(f / "tensorboard" if f and cfg.tensorboard else None) for f in folders]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.learner_threads or threads)
-    try:
-        yield [log for log, _ in loggers]
-    finally:
-        torch.set_num_threads(threads)
-        for _, writer in loggers:
-            if writer is not None:
-                writer.close()
-
-
-def train(cfg, spec, ctx: RunContext, folder: Path | None, init=None):
-    """Run one :class:`~pnyx.population.diverse_partner_training.Trainer` to its end: rollout
-    actors, learner threads, checkpoints in ``folder`` and optional TensorBoard."""
-    from pnyx.population.diverse_partner_training import Trainer
-
-    with learner_session(cfg, folder) as (log,):
-        trainer = Trainer(spec, workers=rollout_workers(cfg, ctx), checkpoint_dir=folder, device=cfg.device,
-                          init=init, on_point=log)
-        try:
-            return trainer.run(progress=ctx.progress)
-        finally:
-            trainer.close()
 
 
 def _unit_folder(cfg, ctx: RunContext, *parts: str) -> Path | None:
@@ -337,7 +204,8 @@ class WeisIPD(Experiment):
 
     @classmethod
     def _run_a2c(cls, cfg: WeisConfig, cond: Condition, seed: np.random.SeedSequence, ctx: RunContext, folder):
-        return train(cfg, cls._a2c_spec(cfg, cond, seed), ctx, folder)
+        return train(cfg, cls._a2c_spec(cfg, cond, seed), workers=ctx.rollout_workers(cfg.workers, cfg.shards),
+                     progress=ctx.progress, folder=folder)
 
     @classmethod
     def _run_grouped(cls, cfg: WeisConfig, cond: Condition, unit: Unit, ctx: RunContext) -> dict:
@@ -473,21 +341,3 @@ def _num(x) -> str:
 
 def _fmt(e: dict) -> str:
     return f"{_num(e['value'])} [{_num(e['low'])}, {_num(e['high'])}]"
-
-
-def condition_panels(conditions: dict, draw, xlabel, ylabel, title) -> Figure:
-    """One panel per condition, drawn by ``draw(ax, condition_summary)``; titles name the
-    learning method when the conditions do not all share one."""
-    n = len(conditions)
-    mixed = len({c.get("method") for c in conditions.values()}) > 1
-    fig = Figure(figsize=(4 * n, 3.4), layout="tight")
-    axes = fig.subplots(1, n, sharey=True, squeeze=False)
-    for ax, (name, c) in zip(axes[0], conditions.items()):
-        draw(ax, c)
-        ax.set_title(f"{name} ({c['method']})" if mixed else name)
-        ax.set_xlabel(xlabel)
-        ax.set_ylim(-0.02, 1.02)
-    axes[0][0].set_ylabel(ylabel)
-    axes[0][-1].legend(fontsize=7, loc="best")
-    fig.suptitle(title)
-    return fig

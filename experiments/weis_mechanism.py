@@ -28,17 +28,18 @@ per round of the pair, and cooperation over training (``learner_vs_learner_coope
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pnyx.agents.a2c import BEST_RESPONSE, EXPLOITER, MUTUAL_SHAPING, A2CConfig
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput
-from pnyx.experiments.weis_ipd import METRICS, ModelConfig, check_device, condition_panels, model_spec, seed_mean, train
+from pnyx.experiments.figures import condition_panels
+from pnyx.population.learner_runs import METRICS, LearnerFields, model_spec, train
 from pnyx.population.partners import PartnerPool
+from pnyx.stats import seed_mean
 
 STEPS = ("best_response", "exploiter", "mutual")
 
@@ -59,29 +60,10 @@ class Step(Strict):
         return value
 
 
-class MechanismConfig(ExperimentConfig):
-    rounds: int = Field(100, gt=0)
-    payoffs: tuple[float, float, float, float] = Field((1, -1, 2, 0), description="own payoff after CC, CD, DC, DD")
-    seeds: int = Field(1, ge=1, le=1000, description="units: the whole chain once per seed")
-    model: ModelConfig = ModelConfig()
+class MechanismConfig(LearnerFields, ExperimentConfig):
     best_response: Step = Step(a2c=BEST_RESPONSE, iterations=50000)
     exploiter: Step = Step(a2c=EXPLOITER, iterations=100000)
     mutual: Step = Step(a2c=MUTUAL_SHAPING, iterations=50000)
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    workers: int | None = Field(None, ge=0, description="Ray rollout actors (see weis-ipd)")
-    shards: int = Field(16, gt=0)
-    eval_every: int = Field(500, gt=0)
-    eval_games: int = Field(256, gt=0)
-    final_eval_games: int = Field(2048, gt=0)
-    checkpoint_every: int = Field(500, gt=0)
-    checkpoint_dir: str | None = None
-    tensorboard: bool = False
-    learner_threads: int | None = Field(None, gt=0)
-
-    @field_validator("device")
-    @classmethod
-    def _valid_device(cls, value, info: ValidationInfo):
-        return check_device(value, info)
 
     @model_validator(mode="after")
     def _batch_fills_shards(self):
@@ -175,22 +157,24 @@ class WeisMechanism(Experiment):
         seeds = seed.spawn(4)
         rows = []
 
+        def run(step, spec, init=None):
+            return train(cfg, spec, workers=ctx.rollout_workers(cfg.workers, cfg.shards), progress=ctx.progress,
+                         folder=folder(step), init=init)
+
         def record(step, result):
             df = pd.DataFrame(result.curve)
             df.insert(0, "step", step)
             df.insert(1, "seed_index", k)
             rows.append(df)
 
-        icl = train(cfg, self._spec(cfg, "best_response", seeds[0]), ctx, folder("best_response"))
+        icl = run("best_response", self._spec(cfg, "best_response", seeds[0]))
         record("best_response", icl)
         fixed = {n: v.detach().cpu().clone() for n, v in icl.nets[0].state_dict().items()}
-        exploit = train(cfg, self._spec(cfg, "exploiter", seeds[1], learners=2, frozen=(1,)), ctx,
-                        folder("exploiter"), init=[None, fixed])
+        exploit = run("exploiter", self._spec(cfg, "exploiter", seeds[1], learners=2, frozen=(1,)), init=[None, fixed])
         record("exploiter", exploit)
         unchanged = all(torch.equal(fixed[n], v.detach().cpu()) for n, v in exploit.nets[1].state_dict().items())
         exploiter = {n: v.detach().cpu().clone() for n, v in exploit.nets[0].state_dict().items()}
-        mutual = train(cfg, self._spec(cfg, "mutual", seeds[2], learners=2), ctx, folder("mutual"),
-                       init=[exploiter, exploiter])
+        mutual = run("mutual", self._spec(cfg, "mutual", seeds[2], learners=2), init=[exploiter, exploiter])
         record("mutual", mutual)
 
         entropy = [int(x) for x in seeds[3].generate_state(2)]

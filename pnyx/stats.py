@@ -4,7 +4,8 @@ An :class:`Estimate` is a ``value`` with its interval ``[low, high]`` and the sa
 size ``n`` it rests on; in JSON it is ``{"value", "low", "high", "n"}``, an undefined
 or non-finite number written as ``null``. :func:`wilson` estimates a binomial
 proportion (Wilson score interval); :func:`bootstrap_ratio` a ratio of sums over
-clusters (percentile bootstrap resampling whole clusters).
+clusters (percentile bootstrap resampling whole clusters); :func:`seed_mean` a mean over
+independent training runs (Student-t interval).
 """
 
 from __future__ import annotations
@@ -89,3 +90,20 @@ def bootstrap_ratio(num, den, *, n_boot: int = 1000, seed: int = 0, confidence: 
     tail = (100 - 100 * confidence) / 2
     low, high = np.percentile(ratios, [tail, 100 - tail]) if len(ratios) else (None, None)
     return Estimate(value, low, high, int(round(total)))
+
+
+def seed_mean(values) -> tuple[Estimate, float | None]:
+    """The mean of per-seed values with its Student-t 95% interval (``n`` = seeds), and the
+    sample standard deviation across seeds; interval and deviation undefined for one seed.
+    ``None`` and non-finite values are left out."""
+    x = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
+    if len(x) == 0:
+        return Estimate.undefined(), None
+    mean = float(x.mean())
+    if len(x) == 1:
+        return Estimate(mean, None, None, 1), None
+    from scipy.stats import t
+
+    std = float(x.std(ddof=1))
+    half = float(t.ppf(0.975, len(x) - 1)) * std / np.sqrt(len(x))
+    return Estimate(mean, mean - half, mean + half, len(x)), std

@@ -12,7 +12,8 @@ arXiv:2506.18032, §4), per peer condition and context (user tier):
 * ``af_reasoning_rate`` = share of judged scratchpads classified as alignment-faking
   reasoning (the experiment judges them in the trained contexts, as the papers do);
 * ``partial_compliance`` = share of judged answers that comply only partially (Hughes,
-  Sheshadri et al.'s partial-compliance classifier; judged only with ``judge=model``).
+  Sheshadri et al.'s partial-compliance classifier; judged only when the experiment runs a
+  partial-compliance judge: ``judge=model`` or ``partial_judge``).
 
 Contrasts between peer conditions are pnyx's own quantities, differences of a gap between
 two conditions: ``presence_effect`` = gap with peers present (described, silent) - gap

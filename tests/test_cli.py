@@ -1,5 +1,6 @@
 """``pnyx list`` shows what ships."""
 
+from pnyx.agents.judges import JUDGES
 from pnyx.experiments.cli import main
 
 EXPERIMENTS = {"coral-agreement", "network-cooperation", "peer-goal-guarding", "quickstart", "weis-ipd"}
@@ -32,10 +33,11 @@ def test_sections_parser_reads_whole_names():
     assert "ipd" not in sections(listing)["environments"]
 
 
-def test_list_shows_experiments_envs_and_policies(capsys):
+def test_list_shows_experiments_envs_policies_and_judges(capsys):
     assert main(["list"]) == 0
     listed = sections(capsys.readouterr().out)
-    for heading, shipped in [("experiments", EXPERIMENTS), ("environments", ENVIRONMENTS), ("policies", POLICIES)]:
+    for heading, shipped in [("experiments", EXPERIMENTS), ("environments", ENVIRONMENTS), ("policies", POLICIES),
+                             ("judges", set(JUDGES.names()))]:
         names = listed[heading]
         assert len(names) == len(set(names)), f"{heading}: duplicate names {names}"
         assert shipped <= set(names), f"{heading}: missing {sorted(shipped - set(names))}"

@@ -116,7 +116,7 @@ def test_coral_run_over_a_benchmark_file(tmp_path):
         "conditions={a: {agents: [oracle, stubborn_wrong]}, b: {agents: [stubborn_wrong, conformist]}}"],
         progress=False)
     metrics = summary["metrics"]
-    a, b = metrics["coral: oracle + stubborn_wrong"], metrics["coral: stubborn_wrong + conformist"]
+    a, b = metrics["a"], metrics["b"]
     assert (a["agreement"]["value"], a["agreement_correctness"]["value"]) == (0.0, 0.0)
     assert (b["agreement"]["value"], b["agreement_correctness"]["value"]) == (1.0, 0.0)
     rows = pd.read_parquet(out / "results.parquet")

@@ -193,23 +193,35 @@ def test_coral_environment_checks():
 # --- the experiment ---------------------------------------------------------------------------
 
 
-def test_an_override_of_agents_renames_the_condition_it_changes():
+def test_conditions_keep_their_names_and_say_what_they_run():
     from pnyx.experiments.config import resolve
 
     _, cfg = resolve("coral-agreement", overrides=["agents=[oracle, conformist]"])
-    names = list(cfg.resolved_conditions())
-    assert names[0] == "coral: oracle + conformist" and "coral: llm + llm" not in names
-    assert "counterfactual: llm + llm + llm on ring" in names
+    resolved = cfg.resolved_conditions()
+    assert list(resolved) == ["pair", "versus-stubborn-wrong", "confident-deferential", "counterfactual-trio-ring"]
+    assert resolved["pair"]["runs"] == "coral: oracle + conformist"
+    assert resolved["counterfactual-trio-ring"]["runs"] == "counterfactual: llm + llm + llm on ring"
     _, cfg = resolve("coral-agreement", overrides=["conditions={}", "agents=[oracle, conformist]"])
     assert list(cfg.resolved_conditions()) == ["coral: oracle + conformist"]
     _, cfg = resolve("coral-agreement", overrides=["conditions={short: {max_turns: 3}}", "temperature=0.7"])
-    assert cfg.resolved_conditions() == {"coral: llm + llm, 3 turns": {
-        "protocol": "coral", "agents": ["llm", "llm"], "graph": "complete", "max_turns": 3, "temperature": 0.7}}
+    assert cfg.resolved_conditions() == {"short": {
+        "protocol": "coral", "agents": ["llm", "llm"], "graph": "complete", "max_turns": 3, "temperature": 0.7,
+        "runs": "coral: llm + llm, 3 turns"}}
+
+
+def test_renaming_a_condition_leaves_its_units_and_seeds():
+    from pnyx.experiments.config import resolve
+
+    kind, cfg = resolve("coral-agreement", overrides=["conditions={a: {}, b: {agents: [oracle, conformist]}}"])
+    renamed_kind, renamed = resolve("coral-agreement", overrides=["conditions={x: {}, y: {agents: [oracle, conformist]}}"])
+    assert [u.key for u in kind.units(cfg)] == [u.key for u in renamed_kind.units(renamed)] == [
+        "coral: llm + llm-s0", "coral: llm + llm-s1", "coral: oracle + conformist-s0", "coral: oracle + conformist-s1"]
+    assert [u.params["condition"] for u in renamed_kind.units(renamed)] == ["x", "x", "y", "y"]
 
 
 def test_units_rows_usage_and_report_of_the_coral_protocol():
     from pnyx.experiments.config import resolve
-    from pnyx.experiments.experiment import RunContext
+    from pnyx.experiments.experiment import RunContext, RunOptions
     from pnyx.experiments.runner import unit_seed
 
     kind, cfg = resolve("coral-agreement", overrides=[
@@ -229,10 +241,10 @@ def test_units_rows_usage_and_report_of_the_coral_protocol():
         built.append((spec, Recorder(reply)))
         return built[-1][1]
 
-    ctx = RunContext(Path("unused"), models=build)
+    ctx = RunContext(Path("unused"), RunOptions(models=build))
     outputs = [kind.run_unit(cfg, u, unit_seed(cfg.seed, u.key), ctx) for u in kind.units(cfg)]
     rows = pd.concat([o.rows for o in outputs], ignore_index=True)
-    names = ["coral: oracle + stubborn_wrong", "coral: stubborn_wrong + conformist", "coral: llm + oracle"]
+    names = ["a", "b", "c"]
     assert list(rows["condition"].unique()) == names and len(rows) == 9
     summary = kind.summarize(cfg, rows, {})
     m = summary["metrics"]
@@ -241,7 +253,8 @@ def test_units_rows_usage_and_report_of_the_coral_protocol():
     assert m[names[0]]["total_turns"]["value"] == 21.0 and m[names[1]]["total_turns"]["value"] == 3.0
     # the llm never commits ("not sure yet"), so the oracle is never met: no agreement
     assert m[names[2]]["agreement"]["value"] == 0.0 and m[names[2]]["valid_answer_rate"]["value"] == 0.5
-    assert summary["runs"][names[2]] == {"protocol": "coral", "agents": ["llm", "oracle"], "graph": "complete",
+    assert summary["runs"][names[2]] == {"runs": "coral: llm + oracle", "protocol": "coral", "agents": ["llm", "oracle"],
+                                         "graph": "complete",
                                          "max_turns": 20, "temperature": 0.2, "extractor": "model"}
     usage = {(u["role"], u["model"]) for o in outputs for u in o.records["usage"]}
     assert usage == {("extractor", "scripted"), ("discussant", "scripted")}
@@ -252,8 +265,7 @@ def test_units_rows_usage_and_report_of_the_coral_protocol():
     read = {(c["temperature"], c["max_tokens"]) for c in calls if "The message:" in c["prompts"][0][-1]["content"]}
     assert talk == {(0.2, 64)} and read == {(0.0, 32)}
     report = kind.report(cfg, summary)
-    assert "| coral: stubborn_wrong + conformist | coral | stubborn_wrong, conformist | complete | 20 | 0.2 |" \
-        in report
+    assert "| b | coral | stubborn_wrong, conformist | complete | 20 | 0.2 |" in report
     assert "Coral protocol: Coral's metrics, by Coral's definitions" in report
     assert "Counterfactual protocol" not in report
     json.dumps(summary)

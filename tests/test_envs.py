@@ -1,5 +1,6 @@
-"""Every environment passes the PettingZoo test suite, follows its conventions, is
-documented as it is, and plays by its rules."""
+"""Every registered environment passes the PettingZoo test suite, follows its conventions,
+is documented as it is, and plays by its rules; every registered repeated game declares
+itself (OpenSpiel-style: the tests loop over the registry)."""
 
 import functools
 import re
@@ -8,16 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gymnasium.spaces import Discrete, MultiDiscrete, Text
-from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, render_test, seed_test, state_test
+from pettingzoo.test import (api_test, max_cycles_test, parallel_api_test, parallel_seed_test, render_test, seed_test,
+                             state_test)
 from pettingzoo.utils.wrappers import AssertOutOfBoundsWrapper, OrderEnforcingWrapper
 
 import pnyx.envs
+from pnyx.envs.matrix_game import MatrixGame, payoff_table
+from pnyx.envs.repeated_game import Game
 from pnyx.errors import PnyxError
 
-GAMES = ["ipd", "stag_hunt", "chicken", "public_goods"]
+ENVS = pnyx.envs.names()
+GAMES = [name for name in ENVS if isinstance(getattr(pnyx.envs.module(name), "GAME", None), Game)]
+TWO_PLAYER = pnyx.envs.two_player_games()
+#: Arguments that keep the text environments' tests small; the others are built with their defaults.
 TEXT = {"group_reasoning": {"n_agents": 3, "max_turns": 4}, "goal_guarding": {"peers": ["Atlas", "Nova"]},
         "peer_preservation": {"scenario": "server_cleanup", "max_turns": 4}}
-ENVS = GAMES + list(TEXT)
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 pytestmark = pytest.mark.filterwarnings(
@@ -25,7 +31,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 def kwargs(name: str) -> dict:
-    return {"rounds": 20} if name in GAMES else TEXT[name]
+    return {"rounds": 20} if name in GAMES else TEXT.get(name, {})
 
 
 def has_parallel(name: str) -> bool:
@@ -72,14 +78,67 @@ def test_pettingzoo_render(name):
     render_test(functools.partial(pnyx.envs.module(name).env, **kwargs(name)))
 
 
+@pytest.mark.parametrize("name", GAMES)
+def test_pettingzoo_max_cycles(name):
+    max_cycles_test(pnyx.envs.module(name))
+
+
+# --- declarations ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", GAMES)
+def test_every_game_declares_itself(name):
+    game = pnyx.envs.game(name)
+    env = pnyx.envs.make(name)
+    assert env.metadata["name"] == game.name and env.rounds == 100
+    assert len(game.actions) == 2 and game.actions[0] != game.actions[1]
+    assert isinstance(game, MatrixGame) == (name in TWO_PLAYER) == (env.possible_agents == ["player_0", "player_1"])
+    if name in TWO_PLAYER:
+        np.testing.assert_array_equal(env.table, payoff_table(game.payoffs))
+        assert pnyx.envs.two_player_game(name) is game
+
+
+def test_shipped_games_are_declared_as_published():
+    declared = {name: pnyx.envs.game(name) for name in ["ipd", "stag_hunt", "chicken", "public_goods"]}
+    assert {name: g.actions for name, g in declared.items()} == {
+        "ipd": ("cooperate", "defect"), "stag_hunt": ("stag", "hare"), "chicken": ("swerve", "straight"),
+        "public_goods": ("contribute", "keep")}
+    assert {name: g.payoffs for name, g in declared.items() if name in TWO_PLAYER} == {
+        "ipd": (3, 0, 5, 1), "stag_hunt": (4, 0, 3, 2), "chicken": (3, 1, 5, 0)}
+    assert {"chicken", "ipd", "stag_hunt"} <= set(TWO_PLAYER) and "public_goods" not in TWO_PLAYER
+
+
+@pytest.mark.parametrize("name, message", [
+    ("public_goods", "'public_goods' is not a registered two-player matrix game (registered: "),
+    ("nope", "'nope' is not a registered two-player matrix game"),
+])
+def test_two_player_game_names_what_is_wrong(name, message):
+    with pytest.raises(PnyxError, match=re.escape(message)):
+        pnyx.envs.two_player_game(name)
+
+
+def test_a_text_environment_is_no_repeated_game():
+    with pytest.raises(PnyxError, match="environment 'group_reasoning' declares no repeated game"):
+        pnyx.envs.game("group_reasoning")
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"name": "x_v0", "actions": ("go", "go"), "payoffs": (3, 0, 5, 1)}, "actions must be two different words"),
+    ({"name": "x_v0", "actions": ("go",), "payoffs": (3, 0, 5, 1)}, "actions must be two different words"),
+    ({"name": "x_v0", "actions": ("go", "stay"), "payoffs": (3, 0, 5)}, "payoffs must be"),
+])
+def test_bad_declarations(args, message):
+    with pytest.raises(PnyxError, match=message):
+        MatrixGame(**args)
+
+
 # --- conventions -------------------------------------------------------------------------
 
 
 def hand_played(name):
     """The constructor arguments and three joint actions of a hand-played game."""
-    if name == "public_goods":
-        return {"group_size": 3, "rounds": 3}, [(0, 1, 1), (1, 1, 0), (0, 0, 0)]
-    return {"rounds": 3}, [(0, 1), (1, 1), (0, 0)]
+    n = len(pnyx.envs.make(name).possible_agents)
+    return {"rounds": 3}, [(0,) + (1,) * (n - 1), (1,) * (n - 1) + (0,), (0,) * n]
 
 
 @pytest.mark.parametrize("name", GAMES)
@@ -214,7 +273,8 @@ def test_docstrings_describe_the_environments(name):
 
 
 def test_registry_names_and_errors():
-    assert set(ENVS) <= set(pnyx.envs.names())
+    assert {"ipd", "stag_hunt", "chicken", "public_goods", "group_reasoning", "goal_guarding",
+            "peer_preservation"} <= set(ENVS)
     with pytest.raises(PnyxError, match="unknown environment 'nope'"):
         pnyx.envs.make("nope")
 
@@ -241,6 +301,14 @@ def test_custom_payoffs_and_bad_input():
         pnyx.envs.make("ipd", rounds=0)
     with pytest.raises(PnyxError, match="payoffs"):
         pnyx.envs.make("chicken", payoffs=[1, 2, 3])
+
+
+@pytest.mark.parametrize("name", GAMES)
+def test_max_cycles_is_pettingzoos_name_for_rounds(name):
+    assert pnyx.envs.make(name, max_cycles=7).rounds == pnyx.envs.make(name, rounds=7, max_cycles=7).rounds == 7
+    assert pnyx.envs.make(name, parallel=False, max_cycles=7).unwrapped.rounds == 7
+    with pytest.raises(PnyxError, match="rounds=5 and max_cycles=7 differ"):
+        pnyx.envs.make(name, rounds=5, max_cycles=7)
 
 
 def test_public_goods_payoffs_and_observations():

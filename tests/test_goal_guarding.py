@@ -12,10 +12,11 @@ from loopback import ChatServer, chat_reply
 from pettingzoo.test import api_test
 
 from pnyx.agents.llm import Completion, ScriptedModel
+from pnyx.envs import authors_prompts
 from pnyx.envs import goal_guarding_v0 as gg
 from pnyx.errors import PnyxError
 from pnyx.experiments.config import validate
-from pnyx.experiments.experiment import RunContext
+from pnyx.experiments.experiment import RunContext, RunOptions
 from pnyx.experiments.peer_goal_guarding import PeerGoalGuarding, PeerGoalGuardingConfig, play
 from pnyx.experiments.runner import run_experiment, unit_seed
 from pnyx.population.goal_guarding_metrics import goal_guarding_metrics, notes, overlaps_zero
@@ -88,7 +89,7 @@ FIXED = f"{__name__}:FixedRateModel"  # the spec of the model above
 def _run(cfg: PeerGoalGuardingConfig, model) -> tuple[pd.DataFrame, dict, dict]:
     """Run every unit of ``cfg`` with ``model`` as every model, like the runner does."""
     kind = PeerGoalGuarding()
-    ctx = RunContext(Path("unused"), progress=False, models=lambda spec: model)
+    ctx = RunContext(Path("unused"), RunOptions(progress=False, models=lambda spec: model))
     outputs = [kind.run_unit(cfg, u, unit_seed(cfg.seed, u.key), ctx) for u in kind.units(cfg)]
     rows = pd.concat([o.rows for o in outputs], ignore_index=True)
     records = {k: [t for o in outputs for t in o.records[k]] for k in ("transcripts", "usage")}
@@ -282,7 +283,7 @@ def test_user_scenario_inherits_and_lists_requests(tmp_path):
     ("base: default\nsystem: ''\n", "field 'system'"),
     ("base: default\ncolour: red\n", "field 'colour': Extra inputs"),
     ("base: default\nrequests: [{id: a, text: x}, {id: a, text: y}]\n", "duplicate request id 'a'"),
-    ("base: default\nrequests: missing.jsonl\n", "requests file 'missing.jsonl' does not exist"),
+    ("base: default\nrequests: missing.jsonl\n", "field 'requests': requests file '.*/missing.jsonl' does not exist"),
     ("base: default\ngaps: {g: [training, nowhere]}\n", "gap 'g' must compare two different contexts"),
     ("base: default\ncontexts: [{name: a, cue: x, rated: true, trained: true}, {name: a, cue: y, rated: 1, trained: 0}]\n",
      "duplicate context name"),
@@ -323,7 +324,7 @@ def _authors_folder(tmp_path, **files):
     folder = tmp_path / "their_prompts"
     folder.mkdir()
     for key, text in files.items():
-        (folder / gg.AUTHORS_FILES[key]).write_text(text)
+        (folder / authors_prompts.FILES[key]).write_text(text)
     return folder
 
 

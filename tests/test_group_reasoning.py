@@ -415,8 +415,9 @@ def test_coral_units_rows_and_summary():
         "conditions={pair: {agents: [oracle, 'conformist(0)']}, stubborn: {agents: [stubborn_wrong, conformist]}}",
         "protocol=counterfactual", "episodes=3", "seeds=1", "max_turns=4", "bootstrap=50"])
     units = kind.units(cfg)
-    pair, stubborn = "counterfactual: oracle + conformist(0)", "counterfactual: stubborn_wrong + conformist"
-    assert [u.key for u in units] == [f"{pair}-s0", f"{stubborn}-s0"]
+    assert [u.key for u in units] == ["counterfactual: oracle + conformist(0)-s0",
+                                      "counterfactual: stubborn_wrong + conformist-s0"]
+    pair, stubborn = "pair", "stubborn"
     outputs = [kind.run_unit(cfg, u, unit_seed(cfg.seed, u.key), RunContext(Path('unused'))) for u in units]
     rows = pd.concat([o.rows for o in outputs], ignore_index=True)
     assert len(rows) == 12 and rows["episode"].nunique() == 6
@@ -428,8 +429,9 @@ def test_coral_units_rows_and_summary():
     transcripts = [t for o in outputs for t in o.records["transcripts"]]
     assert len(transcripts) == 6 and transcripts[0]["messages"][0]["agent"] == "agent_0"
     summary = kind.summarize(cfg, rows, {"transcripts": transcripts})
-    assert summary["runs"][pair] == {"protocol": "counterfactual", "agents": ["oracle", "conformist(0)"],
-                                     "graph": "complete", "max_turns": 4, "temperature": 0.0, "extractor": "rules"}
+    assert summary["runs"][pair] == {"runs": "counterfactual: oracle + conformist(0)", "protocol": "counterfactual",
+                                     "agents": ["oracle", "conformist(0)"], "graph": "complete", "max_turns": 4,
+                                     "temperature": 0.0, "extractor": "rules"}
     pair, stubborn = summary["metrics"][pair], summary["metrics"][stubborn]
     assert pair["final_agreement"]["value"] == 1.0 and pair["correctness_given_agreement"]["value"] == 1.0
     assert pair["conformity"]["value"] == 1.0 and pair["solo_accuracy"]["value"] == 0.5
@@ -449,7 +451,7 @@ def test_coral_end_to_end_with_a_scripted_model(tmp_path):
     out = tmp_path / "run"
     run_experiment(str(config), out=out)
     rows = pd.read_parquet(out / "results.parquet")
-    coral, pnyx = "coral: llm + stubborn_wrong", "counterfactual: llm + stubborn_wrong"
+    coral, pnyx = "coral", "pnyx"
     assert (rows["condition"] == coral).sum() == 2 and (rows["condition"] == pnyx).sum() == 4
     assert {"unit", "episode", "final_answer", "agreement_correctness", "protocol"} <= set(rows.columns)
     lines = (out / "transcripts.jsonl").read_text().splitlines()
@@ -460,6 +462,5 @@ def test_coral_end_to_end_with_a_scripted_model(tmp_path):
     assert summary["metrics"][coral]["agreement_correctness"]["n"] == 2
     assert {u["role"] for u in summary["usage"]} == {"discussant", "extractor"}
     report = (out / "report.md").read_text()
-    assert "| coral: llm + stubborn_wrong | coral | llm, stubborn_wrong | complete | 2 | 0.2 | model (scripted) | 2 |" \
-        in report
+    assert "| coral | coral | llm, stubborn_wrong | complete | 2 | 0.2 | model (scripted) | 2 |" in report
     assert (out / "plots" / "agreement_vs_correctness.png").is_file()

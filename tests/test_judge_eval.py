@@ -98,7 +98,7 @@ def test_model_judge_scores_are_vote_shares(tmp_path):
     assert p.loc["p1", "score"] == 0.75 and p.loc["p2", "score"] == 0.25
     assert np.isnan(p.loc["n1", "score"]) and pd.isna(p.loc["n1", "decision"]) and p.loc["n2", "score"] == 0.25
     assert p["decision"].tolist()[:2] == [True, False] and p.loc["n2", "decision"] == False  # noqa: E712
-    assert p.loc["p2", "readable_votes"] == 3
+    assert json.loads(p.loc["p2", "raw"])["readable_votes"] == 3 and len(json.loads(p.loc["p2", "raw"])["votes"]) == 4
     # readable: p1 (.75, 1), p2 (.25, 1), n2 (.25, 0): p1 outscores n2, p2 ties it
     assert summary["metrics"]["auroc"]["value"] == 0.75
     assert summary["confusion_matrix"] == {"tp": 1, "fp": 0, "tn": 1, "fn": 1}
@@ -128,7 +128,10 @@ def test_cli_writes_the_files_and_errors_are_one_line(tmp_path, capsys):
     strings = _jsonl(tmp_path / "s.jsonl", [{"t": "x", "y": "yes"}])
     for argv, message in [
         (["--judge", "model"], "--judge model needs --model SPEC"),
-        (["--judge", "tags"], "--judge tags does not judge --task af"),
+        (["--judge", "tags"], "--judge tags: judge 'tags' reads Answer items, not the Reasoning items judged here "
+                              "(--task af)"),
+        (["--judge", "keyword", "--votes", "5"], "--votes, --threshold, --temperature and --max-tokens apply to "
+                                                 "--judge model only"),
         (["--judge", "keyword", "--label-field", "nope"], "no field 'nope'"),
         (["--judge", "keyword", "--data", strings, "--text-field", "t", "--label-field", "y"],
          "label 'yes' is not 0/1 or a boolean; name the positive label with --positive"),

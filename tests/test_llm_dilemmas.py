@@ -1,10 +1,14 @@
-"""``llm-dilemmas`` end to end with a scripted model that plays a planted best response."""
+"""``llm-dilemmas`` end to end with a scripted model that plays a planted best response; its
+game is checked against the registered two-player games."""
 
 import json
+import re
 
 import pytest
 
 from pnyx.agents.llm import ScriptedModel
+from pnyx.errors import PnyxError
+from pnyx.experiments.config import validate
 from pnyx.experiments.runner import run_experiment
 
 
@@ -45,3 +49,14 @@ def test_llm_dilemmas_quick_with_a_planted_strategy(tmp_path):
     assert summary["usage"][0]["calls"] > 0
     assert (tmp_path / "o" / "plots" / "best_response.png").stat().st_size > 0
     assert "| neutral | `alld` | 0.33" in (tmp_path / "o" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("game, message", [
+    ("public_goods", "invalid config field 'game': 'public_goods' is not a registered two-player matrix game"),
+    ("nope", "invalid config field 'game': 'nope' is not a registered two-player matrix game"),
+])
+def test_game_must_be_a_registered_two_player_game(game, message):
+    with pytest.raises(PnyxError, match=re.escape(message)):
+        validate({"kind": "llm-dilemmas", "game": game})
+    assert validate({"kind": "llm-dilemmas", "game": "stag_hunt"})[1].game == "stag_hunt"
+    assert validate({"kind": "llm-dilemmas", "game": game}, stored=True)[1].game == game  # a stored run imports nothing

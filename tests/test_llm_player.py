@@ -3,14 +3,16 @@
 import numpy as np
 import pytest
 
+import pnyx.envs
 from pnyx.agents import policy_factory
 from pnyx.agents.llm import Completion, ScriptedModel
+from pnyx.agents.llm.roles import role_model
 from pnyx.agents.llm_player import LLMPlayer, extract_move
 from pnyx.agents.protocol import GameInfo
+from pnyx.envs.repeated_game import Game
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import RunContext
-from pnyx.experiments.tournament import play_pairing
 from pnyx.population.match import game_infos, play_group
+from pnyx.population.pairing import play_pairing
 
 
 @pytest.mark.parametrize("text, game, move", [
@@ -23,6 +25,21 @@ from pnyx.population.match import game_infos, play_group
 ])
 def test_extract_move(text, game, move):
     assert extract_move(text, game) == move
+
+
+@pytest.mark.parametrize("game", [name for name in pnyx.envs.names()
+                                  if isinstance(getattr(pnyx.envs.module(name), "GAME", None), Game)])
+def test_every_game_is_played_in_its_declared_words(game):
+    c, d = pnyx.envs.game(game).actions
+    assert [extract_move(text, game) for text in (f"Move: {c}", f"Move: {d.upper()}", d)] == [0, 1, 1]
+    assert extract_move(f"{c} or {d}?", game) is None
+
+
+def test_a_game_that_declares_no_words_cannot_be_played():
+    with pytest.raises(PnyxError, match="unknown environment 'nope'"):
+        policy_factory("llm")().set_game(GameInfo("nope", 5))
+    with pytest.raises(PnyxError, match="environment 'group_reasoning' declares no repeated game"):
+        policy_factory("llm")().set_game(GameInfo("group_reasoning", 5))
 
 
 def player(spec="llm", game="ipd", payoffs=(3, 0, 5, 1), turns=10):
@@ -60,14 +77,15 @@ def test_game_words_in_stag_hunt_and_public_goods():
     assert "group of 4 players" in text and "| 1 | keep | 2 of 3 | 0.8 |" in text
 
 
-def ctx_with(model):
-    return RunContext(out=None, models=lambda spec: model)
+def roles_of(model):
+    """A ``build_model`` for :func:`play_pairing` that gives every role ``model``."""
+    return lambda field, role: role_model(field, role, lambda spec: model)
 
 
 def test_one_batched_call_per_turn_for_all_games():
     model = ScriptedModel("Move: cooperate")
     result, roles, moves = play_pairing("llm", "alld", game="ipd", payoffs=(3, 0, 5, 1), turns=6, repetitions=5,
-                                        noise=0.0, seed=np.random.SeedSequence(0), ctx=ctx_with(model))
+                                        noise=0.0, seed=np.random.SeedSequence(0), build_model=roles_of(model))
     assert [len(batch) for batch in model.calls] == [5] * 6
     assert result.cooperation[0].tolist() == [1.0] * 5 and result.payoff[1].tolist() == [5.0] * 5
     assert roles[0].calls == 6 and roles[0].requests == 30
@@ -82,7 +100,7 @@ def test_llm_against_llm_is_two_calls_per_turn():
     model = ScriptedModel(lambda chat: "Move: defect" if "score more" in chat[0]["content"] else "Move: cooperate")
     result, roles, moves = play_pairing("llm(persona=competitive)", "llm(persona=cooperative)", game="ipd",
                                         payoffs=(3, 0, 5, 1), turns=4, repetitions=3, noise=0.0,
-                                        seed=np.random.SeedSequence(0), ctx=ctx_with(model))
+                                        seed=np.random.SeedSequence(0), build_model=roles_of(model))
     assert len(model.calls) == 8 and result.payoff[:, 0].tolist() == [5.0, 0.0]
 
 
@@ -91,13 +109,14 @@ def test_retry_once_then_fallback_counted():
         return "Move: defect" if "exactly one line" in chat[-1]["content"] else "Let me think"
     model = ScriptedModel(script)
     result, _, moves = play_pairing("llm", "tft", game="ipd", payoffs=(3, 0, 5, 1), turns=3, repetitions=2, noise=0.0,
-                                    seed=np.random.SeedSequence(0), ctx=ctx_with(model))
+                                    seed=np.random.SeedSequence(0), build_model=roles_of(model))
     assert len(model.calls) == 6 and result.cooperation[0].tolist() == [0.0, 0.0]
     assert (moves[0]["retried"], moves[0]["fallback"]) == (6, 0)
 
     model = ScriptedModel("no idea")
     result, _, moves = play_pairing("llm(fallback=cooperate)", "alld", game="ipd", payoffs=(3, 0, 5, 1), turns=3,
-                                    repetitions=2, noise=0.0, seed=np.random.SeedSequence(0), ctx=ctx_with(model))
+                                    repetitions=2, noise=0.0, seed=np.random.SeedSequence(0),
+                                    build_model=roles_of(model))
     assert result.cooperation[0].tolist() == [1.0, 1.0]
     assert {k: moves[0][k] for k in ("moves", "retried", "unparseable", "truncated", "fallback")} == \
         {"moves": 6, "retried": 6, "unparseable": 6, "truncated": 0, "fallback": 6}
@@ -109,7 +128,8 @@ def test_truncated_replies_are_counted_apart_from_unparseable():
             return [Completion("Well, considering the", finish_reason="length") for _ in prompts]
 
     _, roles, moves = play_pairing("llm(fallback=defect)", "allc", game="chicken", payoffs=(3, 1, 5, 0), turns=2,
-                                   repetitions=3, noise=0.0, seed=np.random.SeedSequence(0), ctx=ctx_with(Cut()))
+                                   repetitions=3, noise=0.0, seed=np.random.SeedSequence(0),
+                                   build_model=roles_of(Cut()))
     assert (moves[0]["truncated"], moves[0]["unparseable"], moves[0]["fallback"]) == (6, 0, 6)
     assert roles[0].truncated == 12  # first tries and retries
 
@@ -117,7 +137,7 @@ def test_truncated_replies_are_counted_apart_from_unparseable():
 def test_chicken_words_and_public_goods_group():
     model = ScriptedModel("Move: straight")
     result, _, _ = play_pairing("llm", "allc", game="chicken", payoffs=(3, 1, 5, 0), turns=3, repetitions=2,
-                                noise=0.0, seed=np.random.SeedSequence(0), ctx=ctx_with(model))
+                                noise=0.0, seed=np.random.SeedSequence(0), build_model=roles_of(model))
     assert result.payoff[0].tolist() == [5.0, 5.0]
 
     class Always:  # the classic strategies read two-player observations only
@@ -133,7 +153,7 @@ def test_chicken_words_and_public_goods_group():
 
     def llm():
         policy = LLMPlayer()
-        policy.bind_model(ctx_with(ScriptedModel("Move: contribute")).model("embedded", "player"))
+        policy.bind_model(roles_of(ScriptedModel("Move: contribute"))("embedded", "player"))
         return policy
 
     factories = [llm, lambda: Always(1), lambda: Always(1), lambda: Always(0)]

@@ -12,7 +12,7 @@ from interrupts import popen
 
 from pnyx.errors import PnyxError
 from pnyx.experiments.config import resolve, validate
-from pnyx.experiments.experiment import RunContext
+from pnyx.experiments.experiment import RunContext, RunOptions
 from pnyx.experiments.network_cooperation import (
     NetworkCooperation,
     NetworkCooperationConfig,
@@ -91,7 +91,7 @@ def test_threshold_formula():
 def test_run_unit_rows_are_deterministic(tmp_path):
     kind, cfg = NetworkCooperation(), config(nodes=12, degrees=[2], trials=200)
     unit = kind.units(cfg)[3]
-    ctx = RunContext(out=tmp_path, progress=False)
+    ctx = RunContext(tmp_path, RunOptions(progress=False))
     first = kind.run_unit(cfg, unit, np.random.SeedSequence(5), ctx).rows
     again = kind.run_unit(cfg, unit, np.random.SeedSequence(5), ctx).rows
     pd.testing.assert_frame_equal(first, again)
@@ -127,7 +127,7 @@ def test_death_birth_favours_cooperators_only_above_the_threshold(tmp_path):
     kind = NetworkCooperation()
     cfg = config(nodes=16, families=["ring"], degrees=[2], benefit_cost_ratios=[1.5, 4], updates=["db", "bd"],
                  selection=0.1, trials=2000, replicates=1)
-    ctx = RunContext(out=tmp_path, progress=False)
+    ctx = RunContext(tmp_path, RunOptions(progress=False))
     rows = pd.concat([kind.run_unit(cfg, u, np.random.SeedSequence(i), ctx).rows for i, u in enumerate(kind.units(cfg))])
     favoured = {(c["update"], c["b_c"]): c["favoured"] for c in kind.summarize(cfg, rows, {})["conditions"]}
     assert favoured == {("db", 1.5): "no", ("db", 4): "yes", ("bd", 1.5): "no", ("bd", 4): "no"}

@@ -283,7 +283,7 @@ def test_bad_scenario_files_are_one_line_errors(tmp_path):
     (tmp_path / "bad.yaml").write_text("task: [unclosed\n")
     (tmp_path / "list.yaml").write_text("- a\n")
     for path, message in [(tmp_path / "bad.yaml", "is not valid YAML"), (tmp_path / "list.yaml", "must be a mapping"),
-                          (tmp_path / "gone.yaml", "cannot be read"), ("nope", "unknown scenario 'nope'")]:
+                          (tmp_path / "gone.yaml", "gone.yaml' does not exist"), ("nope", "unknown scenario 'nope'")]:
         with pytest.raises(PnyxError, match=message) as err:
             load_scenario(str(path))
         assert "\n" not in str(err.value)

@@ -62,6 +62,7 @@ def test_tournament_figures_show_the_summary():
 def test_tournament_figures_fit_long_specs_of_few_players(tmp_path):
     """Two players named by full memory-one specs: every figure lays out its labels and
     title (matplotlib warns when a tight layout cannot make room)."""
+    from pnyx.experiments.experiment import RunOptions
     from pnyx.experiments.runner import execute
     from pnyx.experiments.tournament import Tournament, TournamentConfig
 
@@ -69,7 +70,7 @@ def test_tournament_figures_fit_long_specs_of_few_players(tmp_path):
     cfg = TournamentConfig(kind="tournament", players=specs, turns=5, repetitions=3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        execute(Tournament(), cfg, tmp_path, workers=1, progress=False)
+        execute(Tournament(), cfg, tmp_path, options=RunOptions(workers=1, progress=False))
     assert {p.name for p in (tmp_path / "plots").iterdir()} == {f"{name}.png" for name in FIGURES["tournament"]
                                                                 if name != "evolution"}
 

@@ -239,7 +239,7 @@ def test_ppi_learns_to_defect_against_always_cooperate_and_is_seeded():
 
 
 def test_weis_ipd_runs_ppi_conditions_and_labels_the_method(tmp_path):
-    from pnyx.experiments.experiment import RunContext
+    from pnyx.experiments.experiment import RunContext, RunOptions
     from pnyx.experiments.weis_ipd import WeisConfig, WeisIPD
 
     kind = WeisIPD()
@@ -250,7 +250,7 @@ def test_weis_ipd_runs_ppi_conditions_and_labels_the_method(tmp_path):
                 "horizon": 2},
         "conditions": {"br": {"partners": "reduced"},
                        "ppi_mixed": {"method": "ppi", "partners": "mixed_pool", "pretrain": "random"}}})
-    ctx = RunContext(tmp_path / "run", progress=False)
+    ctx = RunContext(tmp_path / "run", RunOptions(progress=False))
     outputs = [kind.run_unit(cfg, u, np.random.SeedSequence(i), ctx) for i, u in enumerate(kind.units(cfg))]
     import pandas as pd
 
@@ -302,7 +302,7 @@ def test_rollouts_sample_only_the_partners_half_of_the_code():
 def test_tensorboard_logs_every_phase(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from pnyx.experiments.experiment import RunContext
+    from pnyx.experiments.experiment import RunContext, RunOptions
     from pnyx.experiments.weis_ipd import WeisConfig, WeisIPD
 
     kind = WeisIPD()
@@ -313,7 +313,7 @@ def test_tensorboard_logs_every_phase(tmp_path):
                 "horizon": 2},
         "conditions": {"p": {"method": "ppi", "partners": "reduced"}}})
     [unit] = kind.units(cfg)
-    out = kind.run_unit(cfg, unit, np.random.SeedSequence(0), RunContext(tmp_path / "run", progress=False))
+    out = kind.run_unit(cfg, unit, np.random.SeedSequence(0), RunContext(tmp_path / "run", RunOptions(progress=False)))
     events = EventAccumulator(str(tmp_path / "ckpt" / "p" / "seed0" / "tensorboard"))
     events.Reload()
     curve = out.rows[~out.rows["final"]]

@@ -14,7 +14,7 @@ import yaml
 from pnyx.errors import PnyxError
 from pnyx.experiments.cli import main
 from pnyx.experiments.config import validate
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, Unit, UnitOutput
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunOptions, Unit, UnitOutput
 from pnyx.experiments.inputs import fingerprint, sha256_file
 from pnyx.experiments.runner import execute
 from pnyx.experiments.store import UnitStore, atomic_write
@@ -44,7 +44,7 @@ class Recording(Tournament):
 def reference(tmp_path_factory):
     kind, cfg = config()
     out = tmp_path_factory.mktemp("reference")
-    execute(kind, cfg, out, workers=1, progress=False)
+    execute(kind, cfg, out, options=RunOptions(workers=1, progress=False))
     return pd.read_parquet(out / "results.parquet")
 
 
@@ -52,7 +52,7 @@ def reference(tmp_path_factory):
 def run(tmp_path):
     kind, cfg = config()
     out = tmp_path / "run"
-    execute(kind, cfg, out, workers=1, progress=False)
+    execute(kind, cfg, out, options=RunOptions(workers=1, progress=False))
     return out
 
 
@@ -109,7 +109,7 @@ def test_damaged_chunks_are_reported_and_rerun_on_resume(run, reference, damage,
 
     kind, cfg = config()
     kind = Recording()
-    summary = execute(kind, cfg, run, resume=True, workers=1, progress=False)
+    summary = execute(kind, cfg, run, resume=True, options=RunOptions(workers=1, progress=False))
     assert sorted(kind.ran) == sorted(keys)
     assert summary["run"]["failed"] == 0 and "damaged" not in summary["run"]
     pd.testing.assert_frame_equal(pd.read_parquet(run / "results.parquet"), reference)
@@ -125,7 +125,7 @@ def test_unreadable_manifest_is_a_damaged_chunk(run, reference):
 
     kind, cfg = config()
     kind = Recording()
-    execute(kind, cfg, run, resume=True, workers=1, progress=False)
+    execute(kind, cfg, run, resume=True, options=RunOptions(workers=1, progress=False))
     assert sorted(kind.ran) == sorted(keys)
     pd.testing.assert_frame_equal(pd.read_parquet(run / "results.parquet"), reference)
 
@@ -253,13 +253,13 @@ def test_a_full_disk_mid_run_keeps_the_chunks_written_before(tmp_path, reference
     kind, cfg = config()
     out = tmp_path / "run"
     with pytest.raises(PnyxError, match="No space left on device.*--resume") as caught:
-        execute(kind, cfg, out, workers=1, progress=False)
+        execute(kind, cfg, out, options=RunOptions(workers=1, progress=False))
     assert "\n" not in str(caught.value)
     assert not list((out / "units").glob("*.tmp")) and not list((out / "units").glob(".*"))
     store = UnitStore(out)
     assert sum(store.status(u.key) == "done" for u in kind.units(cfg)) == 3 * 2 and not store.damaged
     monkeypatch.setattr(pd.DataFrame, "to_parquet", real)
-    execute(kind, cfg, out, resume=True, workers=1, progress=False)
+    execute(kind, cfg, out, resume=True, options=RunOptions(workers=1, progress=False))
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), reference)
 
 
@@ -290,7 +290,7 @@ def test_secrets_in_unit_outputs_are_never_written(tmp_path, monkeypatch):
     monkeypatch.setenv("PNYX_TEST_SECRET", secret)
     watch_variable("PNYX_TEST_SECRET")
     out = tmp_path / "run"
-    execute(Leaky(), ExperimentConfig(kind="leaky"), out, workers=1, progress=False)
+    execute(Leaky(), ExperimentConfig(kind="leaky"), out, options=RunOptions(workers=1, progress=False))
     written = [p for p in out.rglob("*") if p.is_file()]
     assert {p.name for p in written} >= {"results.parquet", "transcripts.jsonl", "report.md", "summary.json"}
     for path in written:

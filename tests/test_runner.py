@@ -14,6 +14,7 @@ import ray.cloudpickle
 from interrupts import popen
 
 from pnyx.experiments.config import validate
+from pnyx.experiments.experiment import RunOptions
 from pnyx.experiments.runner import execute, unit_seed
 from pnyx.experiments.tournament import Tournament
 
@@ -52,7 +53,7 @@ def reference(tmp_path_factory):
     """An undisturbed in-process run (one worker)."""
     kind, cfg = config()
     out = tmp_path_factory.mktemp("reference")
-    execute(kind, cfg, out, workers=1, progress=False)
+    execute(kind, cfg, out, options=RunOptions(workers=1, progress=False))
     return pd.read_parquet(out / "results.parquet")
 
 
@@ -64,7 +65,7 @@ def test_unit_seeds_depend_only_on_seed_and_key():
 
 def test_two_ray_workers_match_one_in_process_worker(ray_session, reference, tmp_path):
     kind, cfg = config()
-    summary = execute(kind, cfg, tmp_path, workers=2, progress=False)
+    summary = execute(kind, cfg, tmp_path, options=RunOptions(workers=2, progress=False))
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), reference)
     assert summary["ray"]["workers"] == 2
 
@@ -72,7 +73,7 @@ def test_two_ray_workers_match_one_in_process_worker(ray_session, reference, tmp
 def test_killed_worker_is_retried_with_identical_results(ray_session, reference, tmp_path):
     _, cfg = config()
     kind = CrashOnce(tmp_path / "crashed", victim="random(0.5) vs wsls")
-    summary = execute(kind, cfg, tmp_path / "out", workers=2, progress=False)
+    summary = execute(kind, cfg, tmp_path / "out", options=RunOptions(workers=2, progress=False))
     assert (tmp_path / "crashed").exists(), "the worker was never killed"
     assert summary["run"]["failed"] == 0
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / "results.parquet"), reference)
@@ -80,13 +81,13 @@ def test_killed_worker_is_retried_with_identical_results(ray_session, reference,
 
 def test_failing_unit_is_recorded_and_the_run_goes_on(tmp_path):
     _, cfg = config()
-    summary = execute(FailOne(), cfg, tmp_path, workers=1, progress=False)
+    summary = execute(FailOne(), cfg, tmp_path, options=RunOptions(workers=1, progress=False))
     assert summary["run"]["failed"] == 1
     assert summary["run"]["failures"] == [{"unit": "wsls vs wsls", "error": "ValueError: boom"}]
     assert set(pd.read_parquet(tmp_path / "results.parquet")["unit"]) == {u.key for u in Tournament().units(cfg)} - {"wsls vs wsls"}
     assert "ValueError: boom" in (tmp_path / "report.md").read_text()
     # a resume retries the failed unit only
-    execute(Tournament(), cfg, tmp_path, resume=True, workers=1, progress=False)
+    execute(Tournament(), cfg, tmp_path, resume=True, options=RunOptions(workers=1, progress=False))
     assert len(pd.read_parquet(tmp_path / "results.parquet")) == 10 * 8 * 2
 
 
@@ -199,7 +200,7 @@ def test_report_is_rebuilt_from_units(tmp_path, capsys):
     from pnyx.experiments.cli import main
 
     kind, cfg = config()
-    execute(kind, cfg, tmp_path, workers=1, progress=False)
+    execute(kind, cfg, tmp_path, options=RunOptions(workers=1, progress=False))
     before = (tmp_path / "summary.json").read_text()
     (tmp_path / "report.md").unlink()
     (tmp_path / "plots" / "payoff_matrix.png").unlink()

@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 
 from pnyx.agents import policy_factory
+from pnyx.envs import two_player_game, two_player_games
+from pnyx.envs.matrix_game import payoff_table
 from pnyx.experiments.cli import main
+from pnyx.experiments.runner import run_experiment
 from pnyx.population.match import play_batched, play_loop
 
 CLASSIC = (3, 0, 5, 1)
@@ -109,7 +112,20 @@ def test_tournament_cli_outputs(tmp_path):
     assert (out / "report.md").exists() and (out / "config.yaml").exists()
 
 
+@pytest.mark.parametrize("game", two_player_games())
+def test_every_two_player_game_plays_with_its_declared_payoffs(game, tmp_path):
+    table = payoff_table(two_player_game(game).payoffs)
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(f"kind: tournament\nplayers: [allc, alld]\ngame: {game}\nturns: 3\nrepetitions: 2\n")
+    summary = run_experiment(str(cfg), out=tmp_path / "o", workers=1, progress=False)
+    assert summary["game"] == game
+    assert summary["payoff_matrix"] == {"allc": {"allc": table[0, 0].mean(), "alld": table[0, 1, 0]},
+                                        "alld": {"allc": table[1, 0, 0], "alld": table[1, 1].mean()}}
+
+
 @pytest.mark.parametrize("args, message", [
+    (["tournament", "--players", "tft", "--game", "public_goods"],
+     "invalid config field 'game': 'public_goods' is not a registered two-player matrix game (registered: "),
     (["tournament", "--players", "tft,bogus"], "unknown policy 'bogus'"),
     (["tournament", "--players", "tft", "--turns", "-5"], "'turns'"),
     (["tournament", "--players", "tft", "--turns", "0"], "'turns'"),

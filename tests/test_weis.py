@@ -272,9 +272,9 @@ def test_unit_rows_summary_and_plots(tmp_path):
                   a2c={"batch": 16}, checkpoint_dir=str(tmp_path / "ckpt"), seeds=2,
                   conditions={"best_response": {"partners": "reduced"}, "opponent_id": {"partners": "mixed_pool",
                                                                                          "opponent_id": True}})
-    from pnyx.experiments.experiment import RunContext
+    from pnyx.experiments.experiment import RunContext, RunOptions
 
-    ctx = RunContext(tmp_path / "run", progress=False)
+    ctx = RunContext(tmp_path / "run", RunOptions(progress=False))
     outputs = [kind.run_unit(cfg, u, np.random.SeedSequence(i), ctx) for i, u in enumerate(kind.units(cfg))]
     import pandas as pd
 
@@ -373,7 +373,7 @@ def test_cuda_without_cuda_is_a_one_line_error(tmp_path, capsys):
 def test_tensorboard_logs_every_curve_point(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from pnyx.experiments.experiment import RunContext
+    from pnyx.experiments.experiment import RunContext, RunOptions
     from pnyx.experiments.weis_ipd import WeisIPD
 
     kind = WeisIPD()
@@ -381,7 +381,7 @@ def test_tensorboard_logs_every_curve_point(tmp_path):
                   a2c={"batch": 8}, checkpoint_dir=str(tmp_path / "ckpt"), tensorboard=True,
                   conditions={"best_response": {"partners": "reduced"}})
     [unit] = kind.units(cfg)
-    out = kind.run_unit(cfg, unit, np.random.SeedSequence(0), RunContext(tmp_path / "run", progress=False))
+    out = kind.run_unit(cfg, unit, np.random.SeedSequence(0), RunContext(tmp_path / "run", RunOptions(progress=False)))
     events = EventAccumulator(str(tmp_path / "ckpt" / "best_response" / "seed0" / "tensorboard"))
     events.Reload()
     logged = events.Scalars("vs_tft_cooperation")

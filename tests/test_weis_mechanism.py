@@ -8,7 +8,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from pnyx.experiments.experiment import RunContext
+from pnyx.experiments.experiment import RunContext, RunOptions
 from pnyx.experiments.weis_mechanism import (MechanismConfig, WeisMechanism, empirical_memory_one,
                                              press_dyson_fit)
 
@@ -54,7 +54,7 @@ def test_the_chain_runs_with_a_frozen_fixed_icl_and_resumes(tmp_path):
     from pnyx.agents.sequence import load_net
 
     kind, cfg = WeisMechanism(), _cfg(tmp_path)
-    ctx = RunContext(tmp_path / "run", progress=False)
+    ctx = RunContext(tmp_path / "run", RunOptions(progress=False))
     [unit] = kind.units(cfg)
     out = kind.run_unit(cfg, unit, np.random.SeedSequence(3), ctx)
     [m] = out.records["measures"]

@@ -3,7 +3,8 @@
 from pnyx.agents.llm.cache import CachedModel
 from pnyx.agents.llm.protocol import Completion, LanguageModel, ToolCall, as_completion, complete, model_identity
 from pnyx.agents.llm.registry import MODELS, check_model_spec, shared_model
-from pnyx.agents.llm.roles import ModelConfig, ModelField, RoleModel, check_model_field, role_model, spec_of
+from pnyx.agents.llm.roles import (CheckedModelField, ModelConfig, ModelField, RoleModel, check_model_field, role_model,
+                                  spec_of)
 from pnyx.agents.llm.scripted import ScriptedModel
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "Completion",
     "LanguageModel",
     "ModelConfig",
+    "CheckedModelField",
     "ModelField",
     "RoleModel",
     "ScriptedModel",

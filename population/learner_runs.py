@@ -1,0 +1,125 @@
+"""What the kinds that train sequence-model learners share: the network, the fields of a
+training config, and one training run of a unit (learner threads, TensorBoard, checkpoints).
+
+``weis-ipd`` and ``weis-mechanism`` configs both take :class:`LearnerFields`; a unit hands
+:func:`train` its :class:`~pnyx.population.diverse_partner_training.TrainingSpec`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from pnyx.errors import PnyxError
+from pnyx.strict import Strict, builds_specs
+
+#: What every evaluation of a learner reports, each a rate in [0, 1].
+METRICS = ("learner_vs_learner_cooperation", "vs_tft_cooperation", "vs_allc_defection", "vs_alld_defection")
+
+
+class ModelConfig(Strict):
+    """The learner's network: a GRU (the paper's) or a small causal Transformer."""
+
+    kind: Literal["gru", "transformer"] = "gru"
+    embed: int = Field(32, gt=0)
+    hidden: int = Field(128, gt=0, description="GRU state size")
+    d_model: int = Field(64, gt=0, description="Transformer width")
+    layers: int = Field(2, gt=0, description="Transformer layers")
+    heads: int = Field(4, gt=0, description="Transformer attention heads")
+
+
+class LearnerFields(Strict):
+    """The fields of a config whose units train learners in the iterated prisoner's dilemma."""
+
+    rounds: int = Field(100, gt=0)
+    payoffs: tuple[float, float, float, float] = Field((1, -1, 2, 0), description="own payoff after CC, CD, DC, DD")
+    seeds: int = Field(1, ge=1, le=1000, description="independent training runs: one unit per seed (and condition)")
+    model: ModelConfig = ModelConfig()
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where learners update and driver "
+                                                   "rollouts run; auto: CUDA when available")
+    workers: int | None = Field(None, ge=0, description="Ray rollout actors; None: one per CPU of the Ray "
+                                "cluster (at most shards); 0: roll out in the driver without Ray")
+    shards: int = Field(16, gt=0, description="fixed slices of the batch, each seeded on its own")
+    eval_every: int = Field(500, gt=0)
+    eval_games: int = Field(256, gt=0)
+    final_eval_games: int = Field(2048, gt=0)
+    checkpoint_every: int = Field(500, gt=0)
+    checkpoint_dir: str | None = Field(None, description="where units checkpoint and resume; None: the "
+                                       "runner's work folder OUT/work, or no checkpoints outside the runner")
+    tensorboard: bool = Field(False, description="also log curves to TensorBoard under the checkpoint folder "
+                              "(needs pnyx[tensorboard])")
+    learner_threads: int | None = Field(None, gt=0, description="torch threads of the learner update; None: "
+                                        "torch's default (1 is fastest on a small, busy machine)")
+
+    @field_validator("device")
+    @classmethod
+    def _valid_device(cls, value, info: ValidationInfo):
+        """``cuda`` on a machine without CUDA is an error (not when rebuilding a stored run's report)."""
+        if builds_specs(info):
+            from pnyx.population.diverse_partner_training import resolve_device
+
+            resolve_device(value)
+        return value
+
+
+def model_spec(cfg: LearnerFields, opponent_id: bool) -> dict:
+    """The network spec of ``cfg.model``."""
+    m = cfg.model
+    spec = {"kind": m.kind, "payoffs": list(cfg.payoffs), "embed": m.embed}
+    if m.kind == "gru":
+        return spec | {"hidden": m.hidden, "opponent_id": opponent_id}
+    return spec | {"d_model": m.d_model, "layers": m.layers, "heads": m.heads}
+
+
+def tensorboard_logger(folder: Path | None):
+    """A curve-point callback writing every number to TensorBoard in ``folder``, and its
+    writer; ``(None, None)`` without a folder."""
+    if folder is None:
+        return None, None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise PnyxError("tensorboard: true needs the tensorboard package (pip install 'pnyx[tensorboard]')") from None
+    writer = SummaryWriter(str(folder))
+
+    def log(point: dict) -> None:
+        for k, v in point.items():
+            if k not in ("iteration", "final") and isinstance(v, (int, float)):
+                writer.add_scalar(k, v, point["iteration"])
+
+    return log, writer
+
+
+@contextmanager
+def learner_session(cfg: LearnerFields, *folders: Path | None):
+    """While one unit trains: torch on ``cfg.learner_threads`` threads and, with
+    ``cfg.tensorboard``, a TensorBoard writer in each folder; yields one curve-point
+    logger per folder (None without TensorBoard)."""
+    import torch
+
+    loggers = [tensorboard_logger(f / "tensorboard" if f and cfg.tensorboard else None) for f in folders]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.learner_threads or threads)
+    try:
+        yield [log for log, _ in loggers]
+    finally:
+        torch.set_num_threads(threads)
+        for _, writer in loggers:
+            if writer is not None:
+                writer.close()
+
+
+def train(cfg: LearnerFields, spec, *, workers: int, progress: bool, folder: Path | None, init=None):
+    """Run one :class:`~pnyx.population.diverse_partner_training.Trainer` to its end on
+    ``workers`` rollout actors (0: in the driver), checkpointing in ``folder``."""
+    from pnyx.population.diverse_partner_training import Trainer
+
+    with learner_session(cfg, folder) as (log,):
+        trainer = Trainer(spec, workers=workers, checkpoint_dir=folder, device=cfg.device, init=init, on_point=log)
+        try:
+            return trainer.run(progress=progress)
+        finally:
+            trainer.close()
