@@ -39,6 +39,7 @@ from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext
 from pnyx.experiments.report import llm_report
 from pnyx.population.pairing import llm_summary, play_pairing
 from pnyx.stats import bootstrap_ratio
+from pnyx.strict import checked_when_built
 
 PARTS = ("round_robin", "best_response", "llm_vs_llm")
 EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small to play these games; its figures "
@@ -48,7 +49,7 @@ EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small to
 class LLMDilemmasConfig(ExperimentConfig):
     model: CheckedModelField = "embedded"
     #: A registered two-player matrix game.
-    game: str = "ipd"
+    game: Annotated[str, checked_when_built(two_player_game)] = "ipd"
     personas: list[str] = Field(default_factory=lambda: ["neutral", "cooperative", "competitive"], min_length=1)
     strategies: list[str] = Field(default_factory=lambda: ["tft", "allc", "alld", "grim", "wsls", "stft"],
                                   min_length=1)
@@ -63,13 +64,6 @@ class LLMDilemmasConfig(ExperimentConfig):
     max_tokens: int = Field(24, ge=1)
     temperature: float = Field(0.0, ge=0)
     bootstrap: int = Field(1000, ge=1)
-
-    @field_validator("game")
-    @classmethod
-    def _valid_game(cls, game, info: ValidationInfo):
-        if builds_specs(info):
-            two_player_game(game)
-        return game
 
     @field_validator("personas")
     @classmethod

@@ -33,6 +33,7 @@ from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext
 from pnyx.experiments.report import llm_report
 from pnyx.population.pairing import llm_summary, play_pairing
 from pnyx.population.replicator import replicator_dynamics
+from pnyx.strict import checked_when_built
 
 Pair = Annotated[list[float], Field(min_length=2, max_length=2)]
 Payoffs = Union[Annotated[list[float], Field(min_length=4, max_length=4)],
@@ -50,7 +51,7 @@ class Evolution(Strict):
 class TournamentConfig(ExperimentConfig):
     players: list[str] = Field(min_length=1)
     #: A registered two-player matrix game.
-    game: str = "ipd"
+    game: Annotated[str, checked_when_built(two_player_game)] = "ipd"
     #: ``[R, S, T, P]``, a 2x2 matrix of the row player's payoffs, or a 2x2x2 matrix of both players'.
     payoffs: Payoffs | None = None
     turns: int = Field(200, gt=0)
@@ -60,13 +61,6 @@ class TournamentConfig(ExperimentConfig):
     evolution: Evolution | None = None
     #: The model of ``llm`` players that name none.
     model: CheckedModelField = "embedded"
-
-    @field_validator("game")
-    @classmethod
-    def _valid_game(cls, game, info: ValidationInfo):
-        if builds_specs(info):
-            two_player_game(game)
-        return game
 
     @field_validator("players")
     @classmethod

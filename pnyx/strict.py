@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo
+from typing import Any, Callable
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
 
 class Strict(BaseModel):
@@ -15,3 +17,16 @@ def builds_specs(info: ValidationInfo) -> bool:
     """Whether validation may import and try the policies, discussants and models a config
     names: not when rebuilding a report from a stored run, which must run no code."""
     return not (info.context or {}).get("stored", False)
+
+
+def checked_when_built(check: Callable[[Any], Any]) -> AfterValidator:
+    """A field validator (``Annotated[type, checked_when_built(check)]``) that calls
+    ``check(value)``, which raises on a bad value, when a config is built; not when a stored
+    run's config is read back (:func:`builds_specs`), and never on ``None``."""
+
+    def validate(value, info: ValidationInfo):
+        if value is not None and builds_specs(info):
+            check(value)
+        return value
+
+    return AfterValidator(validate)

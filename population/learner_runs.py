@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
 from pnyx.errors import PnyxError
-from pnyx.strict import Strict, builds_specs
+from pnyx.strict import Strict, checked_when_built
 
 #: What every evaluation of a learner reports, each a rate in [0, 1].
 METRICS = ("learner_vs_learner_cooperation", "vs_tft_cooperation", "vs_allc_defection", "vs_alld_defection")
+
+
+def _resolve_device(device: str) -> None:
+    """``cuda`` on a machine without CUDA is a one-line error."""
+    from pnyx.population.diverse_partner_training import resolve_device
+
+    resolve_device(device)
 
 
 class ModelConfig(Strict):
@@ -38,8 +45,8 @@ class LearnerFields(Strict):
     payoffs: tuple[float, float, float, float] = Field((1, -1, 2, 0), description="own payoff after CC, CD, DC, DD")
     seeds: int = Field(1, ge=1, le=1000, description="independent training runs: one unit per seed (and condition)")
     model: ModelConfig = ModelConfig()
-    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where learners update and driver "
-                                                   "rollouts run; auto: CUDA when available")
+    device: Annotated[Literal["cpu", "cuda", "auto"], checked_when_built(_resolve_device)] = Field(
+        "cpu", description="where learners update and driver rollouts run; auto: CUDA when available")
     workers: int | None = Field(None, ge=0, description="Ray rollout actors; None: one per CPU of the Ray "
                                 "cluster (at most shards); 0: roll out in the driver without Ray")
     shards: int = Field(16, gt=0, description="fixed slices of the batch, each seeded on its own")
@@ -53,16 +60,6 @@ class LearnerFields(Strict):
                               "(needs pnyx[tensorboard])")
     learner_threads: int | None = Field(None, gt=0, description="torch threads of the learner update; None: "
                                         "torch's default (1 is fastest on a small, busy machine)")
-
-    @field_validator("device")
-    @classmethod
-    def _valid_device(cls, value, info: ValidationInfo):
-        """``cuda`` on a machine without CUDA is an error (not when rebuilding a stored run's report)."""
-        if builds_specs(info):
-            from pnyx.population.diverse_partner_training import resolve_device
-
-            resolve_device(value)
-        return value
 
 
 def model_spec(cfg: LearnerFields, opponent_id: bool) -> dict:

@@ -12,17 +12,7 @@ from pnyx.population.replicator import replicator_dynamics
 
 pytestmark = pytest.mark.filterwarnings("ignore:Observation is not a NumPy array:UserWarning")
 
-MODULE = '''"""Repeated split or steal.
-
-| Agents            | `player_0`, `player_1`              |
-|-------------------|-------------------------------------|
-| Parallel API      | yes                                 |
-| Action space      | `Discrete(2)`                       |
-| Observation space | `Discrete(5)`                       |
-| State space       | `MultiDiscrete([3, 3, rounds + 1])` |
-
-Actions: 0 = split, 1 = steal. R=4, S=1, T=6, P=2.
-"""
+MODULE = '''"""Repeated split or steal: 0 = split, 1 = steal; R=4, S=1, T=6, P=2."""
 
 from pnyx.envs.matrix_game import MatrixGame, constructors
 

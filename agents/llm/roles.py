@@ -32,14 +32,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Callable, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pnyx.agents.llm.cache import CachedModel
 from pnyx.agents.llm.protocol import Chat, Completion, LanguageModel, complete, model_identity
 from pnyx.agents.llm.registry import check_model_spec, shared_model
 from pnyx.errors import PnyxError
 from pnyx.specs import parse
-from pnyx.strict import builds_specs
+from pnyx.strict import checked_when_built
 
 #: Config fields of a role mapping and the backend keyword each becomes.
 BACKEND_OPTIONS = {"base_url": "base_url", "api_key_env": "api_key_env", "max_concurrency": "max_concurrency",
@@ -103,13 +103,9 @@ def check_model_field(field: ModelField) -> ModelField:
     return field
 
 
-def _checked_when_built(field: ModelField, info: ValidationInfo) -> ModelField:
-    return check_model_field(field) if builds_specs(info) else field
-
-
 #: A config's model field, checked to name a model when the config is built (not when a
 #: stored run's config is read back, which imports nothing).
-CheckedModelField = Annotated[ModelField, AfterValidator(_checked_when_built)]
+CheckedModelField = Annotated[ModelField, checked_when_built(check_model_field)]
 
 
 def spec_of(field: ModelField) -> str:
