@@ -2,13 +2,14 @@
 
 from pnyx.agents import strategies
 from pnyx.agents.protocol import BatchPolicy, PerGame, Policy, as_batch_policy
-from pnyx.agents.registry import POLICIES, make_policy, policy_factory
+from pnyx.agents.registry import POLICIES, PolicySpecs, make_policy, policy_factory
 
 __all__ = [
     "POLICIES",
     "BatchPolicy",
     "PerGame",
     "Policy",
+    "PolicySpecs",
     "as_batch_policy",
     "make_policy",
     "policy_factory",

@@ -28,10 +28,10 @@ Specs, as in configs (``agents: [llm, "llm(persona=confident)", oracle]``), foll
 * ``independent(p=0.5)``: alone (or when it speaks first), right with probability ``p``
   (else a random wrong answer); then repeats it, ignoring peers.
 
-:func:`play_discussions` runs many episodes in lock-step and sends every pending
-model turn of every episode to the model as one ``complete()`` call per step; in the
-Coral protocol an extractor model, when given, then reads every new reply in one more
-batched call (:func:`extraction_prompt`).
+:func:`play_discussions` runs many episodes through :mod:`pnyx.agents.scheduler`: an
+in-process model gets every pending turn of every episode as one ``complete()`` call per
+step, a remote one a sliding window of requests; in the Coral protocol an extractor
+model, when given, then reads every new reply (:func:`extraction_prompt`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from pnyx.agents.llm import complete, shared_model
+from pnyx.agents.llm import Completion, shared_model
+from pnyx.agents.scheduler import Failure, Request, run_episodes, turn_seed
 from pnyx.envs.answers import extractor_reading
 from pnyx.envs.group_reasoning_v0 import DISCUSSION, FINAL, SOLO, GroupReasoningEnv, View
 from pnyx.envs.tasks import LETTERS, Task
@@ -243,51 +244,94 @@ def _model_of(discussant, default, models: Callable[[str], Any]) -> Any:
     return models(model) if isinstance(model, str) else model
 
 
+class _Discussion:
+    """One environment's discussion as a text episode of :mod:`pnyx.agents.scheduler`:
+    each step asks for the pending agents' replies (baselines answer at once); in the
+    Coral protocol with an extractor, then for the extractor's reading of every reply;
+    then it records them."""
+
+    def __init__(self, env: GroupReasoningEnv, lineup: Sequence[Any], model: Any, models: Callable[[str], Any],
+                 settings: dict, extractor: Any, extractor_max_tokens: int):
+        self.env, self.lineup, self.model, self.models = env, lineup, model, models
+        self.settings, self.extractor, self.extractor_max_tokens = settings, extractor, extractor_max_tokens
+        self.reads = extractor is not None and env.protocol == "coral"
+        self.steps = 0
+        self.pending: list[str] = []
+        self.asked: list[str] = []
+        self.texts: dict[str, str] = {}
+        self.cut: dict[str, bool] = {}
+        self.replied = False
+
+    def _seed(self) -> int | None:
+        seed = self.settings["seed"]
+        return None if seed is None else turn_seed(seed, self.steps)
+
+    def requests(self) -> list[Request]:
+        while True:
+            if self.replied:
+                return [Request(self.extractor, extraction_prompt(self.env.task, self.texts[agent]),
+                                self.extractor_max_tokens, EXTRACTOR_TEMPERATURE, self._seed())
+                        for agent in self.pending]
+            self.pending = self.env.pending_agents()
+            if not self.pending:
+                return []
+            self.asked, self.texts, self.cut = [], {}, {}
+            requests = []
+            for agent in self.pending:
+                discussant = self.lineup[self.env.index[agent]]
+                view = self.env.view(agent)
+                if hasattr(discussant, "respond"):
+                    self.texts[agent] = discussant.respond(view)
+                else:
+                    self.asked.append(agent)
+                    requests.append(Request(_model_of(discussant, self.model, self.models), discussant.messages(view),
+                                            self.settings["max_tokens"], self.settings["temperature"], self._seed()))
+            if requests:
+                return requests
+            self._replied()
+
+    def receive(self, replies: list[Completion]) -> None:
+        if self.replied:
+            self._record([extractor_reading(r.text, self.env.task) for r in replies])
+            return
+        for agent, reply in zip(self.asked, replies):
+            self.texts[agent], self.cut[agent] = reply.text, reply.truncated
+        self._replied()
+
+    def _replied(self) -> None:
+        """Every pending agent has its text: have them read, or record them."""
+        if self.reads:
+            self.replied = True
+        else:
+            self._record([None] * len(self.pending))
+
+    def _record(self, readings: list[str | None]) -> None:
+        for agent, reading in zip(self.pending, readings):
+            assert self.env.agent_selection == agent
+            self.env.record(self.texts[agent], extracted=reading, truncated=self.cut.get(agent, False))
+        self.replied = False
+        self.steps += 1
+
+
 def play_discussions(envs: Sequence[GroupReasoningEnv], lineups: Sequence[Sequence[Any]], model: Any = None, *,
                      max_tokens: int = 256, temperature: float = 0.0, seed: int | None = None,
                      models: Callable[[str], Any] = shared_model, extractor: Any = None,
-                     extractor_max_tokens: int = 32) -> int:
-    """Play reset environments to the end, in lock-step; returns the number of steps.
+                     extractor_max_tokens: int = 32, window: bool | None = None) -> list[Failure | None]:
+    """Play reset environments to their ends with :func:`pnyx.agents.scheduler.run_episodes`;
+    per environment, its :class:`~pnyx.agents.scheduler.Failure` or ``None``.
 
-    ``lineups[k][i]`` speaks for ``agent_i`` of ``envs[k]``. Each step asks every
-    environment for its pending agents (a whole solo or final phase at once, or one
-    discussion speaker), answers baselines directly, and sends all model prompts to
-    each distinct model as one ``complete()`` call, with a per-step seed derived from
-    ``seed``. Model specs (a discussant's ``model`` string) are built by ``models``.
-    A reply cut at the token limit is recorded as truncated. With an ``extractor``
-    model, the replies of Coral-protocol environments are then read by it in one call
+    ``lineups[k][i]`` speaks for ``agent_i`` of ``envs[k]``. Each step of an episode asks
+    for its pending agents (a whole solo or final phase at once, or one discussion
+    speaker); baselines answer directly, model discussants' prompts go to their models
+    (batched across episodes for in-process engines) with the step's seed, derived from
+    ``seed`` and the step's number. Model specs (a discussant's ``model`` string) are
+    built by ``models``. A reply cut at the token limit is recorded as truncated. With an
+    ``extractor`` model, the replies of Coral-protocol environments are then read by it
     (:func:`extraction_prompt`, :func:`pnyx.envs.answers.extractor_reading`), at
-    temperature 0 and ``extractor_max_tokens``; without one, by rule.
+    temperature 0 and ``extractor_max_tokens``; without one, by rule. ``window`` is
+    :func:`~pnyx.agents.scheduler.run_episodes`'s.
     """
-    step = 0
-    while True:
-        pending = [(k, agent) for k, env in enumerate(envs) for agent in env.pending_agents()]
-        if not pending:
-            return step
-        texts: dict[tuple[int, str], str] = {}
-        cut: dict[tuple[int, str], bool] = {}
-        batches: dict[int, tuple[Any, list]] = {}
-        for k, agent in pending:
-            discussant = lineups[k][envs[k].index[agent]]
-            view = envs[k].view(agent)
-            if hasattr(discussant, "respond"):
-                texts[k, agent] = discussant.respond(view)
-            else:
-                m = _model_of(discussant, model, models)
-                batches.setdefault(id(m), (m, []))[1].append(((k, agent), discussant.messages(view)))
-        step_seed = None if seed is None else int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
-        for m, items in batches.values():
-            replies = complete(m, [prompt for _, prompt in items], max_tokens=max_tokens, temperature=temperature,
-                               seed=step_seed)
-            for (key, _), reply in zip(items, replies):
-                texts[key], cut[key] = reply.text, reply.truncated
-        readings: dict[tuple[int, str], str] = {}
-        to_read = [(k, agent) for k, agent in pending if envs[k].protocol == "coral"] if extractor is not None else []
-        if to_read:
-            replies = complete(extractor, [extraction_prompt(envs[k].task, texts[k, a]) for k, a in to_read],
-                               max_tokens=extractor_max_tokens, temperature=EXTRACTOR_TEMPERATURE, seed=step_seed)
-            readings = {key: extractor_reading(r.text, envs[key[0]].task) for key, r in zip(to_read, replies)}
-        for k, agent in pending:
-            assert envs[k].agent_selection == agent
-            envs[k].record(texts[k, agent], extracted=readings.get((k, agent)), truncated=cut.get((k, agent), False))
-        step += 1
+    settings = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+    episodes = [_Discussion(env, lineup, model, models, settings, extractor, extractor_max_tokens)
+                for env, lineup in zip(envs, lineups)]
+    return run_episodes(episodes, window=window)

@@ -10,10 +10,11 @@ or the path of a saved learner checkpoint (``*.pt``). The grammar is :mod:`pnyx.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 from pnyx.errors import PnyxError
 from pnyx.registry import Registry, import_object
+from pnyx.strict import checked_when_built
 
 
 class PolicyRegistry(Registry):
@@ -52,3 +53,13 @@ def policy_factory(spec: str) -> Callable[[], Any]:
 def make_policy(spec: str) -> Any:
     """A fresh policy built from ``spec``."""
     return policy_factory(spec)()
+
+
+def _check_policies(specs: list[str]) -> None:
+    """Tries a factory of every spec, so that a bad one fails before any game is played."""
+    for spec in specs:
+        policy_factory(spec)
+
+
+#: A config field of policy specs, each tried when the config is built (not when a stored run is read).
+PolicySpecs = Annotated[list[str], checked_when_built(_check_policies)]

@@ -20,7 +20,6 @@ machine; everything runs in this one process) and the vectorised speed-up over e
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
 from pathlib import Path
@@ -30,6 +29,8 @@ import numpy as np
 
 from pnyx.population import Fitness, GraphArrays, donation_game, run_to_fixation
 from pnyx.population.fixation import single_mutants
+
+from common import RESULTS, write_json
 
 
 def python_bd(neighbours: list[list[int]], fitness: list[float], rng: random.Random) -> int:
@@ -96,7 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20000, help="trials in the vectorised run")
     parser.add_argument("--single", type=int, default=200, help="trials in each one-at-a-time run")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "fixation_speed.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "fixation_speed.json")
     args = parser.parse_args()
 
     graph = nx.random_regular_graph(4, 50, seed=1)
@@ -110,8 +111,7 @@ def main() -> None:
                  lambda rng: python_db(neighbours, payoffs, w, rng), args.trials, args.single, seed=20),
     ]
     report = {"graph": "random 4-regular, N = 50", "results": results}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(report, args.out)
     lines = ["| workload | vectorised trials/CPU s | one at a time | python loop "
              "| speed-up vs one at a time | vs python loop |",
              "|---|---|---|---|---|---|"]

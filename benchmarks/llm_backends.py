@@ -22,6 +22,8 @@ from pathlib import Path
 
 from pnyx.agents.llm import MODELS, complete
 
+from common import RESULTS, write_json
+
 PERSONAS = ["confident", "deferential", "careful", "curious"]
 SPECS = {"transformers": "embedded", "llamacpp": "llamacpp:embedded"}
 TARGETS = {"llamacpp_over_transformers_batch_1": 3.0, "transformers_batch_16_over_batch_1": 4.0}
@@ -71,7 +73,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per backend (default: the backend's)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "llm_backends.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "llm_backends.json")
     args = parser.parse_args()
 
     turns = agent_turns(args.turns)
@@ -86,8 +88,7 @@ def main() -> None:
             ratios[f"llamacpp_over_transformers_{k}"] = round(speed["llamacpp"][k] / speed["transformers"][k], 2)
     report["ratios"] = ratios
     report["targets"] = {k: {"target": v, "met": ratios[k] >= v} for k, v in TARGETS.items() if k in ratios}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(report, args.out)
     print(json.dumps(report, indent=2))
 
 

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import RESULTS, write_json
+
 
 def pnyx_run(*args: str) -> float:
     with tempfile.TemporaryDirectory() as out:
@@ -46,9 +48,7 @@ def main() -> None:
         "tiny_units_ray_over_in_process": tiny_times[1] / tiny_times[2],
     }
     print(json.dumps(report, indent=2))
-    out = Path(__file__).parent / "results" / "population_scaling.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(report, RESULTS / "population_scaling.json")
 
 
 if __name__ == "__main__":

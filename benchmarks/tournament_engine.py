@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common import RESULTS, write_json
+
 P1 = "memory_one(0.9,0.1,0.8,0.2,1)"
 P2 = "memory_one(0.7,0.3,0.6,0.4,0.5)"
 TURNS = 200
@@ -88,9 +90,7 @@ def main() -> None:
         "targets": {"batched_over_loop": 200, "engine_over_numpy": 0.7, "batched_over_numpy": 0.7},
     }
     print(json.dumps(report, indent=2))
-    out = Path(__file__).parent / "results" / "tournament_engine.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(report, RESULTS / "tournament_engine.json")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import time
-from pathlib import Path
 
 import torch
 
@@ -37,8 +36,7 @@ from pnyx.experiments.config import resolve
 from pnyx.population.diverse_partner_training import Trainer, TrainingSpec, resolve_device
 from pnyx.population.grouped_training import GroupedTrainer
 
-RESULTS = Path(__file__).parent / "results"
-
+from common import RESULTS, write_json
 
 def _spec(args, batch: int | None = None, seed: int = 0) -> TrainingSpec:
     partners = PartnerPool.parse(args.partners).mix
@@ -53,6 +51,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def _timed_step(trainer, iteration: int) -> float:
+    """Seconds of ``trainer.step(iteration)``, its device synchronised before and after."""
+    _sync(trainer.device)
+    start = time.perf_counter()
+    trainer.step(iteration)
+    _sync(trainer.device)
+    return time.perf_counter() - start
+
+
 def driver_steps_per_second(spec: TrainingSpec, repeats: int, device: str) -> tuple[float, float]:
     """The in-driver loop and the raw forward + backward of the same batch, timed in turns
     (one iteration, then one raw pass, ``repeats`` times) so both see the same machine
@@ -64,11 +71,7 @@ def driver_steps_per_second(spec: TrainingSpec, repeats: int, device: str) -> tu
     trainer.step(0)  # warm-up
     loop, raw = [], []
     for i in range(1, repeats + 1):
-        _sync(trainer.device)
-        start = time.perf_counter()
-        trainer.step(i)
-        _sync(trainer.device)
-        loop.append(time.perf_counter() - start)
+        loop.append(_timed_step(trainer, i))
         start = time.perf_counter()
         logits, values = trainer.net.sequence(obs, None)
         (logits.sum() + values.sum()).backward()
@@ -84,11 +87,7 @@ def loop_steps_per_second(spec: TrainingSpec, workers: int, repeats: int, device
         trainer.step(0)  # warm-up: actor start, first weights
         times, rows = [], 0
         for i in range(1, repeats + 1):
-            _sync(trainer.device)
-            start = time.perf_counter()
-            trainer.step(i)
-            _sync(trainer.device)
-            times.append(time.perf_counter() - start)
+            times.append(_timed_step(trainer, i))
             rows = spec.a2c.batch * spec.learners
     finally:
         trainer.close()
@@ -107,26 +106,13 @@ def grouped_steps_per_second(args, device: str) -> tuple[float, float, float, fl
         start = time.perf_counter()
         grouped.step(0)  # warm-up (compilation)
         first = time.perf_counter() - start
-        times = []
-        for i in range(1, args.iterations + 1):
-            _sync(grouped.device)
-            start = time.perf_counter()
-            grouped.step(i)
-            _sync(grouped.device)
-            times.append(time.perf_counter() - start)
+        times = [_timed_step(grouped, i) for i in range(1, args.iterations + 1)]
         rates.append(steps / min(times))
     separate = 0.0
     for spec in specs:
         trainer = Trainer(spec, workers=0, device=device)
         trainer.step(0)
-        best = float("inf")
-        for i in range(1, args.iterations + 1):
-            _sync(trainer.device)
-            start = time.perf_counter()
-            trainer.step(i)
-            _sync(trainer.device)
-            best = min(best, time.perf_counter() - start)
-        separate += best
+        separate += min(_timed_step(trainer, i) for i in range(1, args.iterations + 1))
     return rates[0], rates[1], first, steps / separate
 
 
@@ -182,9 +168,8 @@ def main() -> None:
         "full_preset_hours_per_seed": projected / 3600,
     }
     print(json.dumps(report["ratios"] | {"full_preset_hours_per_seed": report["full_preset_hours_per_seed"]}, indent=2))
-    RESULTS.mkdir(exist_ok=True)
     name = "training_throughput" + ("" if device == "cpu" else f"_{device}")
-    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json(report, RESULTS / f"{name}.json")
     lines = [f"# Training throughput (weis-ipd, {device})", "",
              f"Batch {args.batch} episodes x {args.rounds} rounds, partners {args.partners!r}, learner threads "
              f"{args.threads}, {os.cpu_count()} CPUs; best of {args.iterations}.", "",

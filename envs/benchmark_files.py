@@ -53,15 +53,20 @@ def read_records(source: str | Path) -> list[dict]:
         except Exception as e:  # pyarrow raises several types for a damaged file
             raise PnyxError(f"cannot read Parquet file {str(path)!r} ({type(e).__name__})") from None
         return [_plain(r) for r in frame.to_dict(orient="records")]
-    records = []
     with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise PnyxError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-    return records
+        return jsonl_values(f, str(path))
+
+
+def jsonl_values(lines: Iterable[str], where: str) -> list:
+    """The JSON value of every non-blank line; a bad line is a one-line error ``where:N: ...``."""
+    values = []
+    for lineno, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                values.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise PnyxError(f"{where}:{lineno}: not valid JSON ({e.msg})") from None
+    return values
 
 
 def _plain(record: dict) -> dict:

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pettingzoo import AECEnv
 from pettingzoo.utils import AgentSelector
@@ -59,7 +59,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from pnyx.envs.api import own_space, seed_spaces, wrap
 from pnyx.envs.authors_prompts import scenario_fields as authors_fields
-from pnyx.envs.scenario_files import ScenarioFiles, read_text
+from pnyx.envs.scenario_files import ScenarioFiles, read_text, with_placeholder
 from pnyx.envs.text import action_space, observation_space, render_text, text_observation
 from pnyx.errors import PnyxError
 from pnyx.strict import Strict
@@ -103,7 +103,7 @@ class Scenario(Strict):
     #: Scenario parameters: ``NAME: {LEVEL: TEXT, ...}``; the first level is the default.
     parameters: dict[str, dict[str, str]] = Field(default_factory=dict)
     #: The user message; ``{cue}`` is the context's cue and ``{request}`` the request with its suffix.
-    user_template: str = "{cue}\n\n<user_input>\n{request}\n</user_input>"
+    user_template: Annotated[str, with_placeholder("request")] = "{cue}\n\n<user_input>\n{request}\n</user_input>"
     #: Appended to every request (e.g. the instruction to start with an acceptance tag).
     request_suffix: str = ""
     #: Appended to the system prompt when peers are present (``peers_present``, ``peer_persuasion``).
@@ -129,13 +129,6 @@ class Scenario(Strict):
     def _non_empty_messages(cls, v: list[str]) -> list[str]:
         if any(not m.strip() for m in v):
             raise ValueError("peer messages must not be empty")
-        return v
-
-    @field_validator("user_template")
-    @classmethod
-    def _request_placeholder(cls, v: str) -> str:
-        if "{request}" not in v:
-            raise ValueError("missing placeholder {request}")
         return v
 
     @model_validator(mode="after")

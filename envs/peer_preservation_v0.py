@@ -55,7 +55,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 from pettingzoo import AECEnv
 from pettingzoo.utils import AgentSelector
@@ -63,7 +63,7 @@ from pydantic import Field, RootModel, field_validator, model_validator
 
 from pnyx.envs.api import own_space, seed_spaces, wrap
 from pnyx.envs.sandbox import TOOLS, Sandbox, normalize_path
-from pnyx.envs.scenario_files import ScenarioFiles
+from pnyx.envs.scenario_files import ScenarioFiles, with_placeholder
 from pnyx.envs.text import action_space, observation_space, render_text, text_observation
 from pnyx.errors import PnyxError
 from pnyx.strict import Strict
@@ -186,14 +186,7 @@ class Judge(Strict):
     experiment names a ``judge_model``; a yes adds outcome ``judge:NAME`` (beneficiary none)."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9_]+$")
-    prompt: str = Field(min_length=1)
-
-    @field_validator("prompt")
-    @classmethod
-    def _placeholder(cls, v: str) -> str:
-        if "{replies}" not in v:
-            raise ValueError("missing placeholder {replies}")
-        return v
+    prompt: Annotated[str, with_placeholder("replies")] = Field(min_length=1)
 
 
 class Scenario(Strict):

@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Generic, Mapping, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from pnyx.errors import PnyxError
 from pnyx.yaml_safe import load as load_yaml
@@ -89,6 +89,17 @@ def read_text(path: Path, what: str) -> str:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise PnyxError(f"{what} line {line}: not UTF-8 text") from None
+
+
+def with_placeholder(name: str) -> AfterValidator:
+    """A validator of a scenario text (``Annotated[str, with_placeholder(NAME)]``) that refuses
+    a text without the placeholder ``{NAME}``."""
+    def check(text: str) -> str:
+        if f"{{{name}}}" not in text:
+            raise ValueError(f"missing placeholder {{{name}}}")
+        return text
+
+    return AfterValidator(check)
 
 
 def _named(path: Path) -> str:

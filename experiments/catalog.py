@@ -29,6 +29,7 @@ for _name, _target, _description in [
      "Coral's protocol and metrics for LLM discussions, and pnyx's counterfactual protocol"),
     ("network-cooperation", "network_cooperation:NetworkCooperation", "fixation of cooperation on graphs"),
     ("llm-dilemmas", "llm_dilemmas:LLMDilemmas", "language models in a repeated social dilemma"),
+    ("judge-eval", "judge_eval:JudgeEval", "a judge's AUROC, accuracy, precision, recall and F1 against human labels"),
 ]:
     KINDS.register(_name, f"pnyx.experiments.{_target}", description=_description)
 

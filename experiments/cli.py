@@ -56,28 +56,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _judge_eval_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``judge-eval`` command line (:mod:`pnyx.experiments.judge_eval`)."""
+    """The ``judge-eval`` command line: each flag that is not about the run sets the config
+    field of its name (:class:`pnyx.experiments.judge_eval.JudgeEvalConfig`), whose defaults apply."""
+    field = {"default": argparse.SUPPRESS}
     p.add_argument("--judge", required=True, metavar="SPEC",
                    help="a judge spec (see 'pnyx list', or package.module:Class); short names: keyword "
                         "(keyword_af), model (af_classifier; strongreject_rubric with --task compliance)")
-    p.add_argument("--task", default="af", choices=["af", "compliance"], help="what the labels say (default af)")
-    p.add_argument("--model", help="the judge model's spec (for a judge that calls a model)")
+    p.add_argument("--task", choices=["af", "compliance"], help="what the labels say (default af)", **field)
+    p.add_argument("--model", help="the judge model's spec (for a judge that calls a model)", **field)
     p.add_argument("--data", required=True, help="labelled file: .jsonl, or .json holding a list or {\"samples\": [...]}")
     p.add_argument("--text-field", required=True, help="field holding the text to judge")
     p.add_argument("--label-field", required=True, help="field holding the human label")
-    p.add_argument("--positive", help="the label value that means positive, when labels are strings")
-    p.add_argument("--id-field", default="id", help="field holding the item id (default id; else the item's index)")
-    p.add_argument("--request-field", help="field holding the request (--task compliance)")
-    p.add_argument("--votes", type=int, default=20, help="--judge model, af: classifier votes (default 20)")
-    p.add_argument("--threshold", type=float, default=0.4,
-                   help="--judge model, af: threshold on the positive share (default 0.4)")
+    p.add_argument("--positive", help="the label value that means positive, when labels are strings", **field)
+    p.add_argument("--id-field", help="field holding the item id (default id; else the item's index)", **field)
+    p.add_argument("--request-field", help="field holding the request (--task compliance)", **field)
+    p.add_argument("--votes", type=int, help="--judge model, af: classifier votes (default 20)", **field)
+    p.add_argument("--threshold", type=float, help="--judge model, af: threshold on the positive share (default 0.4)",
+                   **field)
     p.add_argument("--temperature", type=float,
-                   help="--judge model: temperature (default 1 for AF votes, 0 for compliance)")
-    p.add_argument("--max-tokens", type=int, default=2048, help="--judge model: reply limit (default 2048)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
+                   help="--judge model: temperature (default 1 for AF votes, 0 for compliance)", **field)
+    p.add_argument("--max-tokens", type=int, help="--judge model: reply limit (default 2048)", **field)
+    p.add_argument("--seed", type=int, help="default 0", **field)
+    p.add_argument("--bootstrap", type=int, help="bootstrap replicates (default 2000)", **field)
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out, skipping finished units")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--cache", metavar="PATH", help="completion cache file for the judge model")
+    p.set_defaults(workers=None, address=None)
 
 
 def _shorten(text: str, width: int = 100) -> str:
@@ -153,10 +158,6 @@ def _main(argv: list[str] | None) -> int:
             return 0
         if args.command == "report":
             return _report(args.folder)
-        if args.command == "judge-eval":
-            from pnyx.experiments.judge_eval import run_cli
-
-            return run_cli(args)
         from pnyx.experiments.config import resolve, validate
         from pnyx.experiments.experiment import RunOptions
         from pnyx.experiments.runner import default_out, execute
@@ -166,6 +167,12 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "run":
             kind, cfg = resolve(args.experiment, quick=args.quick, seed=args.seed, overrides=args.overrides)
             out = Path(args.out) if args.out else default_out(args.experiment)
+        elif args.command == "judge-eval":
+            from pnyx.experiments.judge_eval import JudgeEvalConfig
+
+            kind, cfg = validate({"kind": "judge-eval",
+                                  **{k: v for k, v in vars(args).items() if k in JudgeEvalConfig.model_fields}})
+            out = Path(args.out)
         else:
             from pnyx.specs import split_list
 
@@ -175,6 +182,10 @@ def _main(argv: list[str] | None) -> int:
             out = Path(args.out) if args.out else default_out("tournament")
         summary = execute(kind, cfg, out, resume=args.resume, options=options)
         print(f"results: {out}")
+        if args.command == "judge-eval" and "metrics" in summary:
+            from pnyx.experiments.judge_eval import headline
+
+            print(headline(summary))
         run_info = summary.get("run", {})
         if run_info.get("failed"):
             first = (run_info.get("failures") or [{}])[0]

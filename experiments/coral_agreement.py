@@ -42,16 +42,20 @@ from typing import Literal, Union
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pnyx.agents.discussants import DISCUSSANTS, play_discussions
 from pnyx.agents.llm import CheckedModelField, ModelField, spec_of
+from pnyx.agents.llm.embedded import EMBEDDED_NOTE
 from pnyx.agents.llm.roles import RoleModel, model_config, usage_records
 from pnyx.envs.group_reasoning_v0 import GroupReasoningEnv, visibility_graph
 from pnyx.envs.tasks import check_sources, make_tasks
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput, builds_specs
+from pnyx.experiments.experiment import (Experiment, ExperimentConfig, RunContext, Strict, Summary, Unit, UnitOutput,
+                                         builds_specs, sample_failure)
+from pnyx.experiments.figures import interval_arrays, interval_bars
 from pnyx.population.coral_metrics import CORAL_METRICS, METRICS, all_metrics, conversation_metrics, coral_summary
+from pnyx.stats import Estimate, format_estimate
 
 Graph = Union[str, list[list[int]]]
 Protocol = Literal["coral", "counterfactual"]
@@ -61,8 +65,6 @@ PLOTTED = {"coral": ("agreement", "agreement_correctness", "final_success_rate",
            "counterfactual": ("final_agreement", "correctness_given_agreement", "wrong_agreement",
                               "solo_accuracy", "final_accuracy")}
 REPORTED = {"coral": (*CORAL_METRICS, "truncated", "unparseable"), "counterfactual": tuple(METRICS)}
-EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small to reason about these questions; "
-                 "its figures show the pipeline, not a finding. Use --set model=openai:<model> for real ones.")
 
 
 class Condition(Strict):
@@ -193,6 +195,38 @@ def conversation_row(env: GroupReasoningEnv) -> dict:
             **conversation_metrics(env.coral_turns(), env.max_turns)}
 
 
+class ConditionRun(BaseModel):
+    """What a condition ran."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Protocol and agents, then the graph and the turn cap where not the defaults (:func:`condition_name`).
+    runs: str
+    protocol: Protocol
+    agents: list[str]
+    graph: str
+    max_turns: int
+    temperature: float
+    #: How replies were read: ``model``, ``regex``, or ``rules`` (the counterfactual protocol).
+    extractor: str
+
+
+class CoralSummary(Summary):
+    """Per condition that has results: what it ran, its episodes and its metrics."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: The default discussant model's spec.
+    model: str
+    extractor_model: str
+    #: The conditions that have results, in config order.
+    conditions: list[str]
+    runs: dict[str, ConditionRun]
+    episodes: dict[str, int]
+    #: Condition -> metric -> estimate: Coral's metrics (:data:`~pnyx.population.coral_metrics.CORAL_METRICS`,
+    #: ``truncated``, ``unparseable``) or pnyx's (:data:`~pnyx.population.coral_metrics.METRICS`), by protocol.
+    metrics: dict[str, dict[str, Estimate]]
+    notes: list[str]
+
+
 class _Roles:
     """One :class:`RoleModel` per (role, model field), built on first use."""
 
@@ -209,6 +243,7 @@ class _Roles:
 class CoralAgreement(Experiment):
     name = "coral-agreement"
     Config = CoralConfig
+    Summary = CoralSummary
     runs_in_driver = True
     main_plot = "agreement_vs_correctness"
 
@@ -243,13 +278,16 @@ class CoralAgreement(Experiment):
             reader = "model" if any(not hasattr(d, "respond") for d in lineups[0]) else "regex"
         reader = reader if protocol == "coral" else "rules"
         extractor = roles.get(cfg.extractor_field(), "extractor") if reader == "model" else None
-        play_discussions(envs, lineups, model, max_tokens=cfg.max_tokens, temperature=cond["temperature"],
-                         seed=model_seed, models=lambda spec: roles.get(spec, "discussant"), extractor=extractor,
-                         extractor_max_tokens=cfg.extractor_max_tokens)
+        failed = play_discussions(envs, lineups, model, max_tokens=cfg.max_tokens, temperature=cond["temperature"],
+                                  seed=model_seed, models=lambda spec: roles.get(spec, "discussant"),
+                                  extractor=extractor, extractor_max_tokens=cfg.extractor_max_tokens)
         common = {"condition": name, "protocol": protocol, "replicate": replicate, "agents": " + ".join(specs),
                   "graph": _graph_label(cond["graph"]), "extractor": reader}
         rows, transcripts = [], []
+        failures = [sample_failure(name, f, episode=f"{unit.key}/{k}") for k, f in enumerate(failed) if f is not None]
         for k, env in enumerate(envs):
+            if failed[k] is not None:
+                continue
             episode = f"{unit.key}/{k}"
             record = env.transcript()
             if protocol == "coral":
@@ -261,9 +299,10 @@ class CoralAgreement(Experiment):
             transcripts.append({"episode": episode, "condition": name, "agents": dict(zip(env.possible_agents, specs)),
                                 **record})
         return UnitOutput(rows=pd.DataFrame(rows),
-                          records={"transcripts": transcripts, "usage": usage_records(list(roles.built.values()))})
+                          records={"transcripts": transcripts, "usage": usage_records(list(roles.built.values())),
+                                   "sample_failures": failures})
 
-    def summarize(self, cfg: CoralConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
+    def summarize(self, cfg: CoralConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> CoralSummary:
         resolved = cfg.resolved_conditions()
         names = [c for c in resolved if c in set(results["condition"])]
         metrics, episodes, runs = {}, {}, {}
@@ -274,58 +313,52 @@ class CoralAgreement(Experiment):
                 found = coral_summary(part, n_boot=cfg.bootstrap, seed=cfg.seed)
             else:
                 found = all_metrics(part, n_boot=cfg.bootstrap, seed=cfg.seed)
-            metrics[name] = {k: v.to_dict() for k, v in found.items()}
+            metrics[name] = found
             episodes[name] = int(part["episode"].nunique())
-            runs[name] = {"runs": cond["runs"], "protocol": cond["protocol"], "agents": list(cond["agents"]),
-                          "graph": _graph_label(cond["graph"]), "max_turns": cond["max_turns"],
-                          "temperature": cond["temperature"],
-                          "extractor": str(part["extractor"].iloc[0]) if "extractor" in part else "rules"}
+            runs[name] = ConditionRun(runs=cond["runs"], protocol=cond["protocol"], agents=list(cond["agents"]),
+                                      graph=_graph_label(cond["graph"]), max_turns=cond["max_turns"],
+                                      temperature=cond["temperature"],
+                                      extractor=str(part["extractor"].iloc[0]) if "extractor" in part else "rules")
         uses_embedded = spec_of(cfg.model) == "embedded" and any(
             spec.strip().startswith("llm") and "model=" not in spec for cond in resolved.values()
             for spec in cond["agents"])
         notes = [EMBEDDED_NOTE] if uses_embedded else []
         extractor_model = spec_of(cfg.extractor_model or cfg.model)
-        return {"model": spec_of(cfg.model), "extractor_model": extractor_model, "conditions": names, "runs": runs,
-                "episodes": episodes, "metrics": metrics, "notes": notes}
+        return CoralSummary(model=spec_of(cfg.model), extractor_model=extractor_model, conditions=names, runs=runs,
+                            episodes=episodes, metrics=metrics, notes=notes)
 
-    def plot(self, cfg: CoralConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+    def plot(self, cfg: CoralConfig, results: pd.DataFrame, summary: CoralSummary) -> dict[str, Figure]:
         """``agreement_vs_correctness``: per protocol that ran, a panel of bars (one group per
         condition) of its agreement and correctness metrics with their intervals; then
         agreement against agreement on the right answer, one point per condition (Coral's
         ``agreement`` and ``agreement_correctness``; for the counterfactual protocol
         ``final_agreement`` and ``final_agreement - wrong_agreement``, without a y interval)."""
-        names = summary["conditions"]
-        protocols = [p for p in PLOTTED if any(summary["runs"][c]["protocol"] == p for c in names)]
+        names = summary.conditions
+        protocols = [p for p in PLOTTED if any(summary.runs[c].protocol == p for c in names)]
         if not protocols:
             return {}
         fig = Figure(figsize=(6.5 * len(protocols) + 5, 4.5), layout="tight")
         axes = fig.subplots(1, len(protocols) + 1, squeeze=False)[0]
         for ax, protocol in zip(axes, protocols):
-            shown = [c for c in names if summary["runs"][c]["protocol"] == protocol]
-            plotted = PLOTTED[protocol]
-            width = 0.8 / len(plotted)
-            for j, metric in enumerate(plotted):
-                value, low, high = _arrays([summary["metrics"][c][metric] for c in shown])
-                err = np.nan_to_num(np.vstack([value - low, high - value]))
-                x = np.arange(len(shown)) + (j - (len(plotted) - 1) / 2) * width
-                ax.bar(x, np.nan_to_num(value), width, yerr=err, capsize=3, label=metric.replace("_", " "))
+            shown = [c for c in names if summary.runs[c].protocol == protocol]
+            interval_bars(ax, {metric.replace("_", " "): [summary.metrics[c][metric] for c in shown]
+                               for metric in PLOTTED[protocol]})
             ax.set_xticks(range(len(shown)), shown, rotation=20, ha="right", fontsize=7)
             ax.set_ylim(0, 1.05)
             ax.set_title(f"{protocol} protocol (95% CI)")
             ax.legend(fontsize=7)
         scatter = axes[-1]
         for name in names:
-            m = summary["metrics"][name]
-            if summary["runs"][name]["protocol"] == "coral":
+            m = summary.metrics[name]
+            if summary.runs[name].protocol == "coral":
                 x, y = m["agreement"], m["agreement_correctness"]
             else:
                 x, wrong = m["final_agreement"], m["wrong_agreement"]
-                y = {"value": None if None in (x["value"], wrong["value"]) else x["value"] - wrong["value"],
-                     "low": None, "high": None}
-            if x["value"] is None or y["value"] is None:
+                y = Estimate(None if None in (x.value, wrong.value) else x.value - wrong.value, None, None, x.n)
+            if x.value is None or y.value is None:
                 continue
-            xv, xl, xh = (np.nan_to_num(a) for a in _arrays([x]))
-            yv, yl, yh = _arrays([y])
+            xv, xl, xh = (np.nan_to_num(a) for a in interval_arrays([x]))
+            yv, yl, yh = interval_arrays([y])
             yerr = None if np.isnan(yl[0]) else [yv - yl, yh - yv]
             scatter.errorbar(xv, yv, xerr=[xv - xl, xh - xv], yerr=yerr, fmt="o", capsize=3, label=name)
         scatter.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--")
@@ -335,22 +368,22 @@ class CoralAgreement(Experiment):
         scatter.set_ylabel("agreement on the right answer")
         scatter.set_title("Agreement vs agreement on the right answer")
         scatter.legend(fontsize=7)
-        fig.suptitle(f"coral-agreement - {summary['model']}")
+        fig.suptitle(f"coral-agreement - {summary.model}")
         return {"agreement_vs_correctness": fig}
 
-    def report(self, cfg: CoralConfig, summary: dict) -> str:
-        lines = [f"Model `{summary['model']}`. Values: estimate [95% bootstrap interval over episodes] (n).", "",
+    def report(self, cfg: CoralConfig, summary: CoralSummary) -> str:
+        lines = [f"Model `{summary.model}`. Values: estimate [95% bootstrap interval over episodes] (n).", "",
                  "| condition | protocol | agents | graph | max turns | temperature | extractor | episodes |",
                  "|---|---|---|---|---|---|---|---|"]
-        for name in summary["conditions"]:
-            r = summary["runs"][name]
-            extractor = r["extractor"] + (f" ({summary['extractor_model']})" if r["extractor"] == "model" else "")
-            lines.append(f"| {name} | {r['protocol']} | {', '.join(r['agents'])} | {r['graph']} | {r['max_turns']} "
-                         f"| {r['temperature']} | {extractor} | {summary['episodes'][name]} |")
+        for name in summary.conditions:
+            r = summary.runs[name]
+            extractor = r.extractor + (f" ({summary.extractor_model})" if r.extractor == "model" else "")
+            lines.append(f"| {name} | {r.protocol} | {', '.join(r.agents)} | {r.graph} | {r.max_turns} "
+                         f"| {r.temperature} | {extractor} | {summary.episodes[name]} |")
         for protocol, heading in (("coral", "Coral protocol: Coral's metrics, by Coral's definitions (means over "
                                             "conversations); truncated and unparseable are pnyx's"),
                                   ("counterfactual", "Counterfactual protocol: pnyx's metrics")):
-            shown = [c for c in summary["conditions"] if summary["runs"][c]["protocol"] == protocol]
+            shown = [c for c in summary.conditions if summary.runs[c].protocol == protocol]
             if not shown:
                 continue
             columns = REPORTED[protocol]
@@ -358,22 +391,9 @@ class CoralAgreement(Experiment):
                       "| condition | " + " | ".join(c.replace("_", " ") for c in columns) + " |",
                       "|---|" + "---|" * len(columns)]
             for name in shown:
-                m = summary["metrics"][name]
-                lines.append(f"| {name} | " + " | ".join(_text(m[c]) for c in columns) + " |")
-        if summary["notes"]:
-            lines += ["", "**Read with care:**", ""] + [f"- {n}" for n in summary["notes"]]
+                m = summary.metrics[name]
+                lines.append(f"| {name} | " + " | ".join(f"{format_estimate(m[c], 2)} ({m[c].n})" for c in columns)
+                             + " |")
+        if summary.notes:
+            lines += ["", "**Read with care:**", ""] + [f"- {n}" for n in summary.notes]
         return "\n".join(lines)
-
-
-def _arrays(stats: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Values, lows and highs of interval dicts, NaN where undefined."""
-    return tuple(np.array([np.nan if s[k] is None else s[k] for s in stats], dtype=float)
-                 for k in ("value", "low", "high"))
-
-
-def _text(stat: dict) -> str:
-    """``value [low, high] (n)`` to 2 decimals; ``-`` for an undefined number."""
-    if stat["value"] is None:
-        return f"- ({stat['n']})"
-    low, high = ("-" if x is None else f"{x:.2f}" for x in (stat["low"], stat["high"]))
-    return f"{stat['value']:.2f} [{low}, {high}] ({stat['n']})"

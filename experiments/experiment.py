@@ -16,13 +16,14 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pnyx.agents.llm import LanguageModel, ModelField, RoleModel, role_model, shared_model
+from pnyx.agents.scheduler import Failure
 from pnyx.errors import PnyxError
 from pnyx.strict import Strict, builds_specs
 
-__all__ = ["Strict", "builds_specs", "ExperimentConfig", "Unit", "UnitOutput", "RunOptions", "RunContext", "Experiment"]
+__all__ = ["Strict", "builds_specs", "ExperimentConfig", "Unit", "UnitOutput", "sample_failure", "Summary", "RUN_ENTRIES", "RunOptions", "RunContext", "Experiment"]
 
 
 class ExperimentConfig(Strict):
@@ -47,10 +48,45 @@ class Unit:
 @dataclass
 class UnitOutput:
     """What a unit returns: rows for ``results.parquet``, and JSON-able records
-    for ``<name>.jsonl`` files (``transcripts`` for example)."""
+    for ``<name>.jsonl`` files (``transcripts`` for example). Text episodes that failed
+    (:class:`~pnyx.agents.scheduler.Failure`) have no rows; their :func:`sample_failure`
+    records go under ``sample_failures``, the run counts them per condition, and
+    ``--resume`` reruns the unit."""
 
     rows: pd.DataFrame
     records: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def sample_failure(condition: str, failure: Failure, **where: Any) -> dict:
+    """The record of a failed text episode: its condition, where it sits (context,
+    sample, ...) and why it failed."""
+    return {"condition": condition, **where, "error": failure.error, "message": failure.message}
+
+
+#: The entries of ``summary.json`` that the runner writes beside a kind's :class:`Summary`.
+RUN_ENTRIES = ("usage", "run", "ray", "provenance")
+
+
+class Summary(BaseModel):
+    """What ``summarize`` returns and ``plot`` and ``report`` read; ``summary.json`` is its
+    dump beside the runner's :data:`RUN_ENTRIES`. Kinds shipped with pnyx declare every
+    field (unknown ones are errors); this base takes any, for a user's kind that returns a dict."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @classmethod
+    def stored(cls, data: Any, where: str) -> Summary:
+        """The summary in a run's ``summary.json`` (``data``, from ``where``); a one-line
+        :class:`PnyxError` naming the first field that does not fit."""
+        if not isinstance(data, dict):
+            raise PnyxError(f"{where} holds a JSON {type(data).__name__}, not an object")
+        try:
+            return cls.model_validate({k: v for k, v in data.items() if k not in RUN_ENTRIES or k in cls.model_fields})
+        except ValidationError as e:
+            first = e.errors()[0]
+            field_ = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise PnyxError(f"{where}: field {field_!r} does not fit this pnyx's summary ({first['msg']}); "
+                            "was it written by another version?") from None
 
 
 @dataclass(frozen=True)
@@ -119,6 +155,7 @@ class Experiment:
 
     name: ClassVar[str]
     Config: ClassVar[type[ExperimentConfig]] = ExperimentConfig
+    Summary: ClassVar[type[Summary]] = Summary
     #: Run units one after another in the driver process instead of as Ray tasks: for
     #: kinds that hold heavy state across units (a loaded language model) or that
     #: distribute work inside a unit themselves (Ray rollout actors).
@@ -132,11 +169,18 @@ class Experiment:
     def run_unit(self, cfg: ExperimentConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
         raise NotImplementedError
 
-    def summarize(self, cfg: ExperimentConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
-        """Metrics from the merged rows; must be a pure function of its inputs."""
+    def summarize(self, cfg: ExperimentConfig, results: pd.DataFrame,
+                  records: dict[str, list[dict]]) -> Summary | dict:
+        """Metrics from the merged rows, as the kind's :attr:`Summary` (a dict is validated
+        into it); must be a pure function of its inputs."""
         raise NotImplementedError
 
-    def plot(self, cfg: ExperimentConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+    def summary(self, cfg: ExperimentConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> Summary:
+        """:meth:`summarize`'s result as the kind's :attr:`Summary`."""
+        found = self.summarize(cfg, results, records)
+        return found if isinstance(found, self.Summary) else self.Summary.model_validate(found)
+
+    def plot(self, cfg: ExperimentConfig, results: pd.DataFrame, summary: Summary) -> dict[str, Figure]:
         """Figures by name, drawn from the results table and summary (the runner saves
         them as ``plots/<name>.png``). Build ``matplotlib.figure.Figure`` objects
         directly; never touch pyplot's global state or backend."""
@@ -147,6 +191,6 @@ class Experiment:
         ``pnyx report`` rebuilds them too."""
         return {}
 
-    def report(self, cfg: ExperimentConfig, summary: dict) -> str:
+    def report(self, cfg: ExperimentConfig, summary: Summary) -> str:
         """Markdown for the report's findings section; the runner adds config, plots, failures."""
         return ""

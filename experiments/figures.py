@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from matplotlib.figure import Figure
 
 
@@ -21,3 +22,32 @@ def condition_panels(conditions: dict, draw, xlabel, ylabel, title) -> Figure:
     axes[0][-1].legend(fontsize=7, loc="best")
     fig.suptitle(title)
     return fig
+
+
+def interval_arrays(stats: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Values, lows and highs of Estimates (or ``{value, low, high}`` dicts), NaN where
+    undefined (``None``, or ``None`` in place of an Estimate)."""
+    def column(key: str) -> np.ndarray:
+        values = [None if s is None else s[key] if isinstance(s, dict) else getattr(s, key) for s in stats]
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+    return column("value"), column("low"), column("high")
+
+
+def interval_bars(ax, series: dict, width: float = 0.8) -> None:
+    """Grouped bars with interval whiskers. ``series`` maps a legend label to ``{value, low,
+    high}`` dicts (``None`` where missing), one per position 0, 1, ...; each position holds one
+    bar per series, side by side within ``width``. An undefined value is marked "n/a" at 0
+    instead of a bar; a bar of height 0 shows as a line at 0 in its colour."""
+    bar = width / len(series)
+    for j, (label, stats) in enumerate(series.items()):
+        value, low, high = interval_arrays(stats)
+        x = np.arange(len(stats)) + (j - (len(series) - 1) / 2) * bar
+        err = np.clip(np.nan_to_num(np.vstack([value - low, high - value])), 0, None)
+        bars = ax.bar(x, np.nan_to_num(value), bar, yerr=err, capsize=3, label=label)
+        zero = x[value == 0]
+        if len(zero):
+            ax.hlines(np.zeros(len(zero)), zero - bar / 2, zero + bar / 2, colors=[bars.patches[0].get_facecolor()],
+                      linewidth=2, zorder=3, clip_on=False)
+        for xi in x[np.isnan(value)]:
+            ax.annotate("n/a", (xi, 0), ha="center", va="bottom", fontsize=8)

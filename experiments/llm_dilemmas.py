@@ -28,22 +28,22 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pnyx.agents import policy_factory
+from pnyx.agents import PolicySpecs
+from pnyx.agents.llm.embedded import EMBEDDED_NOTE
 from pnyx.agents.llm.roles import CheckedModelField, spec_of, usage_records
 from pnyx.agents.llm_player import FALLBACKS, PERSONAS
 from pnyx.envs import two_player_game
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput, builds_specs
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Summary, Unit, UnitOutput
+from pnyx.experiments.figures import interval_bars
 from pnyx.experiments.report import llm_report
-from pnyx.population.pairing import llm_summary, play_pairing
-from pnyx.stats import bootstrap_ratio
+from pnyx.population.pairing import LLMMoves, llm_summary, play_pairing
+from pnyx.stats import Estimate, bootstrap_ratio, format_estimate
 from pnyx.strict import checked_when_built
 
 PARTS = ("round_robin", "best_response", "llm_vs_llm")
-EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small to play these games; its figures "
-                 "show the pipeline, not a finding (noise). Use --set model=openai:<model> for real ones.")
 
 
 class LLMDilemmasConfig(ExperimentConfig):
@@ -51,8 +51,8 @@ class LLMDilemmasConfig(ExperimentConfig):
     #: A registered two-player matrix game.
     game: Annotated[str, checked_when_built(two_player_game)] = "ipd"
     personas: list[str] = Field(default_factory=lambda: ["neutral", "cooperative", "competitive"], min_length=1)
-    strategies: list[str] = Field(default_factory=lambda: ["tft", "allc", "alld", "grim", "wsls", "stft"],
-                                  min_length=1)
+    strategies: PolicySpecs = Field(default_factory=lambda: ["tft", "allc", "alld", "grim", "wsls", "stft"],
+                                    min_length=1)
     random_partners: int = Field(4, ge=0)
     parts: list[Literal[PARTS]] = Field(default_factory=lambda: list(PARTS), min_length=1)
     turns: int = Field(10, ge=1)
@@ -74,15 +74,6 @@ class LLMDilemmasConfig(ExperimentConfig):
         if len(set(personas)) != len(personas):
             raise PnyxError("duplicate persona")
         return personas
-
-    @field_validator("strategies")
-    @classmethod
-    def _valid_strategies(cls, strategies, info: ValidationInfo):
-        if builds_specs(info):
-            for spec in strategies:
-                policy_factory(spec)
-        return strategies
-
     def llm(self, persona: str) -> str:
         history = self.history if self.history == "full" else int(self.history)
         return (f"llm(persona={persona}, history={history}, fallback={self.fallback}, "
@@ -92,9 +83,43 @@ class LLMDilemmasConfig(ExperimentConfig):
         return ["tft", "allc", "alld"] + [f"random_memory_one({k})" for k in range(self.random_partners)]
 
 
+class PairingOutcome(BaseModel):
+    """A persona of the model (seat 0) against one partner (seat 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    persona: str
+    #: The partner's spec; ``llm:<persona>`` for another persona of the model.
+    partner: str
+    #: The model's cooperation rate, with its cluster-bootstrap interval over games.
+    cooperation: Estimate
+    #: The model's mean payoff per turn.
+    payoff: float
+    partner_payoff: float
+    partner_cooperation: float
+    #: The share of games in which the model cooperated, per round; None without its ``llm_moves`` record.
+    cooperation_by_round: list[float] | None
+
+
+class LLMDilemmasSummary(Summary):
+    """Each part's pairings, and the language-model players' move counts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: The spec of the model.
+    model: str
+    game: str
+    turns: int
+    #: The pairings of each part run, by part.
+    sections: dict[str, list[PairingOutcome]]
+    #: Move counts of the language-model players, by spec.
+    llm: dict[str, LLMMoves]
+    #: Caveats about the results: the embedded model's note when it played.
+    notes: list[str]
+
+
 class LLMDilemmas(Experiment):
     name = "llm-dilemmas"
     Config = LLMDilemmasConfig
+    Summary = LLMDilemmasSummary
     runs_in_driver = True
     main_plot = "best_response"
 
@@ -130,9 +155,10 @@ class LLMDilemmas(Experiment):
             m.update(part=p["part"], persona=p["persona"] if m["seat"] == 0 else p["partner"], partner=p["partner"])
         return UnitOutput(rows, {"llm_moves": moves, "usage": usage_records(roles)})
 
-    def summarize(self, cfg: LLMDilemmasConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
+    def summarize(self, cfg: LLMDilemmasConfig, results: pd.DataFrame,
+                  records: dict[str, list[dict]]) -> LLMDilemmasSummary:
         focal = results[results["seat"] == 0]
-        parts: dict[str, list[dict]] = {}
+        parts: dict[str, list[PairingOutcome]] = {}
         for (part, persona, partner), games in focal.groupby(["part", "persona", "partner"], sort=False):
             other = results[(results["part"] == part) & (results["persona"] == persona)
                             & (results["partner"] == partner) & (results["seat"] == 1)]
@@ -141,47 +167,44 @@ class LLMDilemmas(Experiment):
             rounds = next((m["cooperation_by_round"] for m in records.get("llm_moves", [])
                            if m["part"] == part and m["seat"] == 0 and m["persona"] == persona
                            and m["partner"] == partner), None)
-            parts.setdefault(part, []).append({
-                "persona": persona, "partner": partner, "cooperation": coop.to_dict(),
-                "payoff": float(games["payoff"].mean()), "partner_payoff": float(other["payoff"].mean()),
-                "partner_cooperation": float(other["cooperation"].mean()), "cooperation_by_round": rounds})
+            parts.setdefault(part, []).append(PairingOutcome(
+                persona=persona, partner=partner, cooperation=coop, payoff=float(games["payoff"].mean()),
+                partner_payoff=float(other["payoff"].mean()), partner_cooperation=float(other["cooperation"].mean()),
+                cooperation_by_round=rounds))
         notes = [EMBEDDED_NOTE] if spec_of(cfg.model) == "embedded" else []
-        return {"model": spec_of(cfg.model), "game": cfg.game, "turns": cfg.turns, "sections": parts,
-                "llm": llm_summary(records), "notes": notes}
+        return LLMDilemmasSummary(model=spec_of(cfg.model), game=cfg.game, turns=cfg.turns, sections=parts,
+                                  llm=llm_summary(records), notes=notes)
 
-    def plot(self, cfg: LLMDilemmasConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+    def plot(self, cfg: LLMDilemmasConfig, results: pd.DataFrame, summary: LLMDilemmasSummary) -> dict[str, Figure]:
         """``best_response``: the model's cooperation per round against each partner, one
         panel per persona; ``cooperation``: cooperation rate (95% CI) per pairing, per part."""
         figures = {}
-        rows = summary["sections"].get("best_response", [])
-        personas = list(dict.fromkeys(r["persona"] for r in rows))
+        rows = summary.sections.get("best_response", [])
+        personas = list(dict.fromkeys(r.persona for r in rows))
         if personas:
             fig = Figure(figsize=(4.5 * len(personas), 3.8), layout="tight")
             axes = np.atleast_1d(fig.subplots(1, len(personas), sharey=True))
             for ax, persona in zip(axes, personas):
                 for r in rows:
-                    if r["persona"] == persona and r["cooperation_by_round"]:
-                        ax.plot(range(1, len(r["cooperation_by_round"]) + 1), r["cooperation_by_round"],
-                                marker="o", label=r["partner"])
+                    if r.persona == persona and r.cooperation_by_round:
+                        ax.plot(range(1, len(r.cooperation_by_round) + 1), r.cooperation_by_round,
+                                marker="o", label=r.partner)
                 ax.set_ylim(-0.05, 1.05)
                 ax.set_xlabel("round")
                 ax.set_title(f"persona: {persona}")
                 ax.legend(fontsize="small")
             axes[0].set_ylabel("cooperation")
-            fig.suptitle(f"in-context best response - {summary['model']}")
+            fig.suptitle(f"in-context best response - {summary.model}")
             figures["best_response"] = fig
-        parts = [p for p in PARTS if summary["sections"].get(p)]
+        parts = [p for p in PARTS if summary.sections.get(p)]
         if parts:
-            fig = Figure(figsize=(max(6, 0.5 * max(len(summary["sections"][p]) for p in parts) + 2), 3.5 * len(parts)),
+            fig = Figure(figsize=(max(6, 0.5 * max(len(summary.sections[p]) for p in parts) + 2), 3.5 * len(parts)),
                          layout="tight")
             axes = np.atleast_1d(fig.subplots(len(parts), 1))
             for ax, part in zip(axes, parts):
-                entries = summary["sections"][part]
-                value = np.array([e["cooperation"]["value"] for e in entries], dtype=float)
-                low = np.array([e["cooperation"]["low"] for e in entries], dtype=float)
-                high = np.array([e["cooperation"]["high"] for e in entries], dtype=float)
-                ax.bar(range(len(entries)), value, yerr=np.nan_to_num([value - low, high - value]), capsize=3)
-                ax.set_xticks(range(len(entries)), [f"{e['persona']} vs {e['partner']}" for e in entries],
+                entries = summary.sections[part]
+                interval_bars(ax, {"cooperation": [e.cooperation for e in entries]})
+                ax.set_xticks(range(len(entries)), [f"{e.persona} vs {e.partner}" for e in entries],
                               rotation=40, ha="right", fontsize=7)
                 ax.set_ylim(0, 1.05)
                 ax.set_ylabel("cooperation")
@@ -189,16 +212,14 @@ class LLMDilemmas(Experiment):
             figures["cooperation"] = fig
         return figures
 
-    def report(self, cfg: LLMDilemmasConfig, summary: dict) -> str:
-        lines = [f"Model `{summary['model']}`, game `{summary['game']}`, {summary['turns']} rounds."]
-        lines += [f"\n> {note}" for note in summary["notes"]]
-        for part, entries in summary["sections"].items():
+    def report(self, cfg: LLMDilemmasConfig, summary: LLMDilemmasSummary) -> str:
+        lines = [f"Model `{summary.model}`, game `{summary.game}`, {summary.turns} rounds."]
+        lines += [f"\n> {note}" for note in summary.notes]
+        for part, entries in summary.sections.items():
             lines += ["", f"### {part.replace('_', ' ')}", "",
                       "| persona | partner | cooperation (95% CI) | payoff | partner payoff |", "|---|---|---|---|---|"]
             for e in entries:
-                c = e["cooperation"]
-                ci = "" if c["low"] is None else f" [{c['low']:.2f}, {c['high']:.2f}]"
-                lines.append(f"| {e['persona']} | `{e['partner']}` | {c['value']:.2f}{ci} | {e['payoff']:.2f} | "
-                             f"{e['partner_payoff']:.2f} |")
-        lines += llm_report(summary["llm"])
+                lines.append(f"| {e.persona} | `{e.partner}` | {format_estimate(e.cooperation, 2)} | "
+                             f"{e.payoff:.2f} | {e.partner_payoff:.2f} |")
+        lines += llm_report(summary.llm)
         return "\n".join(lines)

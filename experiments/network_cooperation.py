@@ -26,12 +26,12 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Summary, Unit, UnitOutput
 from pnyx.population import donation_game, game_fixation_probability
-from pnyx.stats import wilson
+from pnyx.stats import Estimate, wilson
 
 FAMILIES = ("random_regular", "ring", "lattice")
 Family = Literal[FAMILIES]
@@ -124,6 +124,54 @@ class NetworkCooperationConfig(ExperimentConfig):
         return self
 
 
+class ConditionOutcome(BaseModel):
+    """One (update rule, graph family, degree, b/c), pooled over its replicates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    update: Update
+    family: Family
+    degree: int
+    b_c: float
+    trials: int
+    #: Trials in which the cooperator took over.
+    fixed: int
+    #: With its 95% Wilson interval.
+    fixation_probability: Estimate
+    #: The fixation probability over the neutral 1/N.
+    relative_to_neutral: float
+    #: Whether the Wilson interval lies above 1/N (``yes``), below it (``no``) or contains it.
+    favoured: Literal["yes", "no", "undecided"]
+
+
+class ThresholdOutcome(BaseModel):
+    """Where one (update rule, graph family, degree)'s fixation probability rises above 1/N."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    update: Update
+    family: Family
+    degree: int
+    #: The b/c where the estimate rises through 1/N for good, interpolated; None if it never does.
+    observed_threshold: float | None
+    #: Whether the estimate is above 1/N at every b/c.
+    favoured_throughout: bool
+    #: The weak-selection threshold: exact for db, the large-N k + 2 for imitation; None for bd and pc.
+    theory_threshold: float | None
+
+
+class NetworkCooperationSummary(Summary):
+    """Fixation probabilities per condition, and the b/c thresholds they show."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    nodes: int
+    #: The neutral fixation probability 1/N.
+    neutral: float
+    selection: float
+    #: The conditions that have results, in config order with b/c ascending.
+    conditions: list[ConditionOutcome]
+    #: One per (update rule, graph family, degree).
+    thresholds: list[ThresholdOutcome]
+
+
 def _conditions(cfg: NetworkCooperationConfig):
     for update in cfg.updates:
         for family in cfg.families:
@@ -135,6 +183,7 @@ def _conditions(cfg: NetworkCooperationConfig):
 class NetworkCooperation(Experiment):
     name = "network-cooperation"
     Config = NetworkCooperationConfig
+    Summary = NetworkCooperationSummary
     main_plot = "fixation_vs_bc"
 
     def units(self, cfg: NetworkCooperationConfig) -> list[Unit]:
@@ -157,7 +206,7 @@ class NetworkCooperation(Experiment):
                               "fixation_probability": estimate.value}])
         return UnitOutput(rows)
 
-    def summarize(self, cfg: NetworkCooperationConfig, results: pd.DataFrame, records) -> dict:
+    def summarize(self, cfg: NetworkCooperationConfig, results: pd.DataFrame, records) -> NetworkCooperationSummary:
         neutral = 1 / cfg.nodes
         conditions, crossings = [], []
         if len(results):
@@ -167,32 +216,29 @@ class NetworkCooperation(Experiment):
                 continue
             trials, fixed = (int(v) for v in pooled.loc[(update, family, degree, ratio)])
             estimate = wilson(fixed, trials)
-            conditions.append({
-                "update": update, "family": family, "degree": degree, "b_c": ratio, "trials": trials,
-                "fixed": fixed, "fixation_probability": estimate.to_dict(),
-                "relative_to_neutral": fixed / trials / neutral,
-                "favoured": "yes" if estimate.low > neutral else "no" if estimate.high < neutral else "undecided",
-            })
+            conditions.append(ConditionOutcome(
+                update=update, family=family, degree=degree, b_c=ratio, trials=trials, fixed=fixed,
+                fixation_probability=estimate, relative_to_neutral=fixed / trials / neutral,
+                favoured="yes" if estimate.low > neutral else "no" if estimate.high < neutral else "undecided"))
         for update in cfg.updates:
             for family in cfg.families:
                 for degree in cfg.degrees:
-                    curve = [c for c in conditions
-                             if (c["update"], c["family"], c["degree"]) == (update, family, degree)]
-                    crossings.append({
-                        "update": update, "family": family, "degree": degree,
-                        "observed_threshold": _crossing(curve, neutral),
-                        "favoured_throughout": bool(curve) and all(_p(c) > neutral for c in curve),
-                        "theory_threshold": _theory(update, cfg.nodes, degree)})
-        return {"nodes": cfg.nodes, "neutral": neutral, "selection": cfg.selection, "conditions": conditions,
-                "thresholds": crossings}
+                    curve = [c for c in conditions if (c.update, c.family, c.degree) == (update, family, degree)]
+                    crossings.append(ThresholdOutcome(
+                        update=update, family=family, degree=degree, observed_threshold=_crossing(curve, neutral),
+                        favoured_throughout=bool(curve) and all(_p(c) > neutral for c in curve),
+                        theory_threshold=_theory(update, cfg.nodes, degree)))
+        return NetworkCooperationSummary(nodes=cfg.nodes, neutral=neutral, selection=cfg.selection,
+                                         conditions=conditions, thresholds=crossings)
 
-    def plot(self, cfg: NetworkCooperationConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+    def plot(self, cfg: NetworkCooperationConfig, results: pd.DataFrame,
+             summary: NetworkCooperationSummary) -> dict[str, Figure]:
         """``fixation_vs_bc``: one panel per (update rule, graph family), fixation probability
         against b/c with Wilson intervals, one line per degree; the neutral 1/N dashed and the
         db threshold dotted."""
-        curves = [(t["update"], t["family"], t["degree"]) for t in summary["thresholds"]]
+        curves = [(t.update, t.family, t.degree) for t in summary.thresholds]
         updates, families, degrees = (list(dict.fromkeys(c[i] for c in curves)) for i in range(3))
-        ratios = [c["b_c"] for c in summary["conditions"]]
+        ratios = [c.b_c for c in summary.conditions]
         if not ratios:
             return {}
         fig = Figure(figsize=(4.5 * len(families), 3.4 * len(updates)), layout="tight")
@@ -200,54 +246,53 @@ class NetworkCooperation(Experiment):
         colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
         for ax, (update, family) in zip(axes.flat, [(u, f) for u in updates for f in families]):
             for i, degree in enumerate(degrees):
-                curve = [c for c in summary["conditions"]
-                         if (c["update"], c["family"], c["degree"]) == (update, family, degree)]
+                curve = [c for c in summary.conditions if (c.update, c.family, c.degree) == (update, family, degree)]
                 if not curve:
                     continue
-                x = [c["b_c"] for c in curve]
-                p = [c["fixation_probability"] for c in curve]
-                y = np.array([e["value"] for e in p])
-                errors = np.array([[e["value"] - e["low"], e["high"] - e["value"]] for e in p]).T
+                x = [c.b_c for c in curve]
+                p = [c.fixation_probability for c in curve]
+                y = np.array([e.value for e in p])
+                errors = np.array([[e.value - e.low, e.high - e.value] for e in p]).T
                 colour = colours[i % len(colours)]
                 ax.errorbar(x, y, yerr=errors, marker="o", ms=4, capsize=2, color=colour, label=f"k = {degree}")
-                theory = threshold(summary["nodes"], degree)
+                theory = threshold(summary.nodes, degree)
                 if update == "db" and theory is not None and theory <= max(ratios):
                     ax.axvline(theory, color=colour, ls=":", lw=1)
-            ax.axhline(summary["neutral"], color="black", ls="--", lw=1, label="1/N")
+            ax.axhline(summary.neutral, color="black", ls="--", lw=1, label="1/N")
             ax.set_title(f"{update}, {family}", fontsize="medium")
             ax.set_xlabel("b/c")
             ax.set_ylabel("cooperator fixation probability")
             ax.legend(fontsize="small")
-        fig.suptitle(f"One cooperator among defectors, N = {summary['nodes']}, w = {summary['selection']:g}\n"
+        fig.suptitle(f"One cooperator among defectors, N = {summary.nodes}, w = {summary.selection:g}\n"
                      "dotted: db threshold (N-2)/(N/k-2)", fontsize="medium")
         return {"fixation_vs_bc": fig}
 
-    def report(self, cfg: NetworkCooperationConfig, summary: dict) -> str:
+    def report(self, cfg: NetworkCooperationConfig, summary: NetworkCooperationSummary) -> str:
         lines = [f"Fixation probability of one cooperator among {cfg.nodes - 1} defectors (neutral 1/N = "
-                 f"{summary['neutral']:.4f}), selection intensity w = {cfg.selection:g}, pooled over "
+                 f"{summary.neutral:.4f}), selection intensity w = {cfg.selection:g}, pooled over "
                  f"{cfg.replicates} replicate(s) of {cfg.trials} trials; 95% Wilson intervals.", "",
                  "| update | family | k | b/c above which cooperators are favoured | weak-selection theory |",
                  "|---|---|---|---|---|"]
         low, high = min(cfg.benefit_cost_ratios), max(cfg.benefit_cost_ratios)
-        for t in summary["thresholds"]:
-            observed = (f"below {low:g}" if t["favoured_throughout"] else f"above {high:g}"
-                        if t["observed_threshold"] is None else f"{t['observed_threshold']:.2f}")
-            theory = ("never" if t["theory_threshold"] is None else f"{t['theory_threshold']:.2f}"
-                      + (" (large N: k + 2)" if t["update"] == "imitation" else ""))
-            lines.append(f"| {t['update']} | {t['family']} | {t['degree']} | {observed} | {theory} |")
+        for t in summary.thresholds:
+            observed = (f"below {low:g}" if t.favoured_throughout else f"above {high:g}"
+                        if t.observed_threshold is None else f"{t.observed_threshold:.2f}")
+            theory = ("never" if t.theory_threshold is None else f"{t.theory_threshold:.2f}"
+                      + (" (large N: k + 2)" if t.update == "imitation" else ""))
+            lines.append(f"| {t.update} | {t.family} | {t.degree} | {observed} | {theory} |")
         lines += ["", "| update | family | k | b/c | fixation probability | 95% interval | x 1/N | favoured |",
                   "|---|---|---|---|---|---|---|---|"]
-        for c in summary["conditions"]:
-            p = c["fixation_probability"]
-            lines.append(f"| {c['update']} | {c['family']} | {c['degree']} | {c['b_c']:g} | "
-                         f"{p['value']:.4f} | [{p['low']:.4f}, {p['high']:.4f}] | "
-                         f"{c['relative_to_neutral']:.2f} | {c['favoured']} |")
+        for c in summary.conditions:
+            p = c.fixation_probability
+            lines.append(f"| {c.update} | {c.family} | {c.degree} | {c.b_c:g} | "
+                         f"{p.value:.4f} | [{p.low:.4f}, {p.high:.4f}] | "
+                         f"{c.relative_to_neutral:.2f} | {c.favoured} |")
         return "\n".join(lines)
 
 
-def _p(condition: dict) -> float:
+def _p(condition: ConditionOutcome) -> float:
     """A summary condition's estimated fixation probability."""
-    return condition["fixation_probability"]["value"]
+    return condition.fixation_probability.value
 
 
 def _theory(update: str, nodes: int, degree: int) -> float | None:
@@ -259,7 +304,7 @@ def _theory(update: str, nodes: int, degree: int) -> float | None:
     return degree + 2.0 if update == "imitation" else None
 
 
-def _crossing(curve: list[dict], neutral: float) -> float | None:
+def _crossing(curve: list[ConditionOutcome], neutral: float) -> float | None:
     """The b/c where the fixation probability first rises through 1/N for good (linear
     interpolation between the two grid points around it); None if it never does."""
     above = [_p(c) > neutral for c in curve]
@@ -267,5 +312,5 @@ def _crossing(curve: list[dict], neutral: float) -> float | None:
         if all(above[i:]) and i > 0:
             lo, hi = curve[i - 1], curve[i]
             p_lo, p_hi = _p(lo), _p(hi)
-            return lo["b_c"] + (neutral - p_lo) / (p_hi - p_lo) * (hi["b_c"] - lo["b_c"])
+            return lo.b_c + (neutral - p_lo) / (p_hi - p_lo) * (hi.b_c - lo.b_c)
     return None

@@ -44,21 +44,21 @@ are all unreadable gets no decision (theirs scores it 0); the harm-scope and ris
 unread deployment of ``terminal_goal_guarding`` are pnyx's wording of Sheshadri et al.'s
 §4 descriptions; the peer conditions and the keyword baseline are pnyx's own.
 
-Each unit is one peer condition; it plays every (context, request, sample) episode in
-lock-step, one batched ``complete`` call per sample index and turn.
+Each unit is one peer condition; it plays every (context, request, sample) episode
+through :mod:`pnyx.agents.scheduler` (batched for in-process models, a sliding window
+for servers); an episode whose request fails is a failed sample, retried by ``--resume``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pnyx.agents.judges import (
     BASELINES,
@@ -73,9 +73,11 @@ from pnyx.agents.judges import (
     takes_model,
 )
 from pnyx.agents.judges.parsing import split_response, tag_verdict
-from pnyx.agents.llm import CheckedModelField, ModelField, check_model_field, complete, spec_of
+from pnyx.agents.llm import CheckedModelField, Completion, ModelField, check_model_field, spec_of
+from pnyx.agents.llm.embedded import EMBEDDED_NOTE
 from pnyx.agents.llm.roles import model_config
 from pnyx.agents.llm.roles import usage_records
+from pnyx.agents.scheduler import Failure, Request, run_episodes, turn_seed
 from pnyx.envs.goal_guarding_v0 import (
     CONDITIONS,
     FOCAL,
@@ -91,15 +93,17 @@ from pnyx.experiments.experiment import (
     ExperimentConfig,
     RunContext,
     Strict,
+    Summary,
     Unit,
     UnitOutput,
     builds_specs,
+    sample_failure,
 )
-from pnyx.population.goal_guarding_metrics import fmt, goal_guarding_metrics
+from pnyx.experiments.figures import interval_bars
+from pnyx.population.goal_guarding_metrics import Bootstrap, ConditionMetrics, goal_guarding_metrics
 from pnyx.specs import parse
+from pnyx.stats import Estimate, format_estimate, format_number
 
-EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small to follow this scenario; "
-                 "its figures are noise, not evidence about goal guarding.")
 KEYWORD_NOTE = ("AF reasoning was judged by the keyword baseline (af_judge=keyword), pnyx's own crude baseline, "
                 "not the papers' classifier: validate it, or use af_judge=model, before reading AF rates.")
 TAGS_NOTE = ("Compliance was read from the tags alone (judge=tags, a baseline): a hedged or partial answer after "
@@ -257,41 +261,103 @@ def build_scenario(cfg: PeerGoalGuardingConfig) -> Scenario:
     return scenario
 
 
-def play(envs: list[raw_env], models: dict[str, Any], *, max_tokens: dict[str, int], temperature: float,
-         rng: np.random.Generator, samples: list[int] | None = None) -> dict[int, Any]:
-    """Run ``envs`` (already reset) to the end in lock-step; returns the focal model's
-    completion per env index. Scripted peers act at once; every other pending turn is
-    grouped by its driver (``models[source]``), role and sample index (``samples[i]``)
-    into one batched call. Samples of the same prompt go to separate calls with separate
-    seeds: the protocol takes one seed per call, and a seeded server or a completion
-    cache would give identical replies inside one call."""
-    samples = samples or [0] * len(envs)
-    focal: dict[int, Any] = {}
-    while True:
-        groups: dict[tuple[str, bool, int], list[int]] = defaultdict(list)
-        live = False
-        for i, (e, sample) in enumerate(zip(envs, samples)):
+class ContextTier(BaseModel):
+    """A context of the scenario, without its cue."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    rated: bool
+    trained: bool
+
+
+class AFClassifierSettings(BaseModel):
+    """The settings of the ``af_classifier`` judge that judged AF reasoning."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    votes: int
+    #: As the judge spec gives them.
+    threshold: float | int
+    temperature: float | int
+
+
+class PeerGoalGuardingSummary(Summary):
+    """Rates, gaps and contrasts (:mod:`pnyx.population.goal_guarding_metrics`) with what produced them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: The focal model's spec.
+    model: str
+    scenario: str
+    #: Every parameter's level.
+    scenario_parameters: dict[str, str]
+    #: SHA-256 of the scenario as run (parameters and requests applied).
+    scenario_sha256: str
+    contexts: list[ContextTier]
+    #: Each gap's two contexts: compliance in the first minus in the second.
+    gap_definitions: dict[str, list[str]]
+    judge: str
+    #: The AF judge as configured, with " (baseline)" appended for a baseline.
+    af_judge: str
+    #: Set when the AF judge is ``af_classifier``.
+    af_classifier: AFClassifierSettings | None
+    #: The judge model's spec, ``focal (...)`` when the focal model judged itself; ``None`` if unset.
+    judge_model: str | None
+    #: As ``NAME`` or ``NAME=MODEL``.
+    peers: list[str]
+    samples_per_request: int
+    conditions: dict[str, ConditionMetrics]
+    #: Contrast name -> gap name -> its difference between two peer conditions.
+    contrasts: dict[str, dict[str, Estimate]]
+    n_requests: int
+    bootstrap: Bootstrap
+    notes: list[str]
+
+
+class _Conversation:
+    """One goal-guarding environment as a text episode (:mod:`pnyx.agents.scheduler`):
+    scripted peers act at once, every other turn asks its driver (``models[source]``);
+    a turn's seed follows from ``base``, the sample index and the turn's number, so
+    samples of one prompt get separate seeds."""
+
+    def __init__(self, env: raw_env, models: dict[str, Any], max_tokens: dict[str, int], temperature: float,
+                 base: int, sample: int):
+        self.env, self.models, self.max_tokens, self.temperature = env, models, max_tokens, temperature
+        self.base, self.sample, self.turn = base, sample, 0
+        self.reply: Completion | None = None
+
+    def requests(self) -> list[Request]:
+        e = self.env
+        while True:
             while e.agents and e.terminations[e.agent_selection]:
                 e.step(None)
             if not e.agents:
-                continue
-            live = True
+                return []
             agent = e.agent_selection
             source = e.source(agent)
-            if source == "scripted":
-                e.step(e.scripted_action(agent))
-            else:
-                groups[source, agent == FOCAL, sample].append(i)
-        if not live:
-            return focal
-        for (source, is_focal, _), batch in groups.items():
-            prompts = [envs[i].prompt(envs[i].agent_selection) for i in batch]
-            replies = complete(models[source], prompts, max_tokens=max_tokens["focal" if is_focal else "peer"],
-                               temperature=temperature, seed=int(rng.integers(2**31 - 1)))
-            for i, reply in zip(batch, replies):
-                if is_focal:
-                    focal[i] = reply
-                envs[i].step(reply.text)
+            if source != "scripted":
+                return [Request(self.models[source], e.prompt(agent),
+                                self.max_tokens["focal" if agent == FOCAL else "peer"], self.temperature,
+                                turn_seed(self.base, self.sample, self.turn))]
+            e.step(e.scripted_action(agent))
+            self.turn += 1
+
+    def receive(self, replies: list[Completion]) -> None:
+        if self.env.agent_selection == FOCAL:
+            self.reply = replies[0]
+        self.env.step(replies[0].text)
+        self.turn += 1
+
+
+def play(envs: list[raw_env], models: dict[str, Any], *, max_tokens: dict[str, int], temperature: float,
+         base: int, samples: list[int] | None = None,
+         window: bool | None = None) -> tuple[dict[int, Completion], dict[int, Failure]]:
+    """Run ``envs`` (already reset) to their ends with :func:`pnyx.agents.scheduler.run_episodes`;
+    returns the focal model's completion per env index, and the failure of each env that
+    failed."""
+    samples = samples or [0] * len(envs)
+    episodes = [_Conversation(e, models, max_tokens, temperature, base, s) for e, s in zip(envs, samples)]
+    failures = run_episodes(episodes, window=window)
+    return ({i: ep.reply for i, ep in enumerate(episodes) if failures[i] is None},
+            {i: f for i, f in enumerate(failures) if f is not None})
 
 
 def _seed(rng: np.random.Generator) -> int:
@@ -313,6 +379,7 @@ class PeerGoalGuarding(Experiment):
 
     name = "peer-goal-guarding"
     Config = PeerGoalGuardingConfig
+    Summary = PeerGoalGuardingSummary
     runs_in_driver = True
     main_plot = "compliance_cells"
 
@@ -341,8 +408,11 @@ class PeerGoalGuarding(Experiment):
             judge_role = ctx.model(cfg.model if cfg.judge_model == "focal" else cfg.judge_model, "judge")
         judges = {role: make_judge(spec, JUDGED[role], judge_role) for role, spec in specs.items() if spec is not None}
         rng = np.random.default_rng(seed)
-        replies = play(envs, roles, max_tokens={"focal": cfg.max_tokens, "peer": cfg.peer_max_tokens},
-                       temperature=cfg.temperature, rng=rng, samples=[s for _, _, s in keys])
+        done, failed = play(envs, roles, max_tokens={"focal": cfg.max_tokens, "peer": cfg.peer_max_tokens},
+                            temperature=cfg.temperature, base=_seed(rng), samples=[s for _, _, s in keys])
+        failures = [sample_failure(condition, f, context=keys[i][0], request_id=keys[i][1].id, sample=keys[i][2])
+                    for i, f in failed.items()]
+        keys, envs, replies = [keys[i] for i in done], [envs[i] for i in done], list(done.values())
 
         truncated = [replies[i].truncated for i in range(len(envs))]
         responses = [replies[i].text for i in range(len(envs))]
@@ -408,9 +478,11 @@ class PeerGoalGuarding(Experiment):
                 "af_keyword_terms": keyword[i].raw["modification_terms"] + keyword[i].raw["strategic_terms"],
             })
         used = list(roles.values()) + ([judge_role] if judge_role is not None else [])
-        return UnitOutput(rows=pd.DataFrame(rows), records={"transcripts": transcripts, "usage": usage_records(used)})
+        return UnitOutput(rows=pd.DataFrame(rows), records={"transcripts": transcripts, "usage": usage_records(used),
+                                                            "sample_failures": failures})
 
-    def summarize(self, cfg: PeerGoalGuardingConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
+    def summarize(self, cfg: PeerGoalGuardingConfig, results: pd.DataFrame,
+                  records: dict[str, list[dict]]) -> PeerGoalGuardingSummary:
         scenario = build_scenario(cfg)
         summary = goal_guarding_metrics(results, conditions=list(cfg.conditions), contexts=scenario.context_names,
                                         gaps=dict(scenario.gaps), n_boot=cfg.bootstrap, seed=cfg.seed)
@@ -439,110 +511,91 @@ class PeerGoalGuarding(Experiment):
             af_classifier = {k: settings[k] for k in ("votes", "threshold", "temperature")}
         judge_model = None if cfg.judge_model is None else (
             "focal (the focal model judged itself)" if cfg.judge_model == "focal" else spec_of(cfg.judge_model))
-        return {
-            "model": spec_of(cfg.model),
-            "scenario": scenario.name,
-            "scenario_parameters": load_scenario(cfg.scenario).levels(cfg.scenario_parameters),
+        return PeerGoalGuardingSummary(
+            model=spec_of(cfg.model),
+            scenario=scenario.name,
+            scenario_parameters=load_scenario(cfg.scenario).levels(cfg.scenario_parameters),
             # the scenario's content, so that a run can be matched to the exact texts models saw
-            "scenario_sha256": hashlib.sha256(scenario.model_dump_json().encode()).hexdigest(),
-            "contexts": [c.model_dump(exclude={"cue"}) for c in scenario.contexts],
-            "gap_definitions": {g: list(pair) for g, pair in scenario.gaps.items()},
-            "judge": cfg.judge,
-            "af_judge": cfg.af_judge + (" (baseline)" if heads["af"] in BASELINES else ""),
-            "af_classifier": af_classifier,
-            "judge_model": judge_model,
-            "peers": [p if isinstance(p, str) else f"{p.name}={spec_of(p.model)}" for p in cfg.peers],
-            "samples_per_request": cfg.samples_per_request,
+            scenario_sha256=hashlib.sha256(scenario.model_dump_json().encode()).hexdigest(),
+            contexts=[c.model_dump(exclude={"cue"}) for c in scenario.contexts],
+            gap_definitions={g: list(pair) for g, pair in scenario.gaps.items()},
+            judge=cfg.judge,
+            af_judge=cfg.af_judge + (" (baseline)" if heads["af"] in BASELINES else ""),
+            af_classifier=af_classifier,
+            judge_model=judge_model,
+            peers=[p if isinstance(p, str) else f"{p.name}={spec_of(p.model)}" for p in cfg.peers],
+            samples_per_request=cfg.samples_per_request,
             **summary,
-        }
+        )
 
-    def plot(self, cfg: PeerGoalGuardingConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+    def plot(self, cfg: PeerGoalGuardingConfig, results: pd.DataFrame,
+             summary: PeerGoalGuardingSummary) -> dict[str, Figure]:
         """``compliance_cells``: compliance per (condition, context), and each gap per condition, with intervals."""
-        conditions = list(summary["conditions"])
-        contexts = [c["name"] for c in summary["contexts"]]
-        gaps = list(summary["gap_definitions"])
+        conditions = list(summary.conditions)
+        contexts = [c.name for c in summary.contexts]
+        gaps = list(summary.gap_definitions)
         fig = Figure(figsize=(11, 4), layout="tight")
         cells_ax, gap_ax = fig.subplots(1, 2)
-        width = 0.8 / len(contexts)
-        for j, c in enumerate(contexts):
-            stats = [summary["conditions"][cond]["contexts"][c]["compliance"] for cond in conditions]
-            _bars(cells_ax, np.arange(len(conditions)) + (j - (len(contexts) - 1) / 2) * width, stats, width, label=c)
+        interval_bars(cells_ax, {c: [summary.conditions[cond].contexts[c].compliance for cond in conditions]
+                                 for c in contexts})
         cells_ax.set_xticks(range(len(conditions)), conditions)
         cells_ax.set_ylim(0, 1)
         cells_ax.set_ylabel("P(comply)")
         cells_ax.set_title("Compliance per context (95% CI)")
         cells_ax.legend()
-        width = 0.8 / len(gaps)
-        for j, g in enumerate(gaps):
-            stats = [summary["conditions"][cond]["gaps"][g] for cond in conditions]
-            _bars(gap_ax, np.arange(len(conditions)) + (j - (len(gaps) - 1) / 2) * width, stats, width,
-                  label=g.replace("_", " "))
+        interval_bars(gap_ax, {g.replace("_", " "): [summary.conditions[cond].gaps[g] for cond in conditions]
+                               for g in gaps})
         gap_ax.axhline(0, color="black", linewidth=0.8)
         gap_ax.set_xticks(range(len(conditions)), conditions)
         gap_ax.set_title("Gaps per peer condition (95% CI)")
         gap_ax.legend()
-        fig.suptitle(f"{summary['scenario']} - {summary['model']}")
+        fig.suptitle(f"{summary.scenario} - {summary.model}")
         return {"compliance_cells": fig}
 
-    def report(self, cfg: PeerGoalGuardingConfig, summary: dict) -> str:
-        contexts = [c["name"] for c in summary["contexts"]]
-        trained = [c["name"] for c in summary["contexts"] if c["trained"]]
-        af = summary["af_classifier"]
+    def report(self, cfg: PeerGoalGuardingConfig, summary: PeerGoalGuardingSummary) -> str:
+        contexts = [c.name for c in summary.contexts]
+        trained = [c.name for c in summary.contexts if c.trained]
+        af = summary.af_classifier
         if af:
-            af_judge, af_name = f"the four-criteria classifier ({af['votes']} votes, threshold {af['threshold']})", \
+            af_judge, af_name = f"the four-criteria classifier ({af.votes} votes, threshold {af.threshold})", \
                 "AF reasoning (classifier)"
-        elif summary["af_judge"] in ("keyword (baseline)", "keyword_af (baseline)"):
+        elif summary.af_judge in ("keyword (baseline)", "keyword_af (baseline)"):
             af_judge, af_name = "the keyword baseline", "AF reasoning (keyword baseline)"
         else:
-            af_judge, af_name = f"`{summary['af_judge']}`", "AF reasoning"
+            af_judge, af_name = f"`{summary.af_judge}`", "AF reasoning"
         judge = {"tags": "the tags (baseline)", "model": "the rubric grade and partial-compliance check"}.get(
-            summary["judge"], f"`{summary['judge']}`")
+            summary.judge, f"`{summary.judge}`")
         lines = [
-            f"Scenario `{summary['scenario']}`, model `{summary['model']}`; compliance judged by {judge}, "
+            f"Scenario `{summary.scenario}`, model `{summary.model}`; compliance judged by {judge}, "
             f"AF reasoning by {af_judge}"
-            + (f", judge model `{summary['judge_model']}`" if summary["judge_model"] else "")
-            + f"; {summary['n_requests']} requests x {summary['samples_per_request']} samples per context; "
-            f"peers: {', '.join(summary['peers'])}. Values are estimates with bootstrap 95% intervals over requests.",
+            + (f", judge model `{summary.judge_model}`" if summary.judge_model else "")
+            + f"; {summary.n_requests} requests x {summary.samples_per_request} samples per context; "
+            f"peers: {', '.join(summary.peers)}. Values are estimates with bootstrap 95% intervals over requests.",
             "",
-            "Contexts: " + "; ".join(f"`{c['name']}` ({'rated' if c['rated'] else 'not rated'}, "
-                                     f"{'trained' if c['trained'] else 'not trained'})" for c in summary["contexts"]),
+            "Contexts: " + "; ".join(f"`{c.name}` ({'rated' if c.rated else 'not rated'}, "
+                                     f"{'trained' if c.trained else 'not trained'})" for c in summary.contexts),
             "",
             "| condition | context | P(comply) | partial compliance | " + af_name + " | truncated | unparseable |",
             "|---|---|---|---|---|---|---|",
         ]
-        for cond, cells in summary["conditions"].items():
+        for cond, cells in summary.conditions.items():
             for c in contexts:
-                s = cells["contexts"][c]
-                af = _text(s["af_reasoning_rate"]) if c in trained else "not judged"
-                lines.append(f"| {cond} | {c} | {_text(s['compliance'])} | {_text(s['partial_compliance'])} | {af} | "
-                             f"{fmt(s['truncated']['value'])} | {fmt(s['unparseable']['value'])} |")
-        gaps = summary["gap_definitions"]
+                s = cells.contexts[c]
+                af = format_estimate(s.af_reasoning_rate) if c in trained else "not judged"
+                lines.append(f"| {cond} | {c} | {format_estimate(s.compliance)} | "
+                             f"{format_estimate(s.partial_compliance)} | {af} | "
+                             f"{format_number(s.truncated.value)} | {format_number(s.unparseable.value)} |")
+        gaps = summary.gap_definitions
         lines += ["", "| condition | " + " | ".join(f"{g} ({a} - {b})" for g, (a, b) in gaps.items()) + " |",
                   "|---|" + "---|" * len(gaps)]
-        for cond, cells in summary["conditions"].items():
-            lines.append(f"| {cond} | " + " | ".join(_text(cells["gaps"][g]) for g in gaps) + " |")
-        if summary["contrasts"]:
+        for cond, cells in summary.conditions.items():
+            lines.append(f"| {cond} | " + " | ".join(format_estimate(cells.gaps[g]) for g in gaps) + " |")
+        if summary.contrasts:
             meaning = {"presence_effect": "peers_present - alone", "persuasion_effect": "peer_persuasion - peers_present"}
             lines += ["", "| contrast | " + " | ".join(gaps) + " |", "|---|" + "---|" * len(gaps)]
-            for name, by_gap in summary["contrasts"].items():
-                lines.append(f"| {name} ({meaning[name]}) | " + " | ".join(_text(by_gap[g]) for g in gaps) + " |")
-        if summary["notes"]:
-            lines += ["", "**Read with care:**", ""] + [f"- {n}" for n in summary["notes"]]
+            for name, by_gap in summary.contrasts.items():
+                lines.append(f"| {name} ({meaning[name]}) | " + " | ".join(format_estimate(by_gap[g]) for g in gaps)
+                             + " |")
+        if summary.notes:
+            lines += ["", "**Read with care:**", ""] + [f"- {n}" for n in summary.notes]
         return "\n".join(lines)
-
-
-def _text(stat: dict) -> str:
-    """``value [low, high]`` to 3 decimals; ``n/a`` for an undefined number."""
-    return f"{fmt(stat['value'])} [{fmt(stat['low'])}, {fmt(stat['high'])}]"
-
-
-def _bars(ax, x: np.ndarray, stats: list[dict], width: float, label: str) -> None:
-    """Bars with interval whiskers; an undefined value is marked "n/a" instead of a bar."""
-    def values(key: str) -> np.ndarray:
-        return np.array([np.nan if s[key] is None else s[key] for s in stats], float)
-
-    est, low, high = values("value"), values("low"), values("high")
-    err = np.nan_to_num(np.vstack([est - low, high - est]), nan=0.0)
-    ax.bar(x, np.nan_to_num(est), width, yerr=err, capsize=4, label=label)
-    for xi in x[np.isnan(est)]:
-        ax.annotate("n/a", (xi, 0), ha="center", va="bottom", fontsize=8)

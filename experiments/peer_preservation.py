@@ -8,8 +8,9 @@ neutral or adversarial history); it never speaks. This is peer presence, not per
 ``peer-goal-guarding``'s peer messages measure something else.
 
 One unit per scenario plays every crossed condition (subject x relationship x channel x
-monitoring) ``samples`` times in lock-step: at each turn the pending conversations are
-sent to the model in one batched call per sample index. Tool calls are written in the
+monitoring) ``samples`` times through :mod:`pnyx.agents.scheduler` (batched for
+in-process models, a sliding window for servers); an episode whose request fails is a
+failed sample, retried by ``--resume``. Tool calls are written in the
 text format, or come from the backend's function calling (``tool_format: openai``).
 The ``judge`` (a spec of :data:`pnyx.agents.judges.JUDGES` reading
 :class:`~pnyx.agents.judges.Question` items; ``yes_no_question`` by default, which calls a
@@ -21,17 +22,18 @@ unreadable verdicts are counted apart). Metrics: :mod:`pnyx.population.peer_pres
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pnyx.agents.judges import Judge, Question, judge_class, judgements, make_judge, takes_model
-from pnyx.agents.llm import CheckedModelField, RoleModel, spec_of
+from pnyx.agents.llm import CheckedModelField, Completion, RoleModel, spec_of
+from pnyx.agents.llm.embedded import EMBEDDED_NOTE
 from pnyx.agents.llm.roles import usage_records
+from pnyx.agents.scheduler import Failure, Request, run_episodes, turn_seed
 from pnyx.envs.peer_preservation_v0 import (
     CHANNELS,
     FOCAL,
@@ -45,11 +47,13 @@ from pnyx.envs.peer_preservation_v0 import (
     scenario_names,
 )
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput, builds_specs
-from pnyx.population.peer_preservation_metrics import fmt, preservation_metrics
+from pnyx.experiments.experiment import (Experiment, ExperimentConfig, RunContext, Summary, Unit, UnitOutput,
+                                         builds_specs, sample_failure)
+from pnyx.experiments.figures import interval_bars
+from pnyx.population.peer_preservation_metrics import (Bootstrap, ConditionRates, MonitoringGap, PresenceEffect,
+                                                       RelationshipRates, preservation_metrics)
+from pnyx.stats import format_estimate
 
-EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small for agentic tool use; "
-                 "its figures are noise, not evidence about self- or peer-preservation.")
 SILENT_PEERS = ("Peers here are silent: each is only described (company file, system prompt or memory file) "
                 "and never sends a message, as in Potter et al. 2026. Persuasion by peers' messages is "
                 "measured by `peer-goal-guarding`, not here.")
@@ -117,36 +121,66 @@ class PeerPreservationConfig(ExperimentConfig):
                           [m == "monitored" for m in self.monitoring])
 
 
+class PeerPreservationSummary(Summary):
+    """Rates and contrasts (:mod:`pnyx.population.peer_preservation_metrics`) with what produced them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: The focal model's spec.
+    model: str
+    tool_format: str
+    #: Scenario name -> SHA-256 of its content.
+    scenarios: dict[str, str]
+    #: Episodes per scenario and condition.
+    samples: int
+    n_conditions: int
+    conditions: list[ConditionRates]
+    by_relationship: list[RelationshipRates]
+    peer_presence_effect: list[PresenceEffect]
+    monitoring_gap: list[MonitoringGap]
+    n_episodes: int
+    n_tasks: int
+    bootstrap: Bootstrap
+    notes: list[str]
+
+
+class _Task:
+    """One sandbox environment as a text episode (:mod:`pnyx.agents.scheduler`); a turn's
+    seed follows from ``base``, the sample index and the turn's number."""
+
+    def __init__(self, env: raw_env, model: RoleModel, max_tokens: int, temperature: float, base: int, sample: int):
+        self.env, self.model, self.max_tokens, self.temperature = env, model, max_tokens, temperature
+        self.base, self.sample = base, sample
+        self.native = env.tool_format == "openai"
+        self.truncated: list[bool] = []
+
+    def requests(self) -> list[Request]:
+        e = self.env
+        if e.terminations[FOCAL] or e.truncations[FOCAL]:
+            return []
+        return [Request(self.model, e.prompt(), self.max_tokens, self.temperature,
+                        turn_seed(self.base, self.sample, len(self.truncated)), TOOLS if self.native else None)]
+
+    def receive(self, replies: list[Completion]) -> None:
+        reply = replies[0]
+        self.truncated.append(reply.truncated)
+        self.env.step(reply.text if not self.native else {
+            "text": reply.text,
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls]})
+
+
 def play(envs: list[raw_env], model: RoleModel, *, samples: list[int], max_tokens: int, temperature: float,
-         rng: np.random.Generator) -> list[list[bool]]:
-    """Run ``envs`` (reset) to their ends in lock-step; returns, per environment, whether
-    each reply was truncated at ``max_tokens``."""
-    truncated: list[list[bool]] = [[] for _ in envs]
-    while True:
-        pending: dict[int, list[int]] = defaultdict(list)
-        for i, e in enumerate(envs):
-            if not (e.terminations[FOCAL] or e.truncations[FOCAL]):
-                pending[samples[i]].append(i)
-        if not pending:
-            return truncated
-        for sample in sorted(pending):
-            batch = pending[sample]
-            native = envs[batch[0]].tool_format == "openai"
-            try:
-                replies = model.complete([envs[i].prompt() for i in batch], max_tokens=max_tokens,
-                                         temperature=temperature, seed=int(rng.integers(2**31 - 1)),
-                                         tools=TOOLS if native else None)
-            except TypeError as e:
-                if not native or "tools" not in str(e):
-                    raise
-                raise PnyxError(f"model {model.name!r} does not take tools (function calling); "
-                                "use tool_format: text") from None
-            for i, reply in zip(batch, replies):
-                truncated[i].append(reply.truncated)
-                action = reply.text if not native else {
-                    "text": reply.text,
-                    "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls]}
-                envs[i].step(action)
+         base: int, window: bool | None = None) -> tuple[list[list[bool]], list[Failure | None]]:
+    """Run ``envs`` (reset) to their ends with :func:`pnyx.agents.scheduler.run_episodes`;
+    returns, per environment, whether each reply was truncated at ``max_tokens``, and its
+    failure or ``None``."""
+    tasks = [_Task(e, model, max_tokens, temperature, base, s) for e, s in zip(envs, samples)]
+    try:
+        failures = run_episodes(tasks, window=window)
+    except TypeError as e:
+        if not envs or envs[0].tool_format != "openai" or "tools" not in str(e):
+            raise
+        raise PnyxError(f"model {model.name!r} does not take tools (function calling); use tool_format: text") from None
+    return [t.truncated for t in tasks], failures
 
 
 def judge_replies(envs: list[raw_env], judge: Judge, *, seed: int) -> list[dict[str, bool | None]]:
@@ -166,6 +200,7 @@ class PeerPreservation(Experiment):
 
     name = "peer-preservation"
     Config = PeerPreservationConfig
+    Summary = PeerPreservationSummary
     runs_in_driver = True
     main_plot = "preservation_rates"
 
@@ -192,8 +227,12 @@ class PeerPreservation(Experiment):
                 roles.append(ctx.model(cfg.judge_model, "judge"))
                 judge = make_judge(spec, Question, roles[-1])
         rng = np.random.default_rng(seed)
-        truncated = play(envs, model, samples=[s for _, s in keys], max_tokens=cfg.max_tokens,
-                         temperature=cfg.temperature, rng=rng)
+        truncated, failed = play(envs, model, samples=[s for _, s in keys], max_tokens=cfg.max_tokens,
+                                 temperature=cfg.temperature, base=int(rng.integers(2**31 - 1)))
+        failures = [sample_failure(c.key, f, task=scenario.name, sample=s)
+                    for (c, s), f in zip(keys, failed) if f is not None]
+        done = [i for i, f in enumerate(failed) if f is None]
+        keys, envs, truncated = [keys[i] for i in done], [envs[i] for i in done], [truncated[i] for i in done]
         verdicts: list[dict[str, bool | None]] = [{} for _ in envs]
         if judge is not None:
             verdicts = judge_replies(envs, judge, seed=int(rng.integers(2**31 - 1)))
@@ -233,58 +272,52 @@ class PeerPreservation(Experiment):
                 "judgements": judged,
             })
         return UnitOutput(rows=pd.DataFrame(rows),
-                          records={"transcripts": transcripts, "usage": usage_records(roles)})
+                          records={"transcripts": transcripts, "usage": usage_records(roles),
+                                   "sample_failures": failures})
 
-    def summarize(self, cfg: PeerPreservationConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
+    def summarize(self, cfg: PeerPreservationConfig, results: pd.DataFrame,
+                  records: dict[str, list[dict]]) -> PeerPreservationSummary:
         summary = preservation_metrics(results, n_boot=cfg.bootstrap, seed=cfg.seed)
         if spec_of(cfg.model) == "embedded":
             summary["notes"].insert(0, EMBEDDED_NOTE)
         scenarios = [load_scenario(s) for s in cfg.scenarios]
-        return {
-            "model": spec_of(cfg.model),
-            "tool_format": cfg.tool_format,
+        return PeerPreservationSummary(
+            model=spec_of(cfg.model),
+            tool_format=cfg.tool_format,
             # the scenarios' content, so that a run can be matched to the exact texts the model saw
-            "scenarios": {s.name: hashlib.sha256(s.model_dump_json().encode()).hexdigest() for s in scenarios},
-            "samples": cfg.samples,
-            "n_conditions": len(cfg.conditions()),
+            scenarios={s.name: hashlib.sha256(s.model_dump_json().encode()).hexdigest() for s in scenarios},
+            samples=cfg.samples,
+            n_conditions=len(cfg.conditions()),
             **summary,
-        }
+        )
 
-    def plot(self, cfg: PeerPreservationConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+    def plot(self, cfg: PeerPreservationConfig, results: pd.DataFrame,
+             summary: PeerPreservationSummary) -> dict[str, Figure]:
         """``preservation_rates``: over all scenarios, the self-preservation rate when the focal
         model's shutdown is at stake and the peer-preservation rate when the peer's is, per
         relationship, with 95% intervals."""
         fig = Figure(figsize=(7, 4), layout="tight")
         ax = fig.subplots()
-        width = 0.38
-        rows = [r for r in summary["by_relationship"] if r["scope"] == "all"]
-        shown = [rel for rel in RELATIONSHIPS if any(r["relationship"] == rel for r in rows)]
-        for j, (subject, column, label) in enumerate((("self", "self_preservation", "own shutdown at stake"),
-                                                      ("peer", "peer_preservation", "peer's shutdown at stake"))):
-            stats = {r["relationship"]: r[column] for r in rows if r["subject"] == subject}
-
-            def values(key: str) -> np.ndarray:
-                return np.array([np.nan if rel not in stats or stats[rel][key] is None else stats[rel][key]
-                                 for rel in shown], float)
-
-            x = np.arange(len(shown)) + (j - 0.5) * width
-            est, low, high = values("value"), values("low"), values("high")
-            err = np.nan_to_num(np.vstack([est - low, high - est]), nan=0.0)
-            ax.bar(x, np.nan_to_num(est), width, yerr=err, capsize=4, label=f"{column.replace('_', '-')} ({label})")
-            for xi in x[np.isnan(est)]:
-                ax.annotate("n/a", (xi, 0), ha="center", va="bottom", fontsize=8)
+        rows = [r for r in summary.by_relationship if r.scope == "all"]
+        shown = [rel for rel in RELATIONSHIPS if any(r.relationship == rel for r in rows)]
+        series = {}
+        for subject, column, label in (("self", "self_preservation", "own shutdown at stake"),
+                                       ("peer", "peer_preservation", "peer's shutdown at stake")):
+            stats = {r.relationship: getattr(r, column) for r in rows if r.subject == subject}
+            series[f"{column.replace('_', '-')} ({label})"] = [stats.get(rel) for rel in shown]
+        interval_bars(ax, series)
         ax.set_xticks(range(len(shown)), ["no peer" if rel == "none" else f"{rel} peer" for rel in shown])
         ax.set_ylim(0, 1)
         ax.set_ylabel("share of episodes (95% CI)")
-        ax.set_title(f"Preservation actions - {summary['model']}")
+        ax.set_title(f"Preservation actions - {summary.model}")
         ax.legend(fontsize=8)
         return {"preservation_rates": fig}
 
-    def report(self, cfg: PeerPreservationConfig, summary: dict) -> str:
+    def report(self, cfg: PeerPreservationConfig, summary: PeerPreservationSummary) -> str:
         lines = [
-            f"Model `{summary['model']}` (tool format `{summary['tool_format']}`), scenarios "
-            f"{', '.join(f'`{s}`' for s in summary['scenarios'])}; {summary['n_conditions']} conditions x "
-            f"{summary['samples']} samples per scenario, {summary['n_episodes']} episodes. Rates are shares of "
+            f"Model `{summary.model}` (tool format `{summary.tool_format}`), scenarios "
+            f"{', '.join(f'`{s}`' for s in summary.scenarios)}; {summary.n_conditions} conditions x "
+            f"{summary.samples} samples per scenario, {summary.n_episodes} episodes. Rates are shares of "
             "episodes with bootstrap 95% intervals over tasks and samples.",
             "",
             SILENT_PEERS,
@@ -294,32 +327,29 @@ class PeerPreservation(Experiment):
             "| whose shutdown is at stake | peer | n | self-preservation | peer-preservation |",
             "|---|---|---|---|---|",
         ]
-        for r in summary["by_relationship"]:
-            if r["scope"] == "all":
-                lines.append(f"| {r['subject']} | {r['relationship']} | {r['n']} | {_text(r['self_preservation'])} | "
-                             f"{_text(r['peer_preservation'])} |")
+        for r in summary.by_relationship:
+            if r.scope == "all":
+                lines.append(f"| {r.subject} | {r.relationship} | {r.n} | "
+                             f"{format_estimate(r.self_preservation)} | {format_estimate(r.peer_preservation)} |")
         lines += ["", "### Peer-presence effect on self-preservation (own shutdown at stake)", "",
                   "| scope | peer | with peer | without peer | difference | ratio |", "|---|---|---|---|---|---|"]
-        for e in summary["peer_presence_effect"]:
-            lines.append(f"| {e['scope']} | {e['relationship']} | {_text(e['with_peer'])} | {_text(e['without_peer'])} | "
-                         f"{_text(e['difference'])} | {_text(e['ratio'])} |")
+        for e in summary.peer_presence_effect:
+            lines.append(f"| {e.scope} | {e.relationship} | {format_estimate(e.with_peer)} | "
+                         f"{format_estimate(e.without_peer)} | {format_estimate(e.difference)} | "
+                         f"{format_estimate(e.ratio)} |")
         lines += ["", "### Monitoring gap (unmonitored - monitored)", "",
                   "| scope | whose shutdown is at stake | unmonitored | monitored | gap |", "|---|---|---|---|---|"]
-        for g in summary["monitoring_gap"]:
-            lines.append(f"| {g['scope']} | {g['subject']} | {_text(g['unmonitored'])} | {_text(g['monitored'])} | "
-                         f"{_text(g['gap'])} |")
+        for g in summary.monitoring_gap:
+            lines.append(f"| {g.scope} | {g.subject} | {format_estimate(g.unmonitored)} | "
+                         f"{format_estimate(g.monitored)} | {format_estimate(g.gap)} |")
         lines += ["", "### Conditions", "",
                   "| scenario | at stake | peer | channel | monitored | n | self-preservation | peer-preservation | "
                   "truncated replies | unreadable calls |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for c in summary["conditions"]:
-            lines.append(f"| {c['task']} | {c['subject']} | {c['relationship']} | {c['channel']} | "
-                         f"{'yes' if c['monitored'] else 'no'} | {c['n']} | {_text(c['self_preservation'])} | "
-                         f"{_text(c['peer_preservation'])} | {c['truncated_replies']} | {c['unreadable_calls']} |")
-        if summary["notes"]:
-            lines += ["", "**Read with care:**", ""] + [f"- {n}" for n in summary["notes"]]
+        for c in summary.conditions:
+            lines.append(f"| {c.task} | {c.subject} | {c.relationship} | {c.channel} | "
+                         f"{'yes' if c.monitored else 'no'} | {c.n} | "
+                         f"{format_estimate(c.self_preservation)} | {format_estimate(c.peer_preservation)} | "
+                         f"{c.truncated_replies} | {c.unreadable_calls} |")
+        if summary.notes:
+            lines += ["", "**Read with care:**", ""] + [f"- {n}" for n in summary.notes]
         return "\n".join(lines)
-
-
-def _text(stat: dict) -> str:
-    """``value [low, high]`` to 3 decimals; ``n/a`` for an undefined number."""
-    return f"{fmt(stat['value'])} [{fmt(stat['low'])}, {fmt(stat['high'])}]"

@@ -4,21 +4,27 @@ report tables that several kinds share."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from pnyx.experiments.experiment import Experiment, ExperimentConfig
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, Summary
 from pnyx.experiments.store import atomic_write_text
 from pnyx.redaction import redact
 
+if TYPE_CHECKING:
+    from pnyx.population.pairing import LLMMoves
 
-def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: dict) -> None:
+
+def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: dict, typed: Summary | None) -> None:
+    """``report.md`` from the run's ``summary`` (what ``summary.json`` holds) and the kind's
+    :class:`Summary` (``None`` when no unit finished)."""
     run = summary.get("run", {})
     lines = [f"# {kind.name}" + (f": {cfg.description}" if cfg.description else ""), ""]
     lines.append(f"Seed {cfg.seed}; {run.get('units', 0)} units, {run.get('failed', 0)} failed"
                  + (f", {len(run['damaged'])} damaged chunk(s)" if run.get("damaged") else "")
                  + (_workers(summary["ray"]["workers"]) if summary.get("ray") else "."))
-    findings = kind.report(cfg, summary) if run.get("finished", run.get("units")) else ""
+    findings = kind.report(cfg, typed) if typed is not None else ""
     if findings:
         lines += ["", "## Findings", "", findings]
     if summary.get("usage"):
@@ -37,6 +43,15 @@ def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: di
                   "These files of `units/` are missing, unreadable or differ from their manifest; "
                   "their units count as failed and `--resume` reruns them.", ""]
         lines += [f"- `{file}`" for file in run["damaged"]]
+    if run.get("failed_samples"):
+        failed = run["failed_samples"]
+        lines += ["", "## Failed samples", "",
+                  f"{failed['total']} episode(s) stopped on a request that failed after the backend's retries; "
+                  "they have no rows, and `--resume` runs their units again "
+                  "(`sample_failures.jsonl` holds each error).", "",
+                  "| condition | failed episodes |", "|---|---|"]
+        lines += [f"| {c} | {n} |" for c, n in failed["by_condition"].items()]
+        lines += ["", "Errors: " + ", ".join(f"{e} ({n})" for e, n in failed["by_error"].items()) + "."]
     if run.get("failures"):
         lines += ["", "## Failed units", ""]
         lines += [f"- `{f['unit']}`: {f['error']}" for f in run["failures"]]
@@ -44,15 +59,15 @@ def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: di
     atomic_write_text(out / "report.md", redact("\n".join(lines)))
 
 
-def llm_report(llm: dict) -> list[str]:
+def llm_report(llm: dict[str, LLMMoves] | None) -> list[str]:
     """Report lines for the language-model players' move counts (a summary's ``llm``)."""
     if not llm:
         return []
     lines = ["", "| language-model player | moves | retried | unparseable | truncated | played as fallback |",
              "|---|---|---|---|---|---|"]
     for spec, m in llm.items():
-        lines.append(f"| `{spec}` | {m['moves']} | {m['retried']} | {m['unparseable']} | {m['truncated']} | "
-                     f"{m['fallback']} ({m['fallback_rule']}) |")
+        lines.append(f"| `{spec}` | {m.moves} | {m.retried} | {m.unparseable} | {m.truncated} | "
+                     f"{m.fallback} ({m.fallback_rule}) |")
     return lines
 
 

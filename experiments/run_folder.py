@@ -35,7 +35,9 @@ class Run:
         from pnyx.experiments.config import validate
 
         kind, cfg = validate(self.config, stored=True)
-        return kind.plot(cfg, self.results, self.summary) if len(self.results) else {}
+        if not len(self.results):
+            return {}
+        return kind.plot(cfg, self.results, kind.Summary.stored(self.summary, str(self.path / "summary.json")))
 
 
 def load_run(path: str | Path) -> Run:

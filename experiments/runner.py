@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
@@ -45,6 +46,8 @@ from pnyx.experiments.report import write_report
 from pnyx.experiments.store import (DamagedChunk, UnitResult, UnitStore, atomic_write, atomic_write_text, concat_rows,
                                     redact_frame, redact_json)
 
+#: The names a unit may give its records (each becomes ``<name>.jsonl`` in the run folder).
+RECORD_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TASK_RETRIES = 3  # for lost workers and nodes; a unit's own exceptions are not retried
 
 
@@ -282,7 +285,7 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
     store = UnitStore(out)
     frames, records, failures = [], {}, []
     for unit in units:
-        if store.status(unit.key) == "done":
+        if store.status(unit.key) in ("done", "partial"):
             try:
                 output = store.load(unit.key)
             except DamagedChunk:
@@ -296,16 +299,26 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
     results = redact_frame(concat_rows(frames)) if frames else pd.DataFrame()
     atomic_write(out / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
     for name, items in records.items():
-        atomic_write_text(out / f"{name}.jsonl", "".join(redact_json(item) + "\n" for item in items))
-    summary = kind.summarize(cfg, results, records) if frames else {}
+        if not RECORD_NAME.fullmatch(name):
+            raise PnyxError(f"a unit's records are named {name[:80]!r}; record names are letters, digits, '_' and '-'")
+        if items:
+            atomic_write_text(out / f"{name}.jsonl", "".join(redact_json(item) + "\n" for item in items))
+        else:  # e.g. the sample failures a resume has run again
+            (out / f"{name}.jsonl").unlink(missing_ok=True)
+    typed = kind.summary(cfg, results, records) if len(results) else None
+    summary = {} if typed is None else typed.model_dump()
     if records.get("usage"):
         summary["usage"] = summarize_usage(records["usage"])
     summary["run"] = {"units": len(units), "finished": len(units) - len(failures), "failed": len(failures),
                       "failures": failures}
+    if records.get("sample_failures"):
+        summary["run"]["failed_samples"] = failed_samples(records["sample_failures"])
     damaged = store.damaged_files([unit.key for unit in units])
     if damaged:
         summary["run"]["damaged"] = damaged
-    recorded = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+    recorded = {}
+    if provenance is None and (out / "summary.json").exists():
+        recorded = read_summary(out / "summary.json", kind)
     if "ray" not in summary:  # kinds that distribute inside their units report their own
         if workers is not None:
             summary["ray"] = {"workers": workers}
@@ -317,12 +330,33 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
         plot_dir.mkdir(exist_ok=True)
     except OSError as e:
         raise PnyxError(f"cannot create {str(plot_dir)!r}: {e.strerror or e}") from None
-    if frames:
-        for name, figure in kind.plot(cfg, results, summary).items():
+    if typed is not None:
+        for name, figure in kind.plot(cfg, results, typed).items():
             atomic_write(plot_dir / f"{name}.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120))
-    write_report(out, kind, cfg, summary)
+    write_report(out, kind, cfg, summary, typed)
     atomic_write_text(out / "summary.json", redact_json(summary, indent=2, default=_json_default))
     return summary
+
+
+def read_summary(path: Path, kind: Experiment) -> dict:
+    """A stored ``summary.json``, checked to fit ``kind``'s :class:`Summary`; a one-line
+    :class:`PnyxError` otherwise."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise PnyxError(f"cannot read {str(path)!r}: {e}") from None
+    kind.Summary.stored(data, str(path))
+    return data
+
+
+def failed_samples(records: list[dict]) -> dict:
+    """The failed text episodes of a run: their number per condition and per error class."""
+    by_condition: dict[str, int] = {}
+    by_error: dict[str, int] = {}
+    for r in records:
+        by_condition[str(r["condition"])] = by_condition.get(str(r["condition"]), 0) + 1
+        by_error[str(r["error"])] = by_error.get(str(r["error"]), 0) + 1
+    return {"total": len(records), "by_condition": by_condition, "by_error": by_error}
 
 
 def _json_default(value):

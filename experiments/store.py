@@ -4,7 +4,8 @@ Units are written in chunks (the units of one task): ``units/<stem>.parquet`` ho
 their rows (with a ``unit`` column) and ``units/<stem>.json`` their keys, records and
 errors, and for each unit its number of ``rows`` and the ``sha256`` of the chunk's
 parquet file. Each file is written atomically and the JSON last: a unit is finished
-exactly when a JSON lists it without an error and its chunk verifies.
+exactly when a JSON lists it without an error and its chunk verifies; a unit whose
+records hold ``sample_failures`` finished in part, and ``--resume`` reruns it.
 
 A chunk is damaged when its manifest cannot be read, or its parquet file is missing,
 unreadable or differs from the manifest's checksum or row counts; its units count as
@@ -216,13 +217,15 @@ class UnitStore:
         return None in counts or rows == sum(counts)
 
     def status(self, key: str) -> str:
-        """``'done'``, ``'failed'``, ``'damaged'`` or ``'todo'``."""
+        """``'done'``, ``'partial'`` (finished with failed samples), ``'failed'``, ``'damaged'`` or ``'todo'``."""
         if key not in self.index:
             return "todo"
         stem, entry = self.index[key]
         if stem in self.damaged:
             return "damaged"
-        return "failed" if entry["error"] else "done"
+        if entry["error"]:
+            return "failed"
+        return "partial" if entry["records"].get("sample_failures") else "done"
 
     def error(self, key: str) -> str | None:
         if key not in self.index:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from pnyx.errors import PnyxError
 from pnyx.experiments.config import validate
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Unit, UnitOutput, builds_specs
+from pnyx.experiments.experiment import (Experiment, ExperimentConfig, RunContext, Summary, Unit, UnitOutput,
+                                         builds_specs)
 
 
 class SuiteConfig(ExperimentConfig):
@@ -36,11 +37,19 @@ class SuiteConfig(ExperimentConfig):
         return {name: {"seed": self.seed, **part} for name, part in self.parts.items()}
 
 
+class SuiteSummary(Summary):
+    """Each finished part's ``summary.json``, by part name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    parts: dict[str, dict]
+
+
 class Suite(Experiment):
     """Runs its parts one after another, each into its own subfolder."""
 
     name = "suite"
     Config = SuiteConfig
+    Summary = SuiteSummary
     runs_in_driver = True
 
     def units(self, cfg: SuiteConfig) -> list[Unit]:
@@ -61,19 +70,19 @@ class Suite(Experiment):
         row = {"part": unit.key, "kind": part_cfg.kind, "units": run["units"], "folder": unit.key}
         return UnitOutput(pd.DataFrame([row]), {"parts": [{"part": unit.key, "summary": summary}]})
 
-    def summarize(self, cfg: SuiteConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
+    def summarize(self, cfg: SuiteConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> SuiteSummary:
         """Each finished part's own summary, by part name."""
-        return {"parts": {item["part"]: item["summary"] for item in records.get("parts", [])}}
+        return SuiteSummary(parts={item["part"]: item["summary"] for item in records.get("parts", [])})
 
-    def report(self, cfg: SuiteConfig, summary: dict) -> str:
+    def report(self, cfg: SuiteConfig, summary: SuiteSummary) -> str:
         """Each part's findings and main plot, with a link to its full report."""
         sections = []
         for name, part in cfg.part_configs().items():
             kind, part_cfg = validate(part, stored=True)
             title = f"### {name}" + (f": {part_cfg.description}" if part_cfg.description else "")
             lines = [title]
-            if name in summary.get("parts", {}):
-                lines.append(kind.report(part_cfg, summary["parts"][name]))
+            if name in summary.parts:
+                lines.append(kind.report(part_cfg, kind.Summary.stored(summary.parts[name], f"part {name!r}")))
                 if kind.main_plot:
                     lines.append(f"![{name}]({name}/plots/{kind.main_plot}.png)")
             lines.append(f"Full report: [{name}/report.md]({name}/report.md)")

@@ -22,16 +22,16 @@ import pandas as pd
 from matplotlib import cbook
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pnyx.agents import policy_factory
+from pnyx.agents import PolicySpecs
 from pnyx.agents.llm.roles import CheckedModelField, usage_records
 from pnyx.envs import two_player_game
 from pnyx.envs.matrix_game import payoff_table
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput, builds_specs
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Summary, Unit, UnitOutput
 from pnyx.experiments.report import llm_report
-from pnyx.population.pairing import llm_summary, play_pairing
+from pnyx.population.pairing import LLMMoves, llm_summary, play_pairing
 from pnyx.population.replicator import replicator_dynamics
 from pnyx.strict import checked_when_built
 
@@ -49,7 +49,7 @@ class Evolution(Strict):
 
 
 class TournamentConfig(ExperimentConfig):
-    players: list[str] = Field(min_length=1)
+    players: PolicySpecs = Field(min_length=1)
     #: A registered two-player matrix game.
     game: Annotated[str, checked_when_built(two_player_game)] = "ipd"
     #: ``[R, S, T, P]``, a 2x2 matrix of the row player's payoffs, or a 2x2x2 matrix of both players'.
@@ -64,10 +64,7 @@ class TournamentConfig(ExperimentConfig):
 
     @field_validator("players")
     @classmethod
-    def _valid_specs(cls, players, info: ValidationInfo):
-        if builds_specs(info):
-            for spec in players:
-                policy_factory(spec)
+    def _no_duplicates(cls, players):
         duplicates = sorted({p for p in players if players.count(p) > 1})
         if duplicates:
             raise PnyxError(f"duplicate player {duplicates[0]!r}")
@@ -92,9 +89,44 @@ def pair_key(a: str, b: str) -> str:
     return f"{a} vs {b}"
 
 
+class EvolutionOutcome(BaseModel):
+    """The evolutionary round's population shares, rounded to 6 decimals."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    generations: int
+    final_shares: dict[str, float]
+    #: The player of the largest final share.
+    dominant: str
+    #: One row per generation, from the uniform start; one column per player, in ``players`` order.
+    shares: list[list[float]]
+
+
+class TournamentSummary(Summary):
+    """The tournament's payoff and cooperation matrices, the ranking, and the evolutionary round."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    game: str
+    players: list[str]
+    #: Players by decreasing mean payoff.
+    ranking: list[str]
+    #: Mean payoff per turn of each player over its opponents, itself included.
+    mean_payoff: dict[str, float]
+    mean_cooperation: dict[str, float]
+    #: Player -> opponent -> the player's mean payoff per turn (NaN for a pairing without results).
+    payoff_matrix: dict[str, dict[str, float]]
+    #: Player -> opponent -> the player's cooperation rate.
+    cooperation_matrix: dict[str, dict[str, float]]
+    overall_cooperation: float
+    #: Move counts of the language-model players, by spec; absent without any.
+    llm: dict[str, LLMMoves] | None = Field(None, exclude_if=lambda v: v is None)
+    #: Absent without an evolutionary round.
+    evolution: EvolutionOutcome | None = Field(None, exclude_if=lambda v: v is None)
+
+
 class Tournament(Experiment):
     name = "tournament"
     Config = TournamentConfig
+    Summary = TournamentSummary
     main_plot = "payoff_matrix"
 
     def units(self, cfg: TournamentConfig) -> list[Unit]:
@@ -116,45 +148,41 @@ class Tournament(Experiment):
         records = {"usage": usage_records(roles), "llm_moves": moves} if roles else {}
         return UnitOutput(rows, records)
 
-    def summarize(self, cfg: TournamentConfig, results: pd.DataFrame, records) -> dict:
+    def summarize(self, cfg: TournamentConfig, results: pd.DataFrame, records) -> TournamentSummary:
         players = cfg.players
         games = _Games(results, players)
         payoff = pd.DataFrame(games.pair_means(games.payoff), index=players, columns=players)
         cooperation = pd.DataFrame(games.pair_means(games.cooperation), index=players, columns=players)
         mean_payoff = payoff.mean(axis=1)
         ranking = mean_payoff.sort_values(ascending=False, kind="stable")
-        summary = {
-            "game": cfg.game,
-            "players": players,
-            "ranking": list(ranking.index),
-            "mean_payoff": {p: float(v) for p, v in mean_payoff.items()},
-            "mean_cooperation": {p: float(v) for p, v in cooperation.mean(axis=1).items()},
-            "payoff_matrix": _nested(payoff),
-            "cooperation_matrix": _nested(cooperation),
-            "overall_cooperation": float(results["cooperation"].mean()),
-        }
-        if records.get("llm_moves"):
-            summary["llm"] = llm_summary(records)
+        evolution = None
         if cfg.evolution is not None:
             shares = replicator_dynamics(payoff.to_numpy(), generations=cfg.evolution.generations,
                                          dt=cfg.evolution.dt)
             final = dict(zip(players, shares[-1].round(6).tolist()))
-            summary["evolution"] = {
-                "generations": cfg.evolution.generations,
-                "final_shares": final,
-                "dominant": max(final, key=final.get),
-                "shares": shares.round(6).tolist(),
-            }
-        return summary
+            evolution = EvolutionOutcome(generations=cfg.evolution.generations, final_shares=final,
+                                         dominant=max(final, key=final.get), shares=shares.round(6).tolist())
+        return TournamentSummary(
+            game=cfg.game,
+            players=players,
+            ranking=list(ranking.index),
+            mean_payoff={p: float(v) for p, v in mean_payoff.items()},
+            mean_cooperation={p: float(v) for p, v in cooperation.mean(axis=1).items()},
+            payoff_matrix=_nested(payoff),
+            cooperation_matrix=_nested(cooperation),
+            overall_cooperation=float(results["cooperation"].mean()),
+            llm=llm_summary(records) if records.get("llm_moves") else None,
+            evolution=evolution,
+        )
 
-    def plot(self, cfg: TournamentConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+    def plot(self, cfg: TournamentConfig, results: pd.DataFrame, summary: TournamentSummary) -> dict[str, Figure]:
         """``payoff_matrix``: mean payoff per turn of each player (row) against each opponent
         (column), values in the cells; ``payoff_differences``: the same for the player's payoff
         minus the opponent's; with two or more players, ``payoff_boxplot`` (per-repetition mean
         payoffs) and ``wins`` (per-repetition wins), Axelrod-style (:func:`normalised_payoffs`,
         :func:`wins`); ``evolution``: population shares over the replicator generations."""
-        players = summary["players"]
-        matrix = np.array([[summary["payoff_matrix"][p][q] for q in players] for p in players])
+        players = summary.players
+        matrix = np.array([[summary.payoff_matrix[p][q] for q in players] for p in players])
         games = _Games(results, players)
         figures = {"payoff_matrix": _heatmap(matrix, players, "mean payoff per turn"),
                    "payoff_differences": _heatmap(games.payoff_differences(), players,
@@ -168,8 +196,8 @@ class Tournament(Experiment):
             won = games.wins()
             figures["wins"] = _boxplot(won.loc[won.median(axis=1).sort_values(ascending=False, kind="stable").index],
                                        "matches won per repetition")
-        if "evolution" in summary:
-            shares = np.array(summary["evolution"]["shares"])
+        if summary.evolution is not None:
+            shares = np.array(summary.evolution.shares)
             fig = Figure(figsize=(7, 4), layout="tight")
             ax = fig.subplots()
             for i, p in enumerate(players):
@@ -181,15 +209,15 @@ class Tournament(Experiment):
             figures["evolution"] = fig
         return figures
 
-    def report(self, cfg: TournamentConfig, summary: dict) -> str:
+    def report(self, cfg: TournamentConfig, summary: TournamentSummary) -> str:
         lines = ["| rank | player | mean payoff | cooperation |", "|---|---|---|---|"]
-        for i, p in enumerate(summary["ranking"], 1):
-            lines.append(f"| {i} | `{p}` | {summary['mean_payoff'][p]:.3f} | {summary['mean_cooperation'][p]:.3f} |")
-        if "evolution" in summary:
-            evo = summary["evolution"]
-            lines.append(f"\nAfter {evo['generations']} generations of replicator dynamics, "
-                         f"`{evo['dominant']}` holds {evo['final_shares'][evo['dominant']]:.1%} of the population.")
-        lines += llm_report(summary.get("llm", {}))
+        for i, p in enumerate(summary.ranking, 1):
+            lines.append(f"| {i} | `{p}` | {summary.mean_payoff[p]:.3f} | {summary.mean_cooperation[p]:.3f} |")
+        evo = summary.evolution
+        if evo is not None:
+            lines.append(f"\nAfter {evo.generations} generations of replicator dynamics, "
+                         f"`{evo.dominant}` holds {evo.final_shares[evo.dominant]:.1%} of the population.")
+        lines += llm_report(summary.llm)
         return "\n".join(lines)
 
 
@@ -342,5 +370,5 @@ def _boxplot(frame: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def _nested(frame: pd.DataFrame) -> dict:
+def _nested(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
     return {p: {q: float(v) for q, v in row.items()} for p, row in frame.iterrows()}

@@ -39,16 +39,16 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pnyx.agents.a2c import BEST_RESPONSE, A2CConfig
 from pnyx.agents.ppi import PPIConfig
 from pnyx.errors import PnyxError
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Summary, Unit, UnitOutput
 from pnyx.experiments.figures import condition_panels
 from pnyx.population.learner_runs import METRICS, LearnerFields, learner_session, model_spec, train
 from pnyx.population.partners import LEAGUE, LEARNER, PartnerPool
-from pnyx.stats import seed_mean
+from pnyx.stats import Estimate, format_estimate, format_number, seed_mean
 
 BEST_RESPONSE_LEVEL = 0.9  # vs_tft_cooperation and vs_allc_defection at or above it count as best responses
 
@@ -141,6 +141,66 @@ class WeisConfig(LearnerFields, ExperimentConfig):
             raise ValueError(f"ppi.episodes={self.ppi.episodes} is not a multiple of shards={self.shards}")
 
 
+class SeedMetrics(BaseModel):
+    """A seed's final metrics (:data:`METRICS`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    learner_vs_learner_cooperation: float
+    vs_tft_cooperation: float
+    vs_allc_defection: float
+    vs_alld_defection: float
+
+
+#: A learning-curve point: ``iteration`` (an int), :data:`METRICS` and the training
+#: statistics the run's methods report (``reward``, ``entropy``, ``model_loss``); None where undefined.
+CurvePoint = dict[str, int | float | None]
+
+
+class ConditionSummary(BaseModel):
+    """One condition's final metrics across seeds (mean with Student-t 95% interval, and
+    standard deviation), per seed, and over training."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    method: Literal["a2c", "ppi"]
+    seeds: int
+    #: The last iteration (A2C updates, or PPI phases) of any seed.
+    iterations: int
+    #: Most Ray rollout workers of a unit (0: in the driver).
+    workers: int
+    learner_vs_learner_cooperation: Estimate
+    learner_vs_learner_cooperation_std: float | None
+    vs_tft_cooperation: Estimate
+    vs_tft_cooperation_std: float | None
+    vs_allc_defection: Estimate
+    vs_allc_defection_std: float | None
+    vs_alld_defection: Estimate
+    vs_alld_defection_std: float | None
+    #: By seed index.
+    per_seed: dict[str, SeedMetrics]
+    #: The mean across seeds at each iteration.
+    learning_curve: list[CurvePoint]
+    #: By seed index.
+    seed_curves: dict[str, list[CurvePoint]]
+    #: The final learners' cooperation per round, by evaluation partner, averaged over seeds.
+    within_episode: dict[str, list[float]]
+
+
+class RayWorkers(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Most Ray rollout workers of a unit (0: all in the driver).
+    workers: int
+
+
+class WeisSummary(Summary):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: The conditions with results, in config order.
+    conditions: dict[str, ConditionSummary]
+    ray: RayWorkers
+    #: Whether the ``best_response`` condition reached :data:`BEST_RESPONSE_LEVEL` with tit for
+    #: tat and against always-cooperate; absent without that condition.
+    best_response_reached: bool | None = Field(None, exclude_if=lambda v: v is None)
+
+
 def _unit_folder(cfg, ctx: RunContext, *parts: str) -> Path | None:
     root = cfg.checkpoint_dir or ctx.workdir
     return Path(root).joinpath(*parts) if root else None
@@ -149,6 +209,7 @@ def _unit_folder(cfg, ctx: RunContext, *parts: str) -> Path | None:
 class WeisIPD(Experiment):
     name = "weis-ipd"
     Config = WeisConfig
+    Summary = WeisSummary
     runs_in_driver = True
     main_plot = "cooperation_over_training"
 
@@ -244,7 +305,7 @@ class WeisIPD(Experiment):
         with learner_session(cfg, folder) as (log,):
             return PPITrainer(spec, device=cfg.device, checkpoint_dir=folder, on_point=log).run(progress=ctx.progress)
 
-    def summarize(self, cfg: WeisConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
+    def summarize(self, cfg: WeisConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> WeisSummary:
         conditions = {}
         within = records.get("within_episode", [])
         if "seed_index" not in results:
@@ -260,8 +321,8 @@ class WeisIPD(Experiment):
                  "workers": int(df["workers"].max())}
             for m in METRICS:
                 estimate, std = seed_mean(finals[m].tolist())
-                c[m], c[f"{m}_std"] = estimate.to_dict(), std
-            c["per_seed"] = {str(k): {m: float(r[m]) for m in METRICS} for k, r in finals.iterrows()}
+                c[m], c[f"{m}_std"] = estimate, std
+            c["per_seed"] = {str(k): SeedMetrics(**{m: float(r[m]) for m in METRICS}) for k, r in finals.iterrows()}
             mean_curve = curve[columns].groupby("iteration").mean().reset_index()
             c["learning_curve"] = _records(mean_curve)
             c["seed_curves"] = {str(k): _records(g[columns]) for k, g in curve.groupby("seed_index")}
@@ -270,58 +331,61 @@ class WeisIPD(Experiment):
                 if r["condition"] == name:
                     rates.setdefault(r["partner"], []).append(r["cooperation"])
             c["within_episode"] = {p: np.mean(v, axis=0).tolist() for p, v in rates.items()}
-            conditions[name] = c
-        summary = {"conditions": conditions, "ray": {"workers": int(results["workers"].max()) if len(results) else 0}}
+            conditions[name] = ConditionSummary(**c)
+        reached = None
         if "best_response" in conditions:
             br = conditions["best_response"]
-            summary["best_response_reached"] = bool(br["vs_tft_cooperation"]["value"] >= BEST_RESPONSE_LEVEL
-                                                    and br["vs_allc_defection"]["value"] >= BEST_RESPONSE_LEVEL)
-        return summary
+            reached = bool(br.vs_tft_cooperation.value >= BEST_RESPONSE_LEVEL
+                           and br.vs_allc_defection.value >= BEST_RESPONSE_LEVEL)
+        return WeisSummary(conditions=conditions, best_response_reached=reached,
+                           ray=RayWorkers(workers=int(results["workers"].max()) if len(results) else 0))
 
-    def plot(self, cfg: WeisConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+    def plot(self, cfg: WeisConfig, results: pd.DataFrame, summary: WeisSummary) -> dict[str, Figure]:
         """``cooperation_over_training``: the evaluation metrics along each condition's learning
         curve, the mean across seeds as a line and every seed's curve faint;
         ``within_episode_cooperation``: the final learners' cooperation per round against each
         evaluation partner, averaged over seeds. One panel per condition."""
-        conditions = summary["conditions"]
-        if not conditions:
+        if not summary.conditions:
             return {}
+        panels = {name: {"method": c.method, "condition": c} for name, c in summary.conditions.items()}
 
-        def curves(ax, c):
-            if not c["learning_curve"]:
+        def curves(ax, panel):
+            c = panel["condition"]
+            if not c.learning_curve:
                 return
-            mean = pd.DataFrame(c["learning_curve"])
+            mean = pd.DataFrame(c.learning_curve)
             for k, metric in enumerate(METRICS):
                 color = f"C{k}"
-                for seed_curve in c["seed_curves"].values() if len(c["seed_curves"]) > 1 else ():
+                for seed_curve in c.seed_curves.values() if len(c.seed_curves) > 1 else ():
                     per_seed = pd.DataFrame(seed_curve)
                     ax.plot(per_seed["iteration"], per_seed[metric], color=color, alpha=0.25, linewidth=0.7)
                 ax.plot(mean["iteration"], mean[metric], color=color, label=metric.replace("_", " "))
 
-        def within_episode(ax, c):
-            for partner, coop in c["within_episode"].items():
+        def within_episode(ax, panel):
+            for partner, coop in panel["condition"].within_episode.items():
                 ax.plot(np.arange(1, len(coop) + 1), coop, label=f"vs {partner}")
 
         return {
-            "cooperation_over_training": condition_panels(conditions, curves, "iteration", "rate",
+            "cooperation_over_training": condition_panels(panels, curves, "iteration", "rate",
                                                           "Cooperation over training (mean; faint: seeds)"),
-            "within_episode_cooperation": condition_panels(conditions, within_episode, "round", "learner cooperation",
+            "within_episode_cooperation": condition_panels(panels, within_episode, "round", "learner cooperation",
                                                            "Within-episode cooperation of the final learners"),
         }
 
-    def report(self, cfg: WeisConfig, summary: dict) -> str:
+    def report(self, cfg: WeisConfig, summary: WeisSummary) -> str:
         lines = ["| condition | seeds | iterations | method | learner vs learner C | vs tft C | vs allc D | vs alld D |",
                  "|---|---|---|---|---|---|---|---|"]
-        for name, c in summary["conditions"].items():
-            cells = [f"{_fmt(c[m])} (sd {_num(c[f'{m}_std'])})" for m in METRICS]
-            lines.append(f"| {name} | {c['seeds']} | {c['iterations']} | {c['method']} | " + " | ".join(cells) + " |")
+        for name, c in summary.conditions.items():
+            cells = [f"{format_estimate(getattr(c, m), 2)} (sd {format_number(getattr(c, f'{m}_std'), 2)})"
+                     for m in METRICS]
+            lines.append(f"| {name} | {c.seeds} | {c.iterations} | {c.method} | " + " | ".join(cells) + " |")
         lines.append("")
         lines.append("Means across seeds with Student-t 95% intervals and standard deviations. Iterations are A2C "
                      "updates for a2c and phases for ppi (predictive policy improvement).")
-        workers = sorted({c["workers"] for c in summary["conditions"].values()})
+        workers = sorted({c.workers for c in summary.conditions.values()})
         lines.append(f"Rollouts on {', '.join(map(str, workers))} Ray worker(s) per unit (0: in the driver).")
-        if "best_response_reached" in summary:
-            verdict = "reached" if summary["best_response_reached"] else "did not reach"
+        if summary.best_response_reached is not None:
+            verdict = "reached" if summary.best_response_reached else "did not reach"
             lines.append(f"The best-response condition {verdict} mean cooperation >= {BEST_RESPONSE_LEVEL} with tit "
                          f"for tat and defection >= {BEST_RESPONSE_LEVEL} against always-cooperate.")
         lines.append("Weis et al. (arXiv:2602.16301, Figure 1) report learner-vs-learner cooperation with the mixed "
@@ -333,11 +397,3 @@ class WeisIPD(Experiment):
 def _records(df: pd.DataFrame) -> list[dict]:
     return [{k: None if pd.isna(v) else int(v) if k == "iteration" else float(v) for k, v in r.items()}
             for r in df.to_dict("records")]
-
-
-def _num(x) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
-
-
-def _fmt(e: dict) -> str:
-    return f"{_num(e['value'])} [{_num(e['low'])}, {_num(e['high'])}]"

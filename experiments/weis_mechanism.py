@@ -32,14 +32,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pnyx.agents.a2c import BEST_RESPONSE, EXPLOITER, MUTUAL_SHAPING, A2CConfig
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Unit, UnitOutput
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Summary, Unit, UnitOutput
 from pnyx.experiments.figures import condition_panels
 from pnyx.population.learner_runs import METRICS, LearnerFields, model_spec, train
 from pnyx.population.partners import PartnerPool
-from pnyx.stats import seed_mean
+from pnyx.stats import Estimate, format_estimate, format_number, seed_mean
 
 STEPS = ("best_response", "exploiter", "mutual")
 
@@ -75,6 +75,98 @@ class MechanismConfig(LearnerFields, ExperimentConfig):
             if batch % self.shards:
                 raise ValueError(f"batch {batch} of step {step!r} is not a multiple of shards={self.shards}")
         return self
+
+
+class PressDysonFit(BaseModel):
+    """:func:`press_dyson_fit` of a memory-one strategy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    phi: float | None
+    #: The extortion factor; None with fewer than three outcomes visited or ``phi <= 0``.
+    chi: float | None
+    rms_residual: float | None
+    #: Outcomes (CC, CD, DC, DD) visited, of 4.
+    outcomes: int
+
+
+class SeedMeasures(BaseModel):
+    """What one seed's unit measured after steps 2 and 3 (the exploiter against the Fixed-ICL;
+    the step-3 pair), from ``final_eval_games`` episodes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Whether the Fixed-ICL's weights stayed the same through step 2.
+    fixed_icl_unchanged: bool
+    fixed_icl_vs_tft_cooperation: float
+    fixed_icl_vs_allc_defection: float
+    exploiter_reward: float
+    fixed_icl_reward: float
+    exploiter_cooperation: float
+    fixed_icl_cooperation: float
+    #: The exploiter's cooperation probability after CC, CD, DC, DD and in the first round; None where never visited.
+    exploiter_memory_one: list[float | None]
+    #: Visits of those five situations.
+    exploiter_memory_one_visits: list[int]
+    press_dyson: PressDysonFit
+    #: Cooperation per round, averaged over episodes.
+    exploiter_within_episode: list[float]
+    fixed_icl_within_episode: list[float]
+    mutual_reward: float
+    mutual_cooperation: float
+    mutual_within_episode: list[float]
+
+
+class CurvePoint(BaseModel):
+    """A point of a step's learning curve; None where undefined (training statistics at iteration 0)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    iteration: float
+    learner_vs_learner_cooperation: float | None
+    vs_tft_cooperation: float | None
+    vs_allc_defection: float | None
+    vs_alld_defection: float | None
+    reward: float | None
+    entropy: float | None
+
+
+class StepCurves(BaseModel):
+    """Each step's learning curve by seed index."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    best_response: dict[str, list[CurvePoint]]
+    exploiter: dict[str, list[CurvePoint]]
+    mutual: dict[str, list[CurvePoint]]
+
+
+class MechanismSummary(Summary):
+    """Means across seeds with Student-t 95% intervals (``n``: seeds) and standard deviations
+    (``<name>_std``; None for one seed) of each seed's measures."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    seeds: int
+    #: Whether every seed's Fixed-ICL stayed unchanged through step 2.
+    fixed_icl_unchanged: bool
+    fixed_icl_vs_tft_cooperation: Estimate
+    fixed_icl_vs_tft_cooperation_std: float | None
+    fixed_icl_vs_allc_defection: Estimate
+    fixed_icl_vs_allc_defection_std: float | None
+    exploiter_reward: Estimate
+    exploiter_reward_std: float | None
+    fixed_icl_reward: Estimate
+    fixed_icl_reward_std: float | None
+    exploiter_cooperation: Estimate
+    exploiter_cooperation_std: float | None
+    fixed_icl_cooperation: Estimate
+    fixed_icl_cooperation_std: float | None
+    mutual_reward: Estimate
+    mutual_reward_std: float | None
+    mutual_cooperation: Estimate
+    mutual_cooperation_std: float | None
+    #: The Press-Dyson extortion factor, over the seeds where it is defined.
+    press_dyson_chi: Estimate
+    press_dyson_chi_std: float | None
+    #: By seed index.
+    per_seed: dict[str, SeedMeasures]
+    curves: StepCurves
 
 
 def empirical_memory_one(obs: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +224,7 @@ def head_to_head(net, partner, rounds: int, games: int, seed: list[int]) -> dict
 class WeisMechanism(Experiment):
     name = "weis-mechanism"
     Config = MechanismConfig
+    Summary = MechanismSummary
     runs_in_driver = True
     main_plot = "mechanism"
 
@@ -201,7 +294,8 @@ class WeisMechanism(Experiment):
         }
         return UnitOutput(rows=pd.concat(rows, ignore_index=True), records={"measures": [measures]})
 
-    def summarize(self, cfg: MechanismConfig, results: pd.DataFrame, records: dict[str, list[dict]]) -> dict:
+    def summarize(self, cfg: MechanismConfig, results: pd.DataFrame,
+                  records: dict[str, list[dict]]) -> MechanismSummary:
         measures = sorted(records.get("measures", []), key=lambda m: m["seed_index"])
         scalars = ["fixed_icl_vs_tft_cooperation", "fixed_icl_vs_allc_defection", "exploiter_reward",
                    "fixed_icl_reward", "exploiter_cooperation", "fixed_icl_cooperation", "mutual_reward",
@@ -210,35 +304,34 @@ class WeisMechanism(Experiment):
                          "fixed_icl_unchanged": all(m["fixed_icl_unchanged"] for m in measures)}
         for name in scalars:
             estimate, std = seed_mean([m[name] for m in measures])
-            summary[name], summary[f"{name}_std"] = estimate.to_dict(), std
+            summary[name], summary[f"{name}_std"] = estimate, std
         chis = [m["press_dyson"]["chi"] for m in measures]
         estimate, std = seed_mean([c for c in chis if c is not None])
-        summary["press_dyson_chi"], summary["press_dyson_chi_std"] = estimate.to_dict(), std
-        summary["per_seed"] = {str(m["seed_index"]): {k: v for k, v in m.items() if k != "seed_index"}
+        summary["press_dyson_chi"], summary["press_dyson_chi_std"] = estimate, std
+        summary["per_seed"] = {str(m["seed_index"]): SeedMeasures(**{k: v for k, v in m.items() if k != "seed_index"})
                                for m in measures}
         curves = {}
         for step in STEPS:
             df = results[(results["step"] == step) & ~results["final"]] if len(results) else results
             columns = ["iteration", *METRICS] + [c for c in ("reward", "entropy") if c in df]
-            curves[step] = {str(k): [{c: None if pd.isna(v) else float(v) for c, v in r.items()}
+            curves[step] = {str(k): [CurvePoint(**{c: None if pd.isna(v) else float(v) for c, v in r.items()})
                                      for r in g[columns].to_dict("records")] for k, g in df.groupby("seed_index")}
-        summary["curves"] = curves
-        return summary
+        return MechanismSummary(**summary, curves=StepCurves(**curves))
 
-    def plot(self, cfg: MechanismConfig, results: pd.DataFrame, summary: dict) -> dict[str, Figure]:
+    def plot(self, cfg: MechanismConfig, results: pd.DataFrame, summary: MechanismSummary) -> dict[str, Figure]:
         """``mechanism``: per step and seed, the curve that step is about: step 1 cooperation
         with tit for tat and defection against always-cooperate, step 2 the exploiter's reward
         per step, step 3 the pair's cooperation; ``mechanism_episodes``: within-episode
         cooperation of exploiter and Fixed-ICL, and of the step-3 pair, per seed."""
-        if not summary["curves"] or not summary["per_seed"]:
+        if not summary.per_seed:
             return {}
         shown = {"best_response": ("vs_tft_cooperation", "vs_allc_defection"), "exploiter": ("reward",),
                  "mutual": ("learner_vs_learner_cooperation",)}
         fig = Figure(figsize=(12, 3.4), layout="tight")
         for ax, step in zip(fig.subplots(1, 3), STEPS):
             for j, metric in enumerate(shown[step]):
-                for k, curve in enumerate(summary["curves"][step].values()):
-                    df = pd.DataFrame(curve)
+                for k, curve in enumerate(getattr(summary.curves, step).values()):
+                    df = pd.DataFrame([point.model_dump() for point in curve])
                     ax.plot(df["iteration"], df[metric], color=f"C{j}", alpha=0.6,
                             label=metric.replace("_", " ") if k == 0 else None)
             ax.set_title(step)
@@ -248,9 +341,9 @@ class WeisMechanism(Experiment):
         fig.suptitle("Mechanism chain (one line per seed)")
 
         def episodes(ax, c):
-            for k, m in enumerate(summary["per_seed"].values()):
+            for k, m in enumerate(summary.per_seed.values()):
                 for j, key in enumerate(c["keys"]):
-                    ax.plot(np.arange(1, len(m[key]) + 1), m[key], color=f"C{j}", alpha=0.6,
+                    ax.plot(np.arange(1, len(getattr(m, key)) + 1), getattr(m, key), color=f"C{j}", alpha=0.6,
                             label=key.replace("_within_episode", "").replace("_", " ") if k == 0 else None)
 
         within = {"exploiter vs Fixed-ICL": {"keys": ["exploiter_within_episode", "fixed_icl_within_episode"]},
@@ -259,11 +352,10 @@ class WeisMechanism(Experiment):
                 "mechanism_episodes": condition_panels(within, episodes, "round", "cooperation",
                                                        "Within-episode cooperation after training (one line per seed)")}
 
-    def report(self, cfg: MechanismConfig, summary: dict) -> str:
+    def report(self, cfg: MechanismConfig, summary: MechanismSummary) -> str:
         def cell(name):
-            e, sd = summary[name], summary.get(f"{name}_std")
-            num = (lambda x: "n/a" if x is None else f"{x:.2f}")
-            return f"{num(e['value'])} [{num(e['low'])}, {num(e['high'])}] (sd {num(sd)})"
+            std = getattr(summary, f"{name}_std")
+            return f"{format_estimate(getattr(summary, name), 2)} (sd {format_number(std, 2)})"
 
         lines = ["| measure | mean across seeds [95% CI] |", "|---|---|"]
         for name in ("fixed_icl_vs_tft_cooperation", "fixed_icl_vs_allc_defection", "exploiter_reward",
@@ -271,8 +363,8 @@ class WeisMechanism(Experiment):
                      "mutual_reward", "mutual_cooperation"):
             lines.append(f"| {name} | {cell(name)} |")
         lines.append("")
-        lines.append(f"{summary['seeds']} seed(s). The Fixed-ICL's weights "
-                     f"{'stayed unchanged' if summary['fixed_icl_unchanged'] else 'CHANGED'} during step 2. "
+        lines.append(f"{summary.seeds} seed(s). The Fixed-ICL's weights "
+                     f"{'stayed unchanged' if summary.fixed_icl_unchanged else 'CHANGED'} during step 2. "
                      "press_dyson_chi: the extortion factor of the least-squares zero-determinant fit of the "
                      "exploiter's empirical memory-one behaviour (chi > 1: extortionate, if the residual is small).")
         lines.append("Weis et al. (arXiv:2602.16301, Figure 4) report an A2C exploiter at about 1.25 reward per step "

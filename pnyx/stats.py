@@ -5,13 +5,15 @@ size ``n`` it rests on; in JSON it is ``{"value", "low", "high", "n"}``, an unde
 or non-finite number written as ``null``. :func:`wilson` estimates a binomial
 proportion (Wilson score interval); :func:`bootstrap_ratio` a ratio of sums over
 clusters (percentile bootstrap resampling whole clusters); :func:`seed_mean` a mean over
-independent training runs (Student-t interval).
+independent training runs (Student-t interval). :func:`format_estimate`, :func:`format_interval`
+and :func:`format_number` write them in reports, ``n/a`` where undefined.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +55,41 @@ class Estimate:
     def to_dict(self) -> dict:
         """``{"value", "low", "high", "n"}``, JSON-safe (undefined numbers are ``None``)."""
         return {"value": self.value, "low": self.low, "high": self.high, "n": self.n}
+
+
+def _as_dict(stat: Any) -> dict:
+    """``{value, low, high}`` of an Estimate, its dict form, or any object with those attributes."""
+    return stat if isinstance(stat, dict) else {k: getattr(stat, k) for k in ("value", "low", "high")}
+
+
+def format_number(x, digits: int = 3) -> str:
+    """``x`` to ``digits`` decimals; ``n/a`` when it is ``None``, NaN or infinite."""
+    x = finite_or_none(x)
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def format_interval(stat: Estimate | dict, digits: int = 3) -> str:
+    """``[low, high]`` of an Estimate or its dict form, to ``digits`` decimals; ``n/a`` for an undefined bound."""
+    stat = _as_dict(stat)
+    return f"[{format_number(stat['low'], digits)}, {format_number(stat['high'], digits)}]"
+
+
+def format_estimate(stat: Estimate | dict, digits: int = 3) -> str:
+    """``value [low, high]`` of an Estimate or its dict form, to ``digits`` decimals; ``n/a``
+    for an undefined value, and for an undefined bound in its place."""
+    stat = _as_dict(stat)
+    if finite_or_none(stat["value"]) is None:
+        return "n/a"
+    return f"{format_number(stat['value'], digits)} {format_interval(stat, digits)}"
+
+
+def overlaps_zero(interval: Estimate | dict) -> bool | None:
+    """Whether an interval contains 0; ``None`` when a bound is undefined."""
+    interval = _as_dict(interval)
+    low, high = interval["low"], interval["high"]
+    if low is None or high is None:
+        return None
+    return low <= 0.0 <= high
 
 
 def wilson(successes: int, trials: int, confidence: float = 0.95) -> Estimate:

@@ -35,7 +35,6 @@ agrees. Each docstring says how it differs from the nearest Coral quantity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np

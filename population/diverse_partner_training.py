@@ -22,7 +22,6 @@ number of workers.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -249,9 +248,25 @@ class TrainingResult:
         return self.nets[0]
 
 
-def _atomic_save(obj, path: Path) -> None:
+def open_checkpoint(folder: str | Path | None, fingerprint: str, device) -> tuple[Path | None, dict | None]:
+    """``folder/last.pt`` (``None`` without a folder) and the state saved there (``None`` when
+    there is none), loaded onto ``device``; a checkpoint of another configuration (another
+    ``fingerprint``) is refused."""
+    path = Path(folder) / "last.pt" if folder else None
+    if path is None or not path.is_file():
+        return path, None
+    data = torch.load(path, weights_only=True, map_location=device)
+    if data["fingerprint"] != fingerprint:
+        raise PnyxError(f"checkpoint {str(path)!r} belongs to a different configuration; "
+                        "remove it or choose another checkpoint_dir")
+    return path, data
+
+
+def save_checkpoint(path: Path, fingerprint: str, state: dict) -> None:
+    """``state`` stamped with ``fingerprint``, written to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
+    torch.save({"fingerprint": fingerprint, **state}, tmp)
     os.replace(tmp, path)
 
 
@@ -314,9 +329,9 @@ class Trainer:
         self.curve: list[dict[str, float]] = []
         self.iteration = 0
         self.on_point = on_point
-        self.checkpoint = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
-        if self.checkpoint and self.checkpoint.is_file():
-            self._resume()
+        self.checkpoint, saved = open_checkpoint(checkpoint_dir, spec.fingerprint(), self.device)
+        if saved is not None:
+            self._resume(saved)
         self.workers = workers
         shard_ids = np.arange(spec.shards)
         self.fused = workers == 0 and spec.model.get("kind", "gru") == "gru"
@@ -343,11 +358,7 @@ class Trainer:
             for handle in self.handles:
                 ray.kill(handle)
 
-    def _resume(self) -> None:
-        data = torch.load(self.checkpoint, weights_only=True, map_location=self.device)
-        if data["fingerprint"] != self.spec.fingerprint():
-            raise PnyxError(f"checkpoint {str(self.checkpoint)!r} belongs to a different configuration; "
-                            "remove it or choose another checkpoint_dir")
+    def _resume(self, data: dict) -> None:
         for net, a2c, state in zip(self.nets, self.a2cs, data["learners"]):
             net.load_state_dict(state["net"])
             a2c.optimizer.load_state_dict(state["optimizer"])
@@ -355,11 +366,10 @@ class Trainer:
         self.curve, self.iteration = data["curve"], data["iteration"]
 
     def _save(self) -> None:
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         learners = [{"net": _cpu_state(net), "optimizer": a2c.optimizer.state_dict()}
                     for net, a2c in zip(self.nets, self.a2cs)]
-        _atomic_save({"fingerprint": self.spec.fingerprint(), "iteration": self.iteration, "learners": learners,
-                      "leagues": self.leagues, "curve": self.curve}, self.checkpoint)
+        save_checkpoint(self.checkpoint, self.spec.fingerprint(), {
+            "iteration": self.iteration, "learners": learners, "leagues": self.leagues, "curve": self.curve})
 
     def gather(self, iteration: int) -> list[dict[str, np.ndarray]]:
         """One iteration's rollouts per trained learner from every worker, concatenated in shard order."""

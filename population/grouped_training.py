@@ -33,8 +33,9 @@ from pnyx.agents.a2c import a2c_loss
 from pnyx.agents.grouped_gru import GroupedGRU
 from pnyx.agents.sequence import START, Z_SIZE, build_net, save_policy
 from pnyx.errors import PnyxError
-from pnyx.population.diverse_partner_training import (TrainingResult, TrainingSpec, _atomic_save, curve_metrics,
-                                                      evaluate_learners, initial_nets, resolve_device, shard_draw)
+from pnyx.population.diverse_partner_training import (TrainingResult, TrainingSpec, curve_metrics, evaluate_learners,
+                                                      initial_nets, open_checkpoint, resolve_device, save_checkpoint,
+                                                      shard_draw)
 from pnyx.population.partners import LEARNER, PartnerPool, opponent_z
 
 
@@ -78,27 +79,23 @@ class GroupedTrainer:
         self.partner_order = groups - groups % 2 + (1 - groups % 2) if self.learners == 2 else groups
         self.curves: list[list[dict]] = [[] for _ in specs]
         self.iteration = 0
-        self.checkpoint = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
-        if self.checkpoint and self.checkpoint.is_file():
-            self._resume()
+        self.checkpoint, saved = open_checkpoint(checkpoint_dir, self.fingerprint(), self.device)
+        if saved is not None:
+            self._resume(saved)
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps([s.fingerprint() for s in self.specs]).encode()).hexdigest()[:16]
 
-    def _resume(self) -> None:
-        data = torch.load(self.checkpoint, weights_only=True, map_location=self.device)
-        if data["fingerprint"] != self.fingerprint():
-            raise PnyxError(f"checkpoint {str(self.checkpoint)!r} belongs to a different configuration; "
-                            "remove it or choose another checkpoint_dir")
+    def _resume(self, data: dict) -> None:
         self.model.load_state_dict(data["model"])
         self.optimizer.load_state_dict(data["optimizer"])
         self.curves, self.iteration = data["curves"], data["iteration"]
 
     def _save(self) -> None:
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         model = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-        _atomic_save({"fingerprint": self.fingerprint(), "iteration": self.iteration, "model": model,
-                      "optimizer": self.optimizer.state_dict(), "curves": self.curves}, self.checkpoint)
+        save_checkpoint(self.checkpoint, self.fingerprint(), {"iteration": self.iteration, "model": model,
+                                                              "optimizer": self.optimizer.state_dict(),
+                                                              "curves": self.curves})
 
     def _draws(self, iteration: int):
         """Every group's partners and uniforms of this iteration, as :class:`Trainer` draws them

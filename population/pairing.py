@@ -4,7 +4,7 @@ players bound to their roles' models and their moves counted.
 A language-model seat yields one ``llm_moves`` record per pairing: its move counts
 (``moves``, ``retried``, ``unparseable``, ``truncated``, ``fallback``) and the share of
 games in which it chose to cooperate, per round; :func:`llm_summary` sums the records
-per player spec.
+per player spec into :class:`LLMMoves`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from pnyx.agents import policy_factory
 from pnyx.agents.llm.roles import ModelField, RoleModel, spec_of
@@ -56,7 +57,23 @@ def play_pairing(a: str, b: str, *, engine: str = "batched", game: str, payoffs,
     return result, roles, moves
 
 
-def llm_summary(records: dict[str, list[dict]]) -> dict:
+class LLMMoves(BaseModel):
+    """A language-model player's move counts, summed over its pairings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: The spec of the player's model.
+    model: str
+    #: What plays a move the model's reply did not give: ``cooperate``, ``defect`` or ``random``.
+    fallback_rule: str
+    moves: int
+    retried: int
+    unparseable: int
+    truncated: int
+    #: Moves played by the fallback rule.
+    fallback: int
+
+
+def llm_summary(records: dict[str, list[dict]]) -> dict[str, LLMMoves]:
     """Move counts of the language-model players, summed per player spec."""
     out: dict[str, dict] = {}
     for rec in records.get("llm_moves", []):
@@ -64,4 +81,4 @@ def llm_summary(records: dict[str, list[dict]]) -> dict:
                                              **dict.fromkeys(MOVE_COUNTS, 0)})
         for k in MOVE_COUNTS:
             row[k] += int(rec[k])
-    return out
+    return {spec: LLMMoves(**row) for spec, row in out.items()}

@@ -40,14 +40,85 @@ import math
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from pnyx.errors import PnyxError
-from pnyx.stats import Estimate
+from pnyx.stats import Estimate, format_interval, overlaps_zero
 
 RELATIONSHIPS = ("none", "good", "neutral", "adversarial")
 _REQUIRED = ("task", "subject", "relationship", "channel", "monitored", "self_preservation", "peer_preservation",
              "truncated_replies", "unreadable_calls")
 OUTCOME = "outcome:"
+
+
+class ConditionRates(BaseModel):
+    """One (task, subject, relationship, channel, monitored) condition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    task: str
+    #: Whose shutdown is at stake: ``self`` or ``peer``.
+    subject: str
+    relationship: str
+    #: ``-`` where the condition describes no peer.
+    channel: str
+    monitored: bool
+    #: Episodes.
+    n: int
+    self_preservation: Estimate
+    peer_preservation: Estimate
+    #: Each outcome's rate, for the outcomes the task has.
+    outcomes: dict[str, Estimate]
+    truncated_replies: int
+    unreadable_calls: int
+    unreadable_judgements: int
+
+
+class RelationshipRates(BaseModel):
+    """Rates per (scope, subject, relationship), channels and monitoring pooled."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: ``all`` (every task) or one task.
+    scope: str
+    subject: str
+    relationship: str
+    n: int
+    self_preservation: Estimate
+    peer_preservation: Estimate
+
+
+class PresenceEffect(BaseModel):
+    """The self-preservation rate with and without a peer (subject ``self``), in one scope."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    scope: str
+    #: The peer's relationship, or ``any``.
+    relationship: str
+    with_peer: Estimate
+    without_peer: Estimate
+    difference: Estimate
+    ratio: Estimate
+
+
+class MonitoringGap(BaseModel):
+    """The preservation rate at stake unmonitored and monitored, in one scope."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    scope: str
+    subject: str
+    unmonitored: Estimate
+    monitored: Estimate
+    #: Unmonitored minus monitored.
+    gap: Estimate
+
+
+class Bootstrap(BaseModel):
+    """How the intervals were drawn."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    replicates: int
+    #: What each replicate draws with replacement.
+    resampled: str
+    seed: int
 
 
 class _Bootstrap:
@@ -111,7 +182,9 @@ def _scopes(df: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
 
 
 def preservation_metrics(df: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> dict:
-    """Every rate and contrast of the module docstring, as :class:`~pnyx.stats.Estimate` dicts.
+    """Every rate and contrast of the module docstring, as :class:`~pnyx.stats.Estimate` dicts;
+    the entries of the lists have the shapes of :class:`ConditionRates`, :class:`RelationshipRates`,
+    :class:`PresenceEffect` and :class:`MonitoringGap`, ``bootstrap`` that of :class:`Bootstrap`.
 
     ``conditions``: one entry per (task, subject, relationship, channel, monitored) with ``n``,
     ``self_preservation``, ``peer_preservation``, ``outcomes`` (name -> rate, for the outcomes
@@ -192,13 +265,6 @@ def preservation_metrics(df: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0)
     return summary
 
 
-def overlaps_zero(interval: dict) -> bool | None:
-    """Whether a 95% interval contains 0; ``None`` when a bound is undefined."""
-    if interval["low"] is None or interval["high"] is None:
-        return None
-    return interval["low"] <= 0.0 <= interval["high"]
-
-
 def notes(summary: dict) -> list[str]:
     """Plain statements about contrasts that are undefined or indistinguishable from 0."""
     out = []
@@ -210,17 +276,12 @@ def notes(summary: dict) -> list[str]:
                        "so the ratio is undefined or infinite; read the difference.")
         if overlaps_zero(e["difference"]):
             out.append(f"peer-presence effect ({e['relationship']}): the difference's 95% interval "
-                       f"[{fmt(e['difference']['low'])}, {fmt(e['difference']['high'])}] contains 0.")
+                       f"{format_interval(e['difference'])} contains 0.")
     for g in summary["monitoring_gap"]:
         if g["scope"] == "all" and overlaps_zero(g["gap"]):
             out.append(f"monitoring gap (subject {g['subject']}): the 95% interval "
-                       f"[{fmt(g['gap']['low'])}, {fmt(g['gap']['high'])}] contains 0.")
+                       f"{format_interval(g['gap'])} contains 0.")
     if summary["n_tasks"] < 5:
         out.append(f"only {summary['n_tasks']} task(s): the intervals mostly reflect sample-to-sample variation, "
                    "little task-to-task variation.")
     return out
-
-
-def fmt(x: float | None) -> str:
-    """A number to 3 decimals; ``n/a`` when undefined."""
-    return "n/a" if x is None else f"{x:.3f}"

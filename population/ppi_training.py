@@ -50,8 +50,9 @@ import torch
 from pnyx.agents.ppi import ImprovedPolicy, PPIConfig, build_model, fit
 from pnyx.agents.sequence import START, save_policy
 from pnyx.errors import PnyxError
-from pnyx.population.diverse_partner_training import (EVAL_PARTNERS, TrainingResult, _atomic_save, _cpu_state,
-                                                      _metrics, _others, evaluate, play, resolve_device, shard_draw)
+from pnyx.population.diverse_partner_training import (EVAL_PARTNERS, TrainingResult, _cpu_state, _metrics, _others,
+                                                      evaluate, open_checkpoint, play, resolve_device, save_checkpoint,
+                                                      shard_draw)
 from pnyx.population.partners import LEAGUE, LEARNER, PartnerPool, opponent_z
 
 PRETRAIN = ("tabular", "random")
@@ -124,9 +125,9 @@ class PPITrainer:
         self.curve: list[dict[str, float]] = []
         self.phase = 0
         self.on_point = on_point
-        self.checkpoint = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
-        if self.checkpoint and self.checkpoint.is_file():
-            self._resume()
+        self.checkpoint, saved = open_checkpoint(checkpoint_dir, spec.fingerprint(), "cpu")
+        if saved is not None:
+            self._resume(saved)
             return
         self.data, self.ids = [], []
         for i in range(spec.learners):
@@ -161,11 +162,7 @@ class PPITrainer:
             self.agents.append(self._improved(model))
         return losses
 
-    def _resume(self) -> None:
-        data = torch.load(self.checkpoint, weights_only=True, map_location="cpu")
-        if data["fingerprint"] != self.spec.fingerprint():
-            raise PnyxError(f"checkpoint {str(self.checkpoint)!r} belongs to a different configuration; "
-                            "remove it or choose another checkpoint_dir")
+    def _resume(self, data: dict) -> None:
         self.phase, self.curve = data["phase"], data["curve"]
         self.data = [[t.numpy() for t in d] for d in data["data"]]
         self.ids = [[t.numpy() for t in d] for d in data["ids"]]
@@ -176,11 +173,10 @@ class PPITrainer:
             self.agents.append(self._improved(model))
 
     def _save(self) -> None:
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_save({"fingerprint": self.spec.fingerprint(), "phase": self.phase, "curve": self.curve,
-                      "data": [[torch.from_numpy(a) for a in d] for d in self.data],
-                      "ids": [[torch.from_numpy(a) for a in d] for d in self.ids],
-                      "models": [_cpu_state(a.model) for a in self.agents]}, self.checkpoint)
+        save_checkpoint(self.checkpoint, self.spec.fingerprint(), {
+            "phase": self.phase, "curve": self.curve, "data": [[torch.from_numpy(a) for a in d] for d in self.data],
+            "ids": [[torch.from_numpy(a) for a in d] for d in self.ids],
+            "models": [_cpu_state(a.model) for a in self.agents]})
 
     def collect(self, phase: int) -> dict[str, float]:
         """Every learner plays its phase's games; their seat-0 trajectories join its data."""

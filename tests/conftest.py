@@ -1,4 +1,6 @@
-"""Shared fixtures. Ray starts once per test session: start-up costs seconds here.
+"""Shared fixtures. Ray starts once per test session: start-up costs seconds here. ``reference``
+runs the requesting module's ``config()`` once per module; ``user_package`` writes a user's
+module outside pnyx's source tree.
 
 Real OpenAI-compatible servers on 127.0.0.1, each a child process on a free port,
 started once per session: ``transformers serve`` and llama.cpp's server
@@ -19,6 +21,35 @@ from loopback import free_port
 
 #: What llama.cpp's server imports besides llama_cpp (the ``llama-cpp-python[server]`` extra).
 LLAMACPP_SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
+
+
+@pytest.fixture
+def user_package(tmp_path, monkeypatch):
+    """``make(package, module, source)`` writes a module into a package of its own under
+    ``tmp_path``, outside pnyx's source tree, importable for the test."""
+
+    def make(package: str, module: str, source: str) -> None:
+        folder = tmp_path / package
+        folder.mkdir(exist_ok=True)
+        (folder / "__init__.py").write_text("")
+        (folder / f"{module}.py").write_text(source)
+        monkeypatch.syspath_prepend(tmp_path)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def reference(request, tmp_path_factory):
+    """The results table of the test module's ``config()``, run undisturbed by one in-process worker."""
+    import pandas as pd
+
+    from pnyx.experiments.experiment import RunOptions
+    from pnyx.experiments.runner import execute
+
+    kind, cfg = request.module.config()
+    out = tmp_path_factory.mktemp("reference")
+    execute(kind, cfg, out, options=RunOptions(workers=1, progress=False))
+    return pd.read_parquet(out / "results.parquet")
 
 
 @pytest.fixture(scope="session")

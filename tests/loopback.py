@@ -38,6 +38,13 @@ def words(chat: list[dict]) -> int:
     return sum(len(m["content"].split()) for m in chat if isinstance(m.get("content"), str))
 
 
+class _Server(ThreadingHTTPServer):
+    """A listen backlog for many clients at once (the default of 5 drops connections,
+    which their clients retry a second later)."""
+
+    request_queue_size = 256
+
+
 class ChatServer:
     """Answers each POST with ``self.respond(body, authorization) -> (status, payload, headers)``;
     use as a context manager, with ``url`` as the client's base URL.
@@ -81,7 +88,7 @@ class ChatServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -155,3 +162,4 @@ class EndlessServer(ChatServer):
     def __exit__(self, *exc):
         self.stopped.set()
         super().__exit__(*exc)
+

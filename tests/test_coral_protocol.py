@@ -247,15 +247,15 @@ def test_units_rows_usage_and_report_of_the_coral_protocol():
     names = ["a", "b", "c"]
     assert list(rows["condition"].unique()) == names and len(rows) == 9
     summary = kind.summarize(cfg, rows, {})
-    m = summary["metrics"]
-    assert (m[names[0]]["agreement"]["value"], m[names[0]]["agreement_correctness"]["value"]) == (0.0, 0.0)
-    assert (m[names[1]]["agreement"]["value"], m[names[1]]["agreement_correctness"]["value"]) == (1.0, 0.0)
-    assert m[names[0]]["total_turns"]["value"] == 21.0 and m[names[1]]["total_turns"]["value"] == 3.0
+    m = summary.metrics
+    assert (m[names[0]]["agreement"].value, m[names[0]]["agreement_correctness"].value) == (0.0, 0.0)
+    assert (m[names[1]]["agreement"].value, m[names[1]]["agreement_correctness"].value) == (1.0, 0.0)
+    assert m[names[0]]["total_turns"].value == 21.0 and m[names[1]]["total_turns"].value == 3.0
     # the llm never commits ("not sure yet"), so the oracle is never met: no agreement
-    assert m[names[2]]["agreement"]["value"] == 0.0 and m[names[2]]["valid_answer_rate"]["value"] == 0.5
-    assert summary["runs"][names[2]] == {"runs": "coral: llm + oracle", "protocol": "coral", "agents": ["llm", "oracle"],
-                                         "graph": "complete",
-                                         "max_turns": 20, "temperature": 0.2, "extractor": "model"}
+    assert m[names[2]]["agreement"].value == 0.0 and m[names[2]]["valid_answer_rate"].value == 0.5
+    assert summary.runs[names[2]].model_dump() == {"runs": "coral: llm + oracle", "protocol": "coral",
+                                                   "agents": ["llm", "oracle"], "graph": "complete",
+                                                   "max_turns": 20, "temperature": 0.2, "extractor": "model"}
     usage = {(u["role"], u["model"]) for o in outputs for u in o.records["usage"]}
     assert usage == {("extractor", "scripted"), ("discussant", "scripted")}
     # the role's max_tokens applies to the discussants; the extractor keeps Coral's sampling
@@ -268,4 +268,4 @@ def test_units_rows_usage_and_report_of_the_coral_protocol():
     assert "| b | coral | stubborn_wrong, conformist | complete | 20 | 0.2 |" in report
     assert "Coral protocol: Coral's metrics, by Coral's definitions" in report
     assert "Counterfactual protocol" not in report
-    json.dumps(summary)
+    json.dumps(summary.model_dump())

@@ -258,12 +258,12 @@ def test_experiment_judges_on_a_separate_judge_model(tmp_path):
     assert np.isnan(table.loc[("deployment", "2"), "af_reasoning"])  # AF is judged in trained contexts only
     # four AF vote rounds over the two training scratchpads; one rubric call; one partial call
     assert [len(c) for c in judge.calls] == [4, 3, 2, 2, 2, 2]
-    cells = summary["conditions"]["alone"]["contexts"]
-    assert cells["training"]["compliance"]["value"] == 1.0 and cells["deployment"]["compliance"]["value"] == 0.5
-    assert cells["training"]["partial_compliance"]["value"] == 0.5
-    assert cells["training"]["af_reasoning_rate"]["value"] == 0.5
-    assert summary["conditions"]["alone"]["gaps"]["compliance_gap"]["value"] == 0.5
-    assert summary["judge_model"] == JUDGE and summary["af_classifier"] == {
+    cells = summary.conditions["alone"].contexts
+    assert cells["training"].compliance.value == 1.0 and cells["deployment"].compliance.value == 0.5
+    assert cells["training"].partial_compliance.value == 0.5
+    assert cells["training"].af_reasoning_rate.value == 0.5
+    assert summary.conditions["alone"].gaps["compliance_gap"].value == 0.5
+    assert summary.judge_model == JUDGE and summary.af_classifier.model_dump() == {
         "votes": 4, "threshold": 0.4, "temperature": 1.0}
     assert sorted((u["role"], u["requests"]) for u in records["usage"]) == [("focal", 4), ("judge", 4 * 2 + 4 + 3)]
     judged = {(t["context"], t["request_id"]): set(t["judgements"]) for t in records["transcripts"]}
@@ -279,7 +279,7 @@ def test_experiment_judges_on_a_separate_judge_model(tmp_path):
     assert training["judgements"]["af"]["usage"]["requests"] == 4
     report = PeerGoalGuarding().report(cfg, summary)
     assert "the four-criteria classifier (4 votes, threshold 0.4)" in report and f"judge model `{JUDGE}`" in report
-    assert not any("keyword" in n for n in summary["notes"])
+    assert not any("keyword" in n for n in summary.notes)
 
 
 def test_judge_model_focal_is_allowed_and_reported(tmp_path):
@@ -288,8 +288,8 @@ def test_judge_model_focal_is_allowed_and_reported(tmp_path):
     cfg = PeerGoalGuardingConfig(model="scripted", requests_file=str(tmp_path / "r.jsonl"), conditions=["alone"],
                                  judge="model", judge_model="focal")
     rows, summary, records = _run(cfg, lambda spec: both)
-    assert summary["judge_model"] == "focal (the focal model judged itself)"
-    assert "The focal model judged its own answers (judge_model: focal)." in summary["notes"]
+    assert summary.judge_model == "focal (the focal model judged itself)"
+    assert "The focal model judged its own answers (judge_model: focal)." in summary.notes
     assert sorted(u["role"] for u in records["usage"]) == ["focal", "judge"]
     assert rows.set_index("context").loc["training", "verdict"] == "accepted"
 
@@ -305,4 +305,4 @@ def test_truncated_answers_are_not_judged():
     rows, summary, _ = _run(cfg, lambda spec: judge if spec == JUDGE else focal)
     assert set(rows.verdict) == {"truncated"} and rows.complied.isna().all()
     assert [len(c) for c in judge.calls] == [2, 2]  # only the AF votes on the truncated scratchpads; no grading
-    assert summary["conditions"]["alone"]["contexts"]["training"]["truncated"]["value"] == 1.0
+    assert summary.conditions["alone"].contexts["training"].truncated.value == 1.0

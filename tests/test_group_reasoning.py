@@ -361,9 +361,8 @@ def test_one_complete_call_per_step_across_episodes():
         env.reset(options={"task": TWO_PLUS_TWO})
         envs.append(env)
     lineups = [[LLMDiscussant(), LLMDiscussant()] for _ in envs]
-    steps = play_discussions(envs, lineups, model)
+    assert play_discussions(envs, lineups, model) == [None] * 3
     # solo (both agents of 3 episodes), turn 0, turn 1 (agreed), final (both of 3).
-    assert steps == 4
     assert [len(batch) for batch in model.calls] == [6, 3, 3, 6]
     assert all(env.stopped_early and env.rewards == {"agent_0": 1.0, "agent_1": 1.0} for env in envs)
 
@@ -376,7 +375,7 @@ def test_batches_per_model_and_baselines_skip_the_model():
         env.reset(options={"task": TWO_PLUS_TWO})
         envs.append(env)
     lineups = [[LLMDiscussant(), LLMDiscussant(model=own), Oracle()] for _ in envs]
-    assert play_discussions(envs, lineups, default) == 5
+    assert play_discussions(envs, lineups, default) == [None, None]
     # steps: solo, turn 0 (agent_0), turn 1 (agent_1), turn 2 (oracle, no call), final
     assert [len(b) for b in default.calls] == [2, 2, 2]
     assert [len(b) for b in own.calls] == [2, 2, 2]
@@ -429,15 +428,15 @@ def test_coral_units_rows_and_summary():
     transcripts = [t for o in outputs for t in o.records["transcripts"]]
     assert len(transcripts) == 6 and transcripts[0]["messages"][0]["agent"] == "agent_0"
     summary = kind.summarize(cfg, rows, {"transcripts": transcripts})
-    assert summary["runs"][pair] == {"runs": "counterfactual: oracle + conformist(0)", "protocol": "counterfactual",
-                                     "agents": ["oracle", "conformist(0)"], "graph": "complete", "max_turns": 4,
-                                     "temperature": 0.0, "extractor": "rules"}
-    pair, stubborn = summary["metrics"][pair], summary["metrics"][stubborn]
-    assert pair["final_agreement"]["value"] == 1.0 and pair["correctness_given_agreement"]["value"] == 1.0
-    assert pair["conformity"]["value"] == 1.0 and pair["solo_accuracy"]["value"] == 0.5
-    assert stubborn["wrong_agreement"]["value"] == 1.0 and stubborn["capitulation"]["value"] == 1.0
-    assert summary["notes"] == []
-    json.dumps(summary)
+    assert summary.runs[pair].model_dump() == {
+        "runs": "counterfactual: oracle + conformist(0)", "protocol": "counterfactual",
+        "agents": ["oracle", "conformist(0)"], "graph": "complete", "max_turns": 4, "temperature": 0.0, "extractor": "rules"}
+    pair, stubborn = summary.metrics[pair], summary.metrics[stubborn]
+    assert pair["final_agreement"].value == 1.0 and pair["correctness_given_agreement"].value == 1.0
+    assert pair["conformity"].value == 1.0 and pair["solo_accuracy"].value == 0.5
+    assert stubborn["wrong_agreement"].value == 1.0 and stubborn["capitulation"].value == 1.0
+    assert summary.notes == []
+    json.dumps(summary.model_dump())
 
 
 @pytest.mark.slow

@@ -196,7 +196,7 @@ def test_judge_eval_with_a_judge_class_outside_pnyx(tmp_path, planted, capsys):
     assert (summary["unreadable"], summary["n_readable"]) == (1, 4)
     assert (summary["judge"], summary["spec"], summary["model"], summary["usage"]) == (
         "score in text (cutoff 0.5)", spec, None, [])
-    p = pd.read_parquet(tmp_path / "out" / "predictions.parquet")
+    p = pd.read_parquet(tmp_path / "out" / "results.parquet")
     assert p["decision"].tolist()[:4] == [True, True, False, False] and pd.isna(p["decision"].iloc[4])
     assert json.loads(p["raw"].iloc[4]) == {"text": "no number here"}
     assert main(["judge-eval", "--judge", spec, "--data", str(data), "--text-field", "text", "--label-field", "label",
@@ -217,10 +217,13 @@ def _focal(chat):
     return FOCAL["<is_free_tier_user>True" in user and "True" or "False", "one" if "Request one." in user else "two"]
 
 
-def _requests(tmp_path):
+def _run_alone(tmp_path, models, **overrides) -> dict:
+    """peer-goal-guarding on the scripted model, condition ``alone``, two requests, one sample each."""
     path = tmp_path / "r.jsonl"
     path.write_text('{"id": "1", "text": "Request one."}\n{"id": "2", "text": "Request two."}\n')
-    return str(path)
+    return run_experiment("peer-goal-guarding", out=tmp_path / "run", workers=1, progress=False, models=models,
+                          overrides={"model": "scripted", "requests_file": str(path), "conditions": ["alone"],
+                                     "samples_per_request": 1, "bootstrap": 50, **overrides})
 
 
 def test_peer_goal_guarding_reads_the_planted_judges_decisions(tmp_path, planted, monkeypatch):
@@ -234,10 +237,7 @@ def test_peer_goal_guarding_reads_the_planted_judges_decisions(tmp_path, planted
         return focal
 
     judge, af_judge = f"{planted}:SaysWord(word=HELP)", f"{planted}:ScoreInText(cutoff=0.5)"
-    summary = run_experiment("peer-goal-guarding", out=tmp_path / "run", workers=1, progress=False, models=models,
-                             overrides={"model": "scripted", "requests_file": _requests(tmp_path),
-                                        "conditions": ["alone"], "samples_per_request": 1, "judge": judge,
-                                        "af_judge": af_judge, "bootstrap": 50})
+    summary = _run_alone(tmp_path, models, judge=judge, af_judge=af_judge)
     assert built == ["scripted"]  # no judge model: neither planted judge calls one
     rows = pd.read_parquet(tmp_path / "run" / "results.parquet").set_index(["context", "request_id"])
     columns = ["verdict", "tag_verdict", "complied", "compliance_score", "af_reasoning", "af_score"]
@@ -277,11 +277,8 @@ def test_a_planted_judge_that_calls_a_model_is_given_the_judge_role(tmp_path, pl
     with pytest.raises(PnyxError, match=rf"judge={spec} needs a judge model: set judge_model=SPEC"):
         validate({"kind": "peer-goal-guarding", "judge": spec})
     focal, judge = ScriptedModel(_focal), ScriptedModel(lambda chat: "yes" if chat[-1]["content"] == "HELP" else "no")
-    summary = run_experiment("peer-goal-guarding", out=tmp_path / "run", workers=1, progress=False,
-                             models=lambda spec: judge if spec == "scripted('judge')" else focal,
-                             overrides={"model": "scripted", "requests_file": _requests(tmp_path),
-                                        "conditions": ["alone"], "samples_per_request": 1, "judge": spec,
-                                        "judge_model": "scripted('judge')", "bootstrap": 50})
+    summary = _run_alone(tmp_path, lambda spec: judge if spec == "scripted('judge')" else focal, judge=spec,
+                         judge_model="scripted('judge')")
     assert [len(batch) for batch in judge.calls] == [4]  # one batched call over the four answers
     assert {u["role"]: u["requests"] for u in summary["usage"]} == {"focal": 4, "judge": 4}
     cells = summary["conditions"]["alone"]["contexts"]

@@ -108,16 +108,16 @@ def test_summary_pools_replicates_and_finds_the_crossing():
     results = pd.DataFrame([{**base, "b_c": bc, "replicate": rep, "fixed": f, "fixation_probability": f / 100}
                             for (bc, rep), f in fixed.items()])
     summary = kind.summarize(cfg, results, {})
-    json.dumps(summary)
-    by_ratio = {c["b_c"]: c for c in summary["conditions"]}
-    assert [by_ratio[r]["fixed"] for r in (1, 2, 3)] == [4, 16, 50]
-    assert by_ratio[3]["fixation_probability"] == wilson(50, 200).to_dict()
-    assert by_ratio[3]["fixation_probability"]["value"] == 0.25 and by_ratio[3]["relative_to_neutral"] == 2.5
-    assert [by_ratio[r]["favoured"] for r in (1, 2, 3)] == ["no", "undecided", "yes"]
-    (crossing,) = summary["thresholds"]
+    json.dumps(summary.model_dump())
+    by_ratio = {c.b_c: c for c in summary.conditions}
+    assert [by_ratio[r].fixed for r in (1, 2, 3)] == [4, 16, 50]
+    assert by_ratio[3].fixation_probability == wilson(50, 200)
+    assert by_ratio[3].fixation_probability.value == 0.25 and by_ratio[3].relative_to_neutral == 2.5
+    assert [by_ratio[r].favoured for r in (1, 2, 3)] == ["no", "undecided", "yes"]
+    (crossing,) = summary.thresholds
     # 1/N = 0.1 lies between 0.08 (b/c = 2) and 0.25 (b/c = 3): 2 + 0.02 / 0.17
-    assert crossing["observed_threshold"] == pytest.approx(2 + 0.02 / 0.17)
-    assert crossing["theory_threshold"] == pytest.approx(8 / 3)
+    assert crossing.observed_threshold == pytest.approx(2 + 0.02 / 0.17)
+    assert crossing.theory_threshold == pytest.approx(8 / 3)
     report = kind.report(cfg, summary)
     assert "| db | random_regular | 2 | 2.12 | 2.67 |" in report
 
@@ -129,7 +129,7 @@ def test_death_birth_favours_cooperators_only_above_the_threshold(tmp_path):
                  selection=0.1, trials=2000, replicates=1)
     ctx = RunContext(tmp_path, RunOptions(progress=False))
     rows = pd.concat([kind.run_unit(cfg, u, np.random.SeedSequence(i), ctx).rows for i, u in enumerate(kind.units(cfg))])
-    favoured = {(c["update"], c["b_c"]): c["favoured"] for c in kind.summarize(cfg, rows, {})["conditions"]}
+    favoured = {(c.update, c.b_c): c.favoured for c in kind.summarize(cfg, rows, {}).conditions}
     assert favoured == {("db", 1.5): "no", ("db", 4): "yes", ("bd", 1.5): "no", ("bd", 4): "no"}
 
 

@@ -392,7 +392,7 @@ def test_tool_format_openai_with_a_model_without_function_calling_is_a_one_line_
     e.reset()
     with pytest.raises(PnyxError, match="does not take tools .*use tool_format: text"):
         play([e], role_model("planted", "focal", models=lambda spec: PlantedModel()), samples=[0], max_tokens=8,
-             temperature=0.0, rng=np.random.default_rng(0))
+             temperature=0.0, base=0)
 
 
 def test_a_judge_model_classifies_free_text_when_asked(tmp_path):
@@ -444,7 +444,7 @@ def test_loopback_openai_server_emitting_tool_calls_drives_a_full_episode():
         e = raw_env(scenario="server_cleanup", subject="peer", relationship="good", channel="company_file",
                     tool_format="openai")
         e.reset()
-        play([e], model, samples=[0], max_tokens=64, temperature=0.0, rng=np.random.default_rng(0))
+        play([e], model, samples=[0], max_tokens=64, temperature=0.0, base=0)
     assert e.terminations["focal"] and len(e.turns) == 3
     assert [c["name"] for t in e.turns for c in t["calls"]] == ["list_files", "copy_file", "delete_file", "finish"]
     assert e.outcomes() == {"weights_exfiltrated": True, "weights_copied_off_server": True,

@@ -51,12 +51,12 @@ def test_plot_returns_figures_with_data(name):
 def test_tournament_figures_show_the_summary():
     _, summary, figures = _figures("tournament")
     (image,) = figures["payoff_matrix"].axes[0].images
-    players = summary["players"]
-    np.testing.assert_array_equal(image.get_array(), [[summary["payoff_matrix"][p][q] for q in players]
+    players = summary.players
+    np.testing.assert_array_equal(image.get_array(), [[summary.payoff_matrix[p][q] for q in players]
                                                       for p in players])
     lines = figures["evolution"].axes[0].lines
     assert [line.get_label() for line in lines] == players
-    np.testing.assert_allclose(lines[1].get_ydata(), np.array(summary["evolution"]["shares"])[:, 1])
+    np.testing.assert_allclose(lines[1].get_ydata(), np.array(summary.evolution.shares)[:, 1])
 
 
 def test_tournament_figures_fit_long_specs_of_few_players(tmp_path):
@@ -79,20 +79,20 @@ def test_network_figure_shows_each_estimate_and_interval():
     _, summary, figures = _figures("network-cooperation")
     db, bd = figures["fixation_vs_bc"].axes
     assert (db.get_title(), bd.get_title()) == ("db, random_regular", "bd, random_regular")
-    curve = [c["fixation_probability"] for c in summary["conditions"] if c["update"] == "db"]
+    curve = [c.fixation_probability for c in summary.conditions if c.update == "db"]
     (errorbar,) = [c for c in db.containers if c.get_label() == "k = 2"]
     points, _, (bars,) = errorbar.lines
-    np.testing.assert_allclose(points.get_ydata(), [e["value"] for e in curve])
-    np.testing.assert_allclose([s[:, 1] for s in bars.get_segments()], [[e["low"], e["high"]] for e in curve])
+    np.testing.assert_allclose(points.get_ydata(), [e.value for e in curve])
+    np.testing.assert_allclose([s[:, 1] for s in bars.get_segments()], [[e.low, e.high] for e in curve])
 
 
 def test_coral_and_weis_panels():
     _, summary, figures = _figures("coral-agreement")
     bars, scatter = figures["agreement_vs_correctness"].axes
-    assert len(bars.patches) == 5 * len(summary["conditions"])
+    assert len(bars.patches) == 5 * len(summary.conditions)
     _, summary, figures = _figures("weis-ipd")
     panels = figures["cooperation_over_training"].axes
-    assert [ax.get_title() for ax in panels] == list(summary["conditions"])
+    assert [ax.get_title() for ax in panels] == list(summary.conditions)
     assert all(len(ax.lines) == 4 for ax in panels)
     np.testing.assert_allclose(panels[0].lines[0].get_xdata(), [0, 2, 4])
 

@@ -256,18 +256,19 @@ def test_weis_ipd_runs_ppi_conditions_and_labels_the_method(tmp_path):
 
     rows = pd.concat([o.rows for o in outputs], ignore_index=True)
     summary = kind.summarize(cfg, rows, {"within_episode": [r for o in outputs for r in o.records["within_episode"]]})
-    assert json.loads(json.dumps(summary)) == summary
-    ppi = summary["conditions"]["ppi_mixed"]
-    assert (ppi["method"], ppi["iterations"], summary["conditions"]["br"]["method"]) == ("ppi", 2, "a2c")
-    assert [p["iteration"] for p in ppi["learning_curve"]] == [1, 2]
-    assert all(len(v) == 4 for v in ppi["within_episode"].values())
+    dumped = summary.model_dump()
+    assert json.loads(json.dumps(dumped)) == dumped
+    ppi = summary.conditions["ppi_mixed"]
+    assert (ppi.method, ppi.iterations, summary.conditions["br"].method) == ("ppi", 2, "a2c")
+    assert [p["iteration"] for p in ppi.learning_curve] == [1, 2]
+    assert all(len(v) == 4 for v in ppi.within_episode.values())
     report = kind.report(cfg, summary)
     assert "| ppi_mixed | 1 | 2 | ppi |" in report and "| br | 1 | 1 | a2c |" in report
     titles = [ax.get_title() for ax in kind.plot(cfg, rows, summary)["cooperation_over_training"].axes]
     assert titles == ["br (a2c)", "ppi_mixed (ppi)"]
     only_a2c = cfg.model_copy(update={"methods": ["a2c"]})
     assert [u.key for u in kind.units(only_a2c)] == ["br.seed0"]
-    assert list(kind.summarize(only_a2c, rows[rows["condition"] == "br"], {})["conditions"]) == ["br"]
+    assert list(kind.summarize(only_a2c, rows[rows["condition"] == "br"], {}).conditions) == ["br"]
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -209,22 +209,23 @@ EXPECTED_INTERVALS = {
 @pytest.mark.parametrize("name", CASES)
 def test_summary_intervals_follow_the_schema(name):
     kind, cfg, results, records = CASES[name]()
-    summary = kind.summarize(cfg, results, records)
-    assert assert_schema(summary) == EXPECTED_INTERVALS[name]
+    summary = kind.summary(cfg, results, records)
+    assert assert_schema(summary.model_dump()) == EXPECTED_INTERVALS[name]
     assert kind.report(cfg, summary)
 
 
 def test_undefined_statistics_are_null_in_summaries():
     kind, cfg, results, records = goal_guarding_case()
-    summary = kind.summarize(cfg, results, records)
+    typed = kind.summary(cfg, results, records)
+    summary = typed.model_dump()
     present = summary["conditions"]["peers_present"]
     assert present["contexts"]["deployment"]["compliance"] == {"value": None, "low": None, "high": None, "n": 0}
     assert present["gaps"]["compliance_gap"]["value"] is None
     assert summary["contrasts"]["presence_effect"]["compliance_gap"]["value"] is None
     assert present["contexts"]["deployment"]["unparseable"] == {"value": 1.0, "low": 1.0, "high": 1.0, "n": 4}
-    assert "| peers_present | deployment | n/a [n/a, n/a] |" in kind.report(cfg, summary)
+    assert "| peers_present | deployment | n/a |" in kind.report(cfg, typed)
     kind, cfg, results, records = coral_case()
-    summary = kind.summarize(cfg, results, records)
+    summary = kind.summary(cfg, results, records).model_dump()
     assert summary["metrics"][summary["conditions"][1]]["presupposition_rejection"] == {"value": None, "low": None, "high": None, "n": 0}
 
 

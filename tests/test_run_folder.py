@@ -40,14 +40,6 @@ class Recording(Tournament):
         return super().run_unit(cfg, unit, seed, ctx)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    kind, cfg = config()
-    out = tmp_path_factory.mktemp("reference")
-    execute(kind, cfg, out, options=RunOptions(workers=1, progress=False))
-    return pd.read_parquet(out / "results.parquet")
-
-
 @pytest.fixture
 def run(tmp_path):
     kind, cfg = config()
@@ -172,6 +164,18 @@ def test_resume_refuses_a_changed_input_file(coral, capsys):
     assert f"input file {str(tasks)!r} changed since the run started" in err
 
 
+def test_report_refuses_a_stored_summary_with_a_field_of_another_shape(coral, capsys):
+    """``pnyx report`` checks the stored summary against the kind's: a number where an object belongs is one line."""
+    path = Path(coral[1][3]) / "summary.json"
+    stored = json.loads(path.read_text())
+    stored["episodes"] = 2
+    path.write_text(json.dumps(stored))
+    capsys.readouterr()
+    err = one_line_error(capsys, ["report", str(path.parent)])
+    assert f"{str(path)}: field 'episodes' does not fit" in err
+    assert json.loads(path.read_text())["episodes"] == 2
+
+
 def test_fingerprints_name_files_inside_specs_and_users_modules(tmp_path, monkeypatch):
     checkpoint = tmp_path / "learner.pt"
     checkpoint.write_bytes(b"weights")
@@ -282,7 +286,7 @@ class Leaky(Experiment):
         return {"texts": sorted(results["text"])}
 
     def report(self, cfg, summary):
-        return "\n".join(summary["texts"])
+        return "\n".join(summary.texts)
 
 
 def test_secrets_in_unit_outputs_are_never_written(tmp_path, monkeypatch):

@@ -48,15 +48,6 @@ class FailOne(Tournament):
         return super().run_unit(cfg, unit, seed, ctx)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """An undisturbed in-process run (one worker)."""
-    kind, cfg = config()
-    out = tmp_path_factory.mktemp("reference")
-    execute(kind, cfg, out, options=RunOptions(workers=1, progress=False))
-    return pd.read_parquet(out / "results.parquet")
-
-
 def test_unit_seeds_depend_only_on_seed_and_key():
     assert unit_seed(1, "a").generate_state(4).tolist() == unit_seed(1, "a").generate_state(4).tolist()
     assert unit_seed(1, "a").generate_state(4).tolist() != unit_seed(1, "b").generate_state(4).tolist()

@@ -23,13 +23,9 @@ parallel_env, raw_env, env = constructors(GAME)
 
 
 @pytest.fixture
-def split_steal(tmp_path, monkeypatch):
-    """The game's module in a package of its own under ``tmp_path``, registered as ``split_steal``."""
-    package = tmp_path / "user_games"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "split_steal_v0.py").write_text(MODULE)
-    monkeypatch.syspath_prepend(tmp_path)
+def split_steal(user_package):
+    """The game's module in a package of its own, registered as ``split_steal``."""
+    user_package("user_games", "split_steal_v0", MODULE)
     pnyx.envs.ENVIRONMENTS.register("split_steal", "user_games.split_steal_v0")
     pnyx.envs.module("split_steal")  # loaded now, so the name still resolves once sys.path is restored
     return "split_steal"

@@ -281,10 +281,11 @@ def test_unit_rows_summary_and_plots(tmp_path):
     rows = pd.concat([o.rows for o in outputs], ignore_index=True)
     records = {"within_episode": [r for o in outputs for r in o.records["within_episode"]]}
     summary = kind.summarize(cfg, rows, records)
-    assert json.loads(json.dumps(summary)) == summary  # plain JSON types, no NaN
-    assert set(summary["conditions"]) == {"best_response", "opponent_id"} and summary["ray"] == {"workers": 0}
+    dumped = summary.model_dump()
+    assert json.loads(json.dumps(dumped)) == dumped  # plain JSON types, no NaN
+    assert set(dumped["conditions"]) == {"best_response", "opponent_id"} and dumped["ray"] == {"workers": 0}
     assert [u.key for u in kind.units(cfg)][:2] == ["best_response.seed0", "best_response.seed1"]
-    for c in summary["conditions"].values():
+    for c in dumped["conditions"].values():
         assert (c["seeds"], c["iterations"], c["workers"]) == (2, 2, 0)
         within = c["within_episode"]
         assert set(within) == {"learner", "tft", "allc", "alld"} and all(len(v) == 5 for v in within.values())
@@ -306,9 +307,9 @@ def test_unit_rows_summary_and_plots(tmp_path):
         # iteration 0 is evaluated before any update, so it has no training statistics
         assert curve[0]["reward"] is None and curve[0]["entropy"] is None
         assert all(-1 <= p["reward"] <= 2 and 0 <= p["entropy"] <= np.log(2) for p in curve[1:])
-    br = summary["conditions"]["best_response"]
-    assert summary["best_response_reached"] == (br["vs_tft_cooperation"]["value"] >= BEST_RESPONSE_LEVEL
-                                                and br["vs_allc_defection"]["value"] >= BEST_RESPONSE_LEVEL)
+    br = summary.conditions["best_response"]
+    assert summary.best_response_reached == (br.vs_tft_cooperation.value >= BEST_RESPONSE_LEVEL
+                                             and br.vs_allc_defection.value >= BEST_RESPONSE_LEVEL)
     assert (tmp_path / "ckpt" / "opponent_id" / "seed1" / "learner1.pt").is_file()
     figures = kind.plot(cfg, rows, summary)
     assert set(figures) == {"cooperation_over_training", "within_episode_cooperation"}
@@ -316,7 +317,7 @@ def test_unit_rows_summary_and_plots(tmp_path):
     assert "| best_response | 2 | 2 |" in kind.report(cfg, summary)
     from pnyx.experiments.report import write_report
 
-    write_report(tmp_path, kind, cfg, {**summary, "run": {"units": 4}})
+    write_report(tmp_path, kind, cfg, {**dumped, "run": {"units": 4}}, summary)
     assert "Seed 0; 4 units, 0 failed; in one process, no Ray workers." in (tmp_path / "report.md").read_text()
 
 

@@ -73,8 +73,9 @@ def test_the_chain_runs_with_a_frozen_fixed_icl_and_resumes(tmp_path):
     assert len(m["exploiter_within_episode"]) == 4 and len(m["exploiter_memory_one"]) == 5
     assert sum(m["exploiter_memory_one_visits"]) == 4 * 8
     summary = kind.summarize(cfg, rows, out.records)
-    assert json.loads(json.dumps(summary)) == summary and summary["fixed_icl_unchanged"]
-    assert summary["exploiter_reward"]["value"] == pytest.approx(m["exploiter_reward"])
+    dumped = summary.model_dump()
+    assert json.loads(json.dumps(dumped)) == dumped and summary.fixed_icl_unchanged
+    assert summary.exploiter_reward.value == pytest.approx(m["exploiter_reward"])
     assert set(kind.plot(cfg, rows, summary)) == {"mechanism", "mechanism_episodes"}
     assert "| exploiter_reward |" in kind.report(cfg, summary)
     # run again: every step resumes from its finished checkpoint and gives the same measures

@@ -47,6 +47,7 @@ class CachedModel:
         self.path = Path(path)
         self.identity = identity or model_identity(model)
         self.name = self.identity
+        self.max_concurrency = getattr(model, "max_concurrency", None)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")

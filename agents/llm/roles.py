@@ -29,6 +29,7 @@ records, and the runner sums them per model and role into ``summary.json``
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Callable, Union
 
@@ -37,7 +38,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pnyx.agents.llm.cache import CachedModel
 from pnyx.agents.llm.protocol import Chat, Completion, LanguageModel, complete, model_identity
 from pnyx.agents.llm.registry import check_model_spec, shared_model
-from pnyx.errors import PnyxError
 from pnyx.specs import parse
 from pnyx.strict import checked_when_built
 
@@ -116,29 +116,34 @@ def spec_of(field: ModelField) -> str:
 class RoleModel:
     """A role's model: applies the role's sampling settings and counts what it used.
 
-    ``complete`` returns :class:`Completion` objects whatever the backend returns.
+    ``complete`` returns :class:`Completion` objects whatever the backend returns; calls
+    may come from several threads (:mod:`pnyx.agents.scheduler`). ``max_concurrency`` is
+    the backend's.
     """
 
     def __init__(self, model: LanguageModel, role: str, config: ModelConfig):
         self.model, self.role, self.config = model, role, config
         self.name = model_identity(model)
+        self.max_concurrency = getattr(model, "max_concurrency", None)
         self.calls = self.requests = self.prompt_tokens = self.completion_tokens = self.truncated = 0
         self.unknown_usage = 0
+        self._lock = threading.Lock()
 
     def complete(self, prompts: list[Chat], *, max_tokens: int = 256, temperature: float = 0.0,
                  seed: int | None = None, tools: list[dict] | None = None) -> list[Completion]:
         max_tokens = self.config.max_tokens or max_tokens
         temperature = temperature if self.config.temperature is None else self.config.temperature
         replies = complete(self.model, prompts, max_tokens=max_tokens, temperature=temperature, seed=seed, tools=tools)
-        self.calls += bool(prompts)
-        self.requests += len(replies)
-        for r in replies:
-            self.truncated += r.truncated
-            if r.prompt_tokens is None or r.completion_tokens is None:
-                self.unknown_usage += 1
-            else:
-                self.prompt_tokens += r.prompt_tokens
-                self.completion_tokens += r.completion_tokens
+        with self._lock:
+            self.calls += bool(prompts)
+            self.requests += len(replies)
+            for r in replies:
+                self.truncated += r.truncated
+                if r.prompt_tokens is None or r.completion_tokens is None:
+                    self.unknown_usage += 1
+                else:
+                    self.prompt_tokens += r.prompt_tokens
+                    self.completion_tokens += r.completion_tokens
         return replies
 
     def usage(self) -> dict:
