@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,12 +53,34 @@ def strategy_classes() -> dict[str, type]:
     return {cls.__name__: cls for cls in _axelrod().all_strategies if not _cheats(cls)}
 
 
+def strategy_index() -> dict[str, list]:
+    """Class name -> ``[name, stochastic]`` of :func:`strategy_classes`, read from the installed
+    package: the contents of :mod:`pnyx.agents.axelrod_index` (``python -m
+    pnyx.agents.axelrod_strategies`` rewrites that file)."""
+    return {name: [cls.name, bool(cls.classifier.get("stochastic"))]
+            for name, cls in sorted(strategy_classes().items())}
+
+
 def describe_strategies() -> dict[str, str]:
-    """``axelrod:Name`` -> a one-line description, for ``pnyx list``; empty without the package."""
+    """``axelrod:Name`` -> a one-line description, for ``pnyx list``, from the shipped index
+    (importing axelrod takes seconds); empty without the package."""
     if importlib.util.find_spec("axelrod") is None:
         return {}
-    return {f"axelrod:{name}": f"{cls.name} (Axelrod library{', stochastic' if cls.classifier.get('stochastic') else ''})"
-            for name, cls in sorted(strategy_classes().items())}
+    from pnyx.agents.axelrod_index import STRATEGIES
+
+    return {f"axelrod:{name}": f"{title} (Axelrod library{', stochastic' if stochastic else ''})"
+            for name, (title, stochastic) in STRATEGIES.items()}
+
+
+def write_index(path: Path = Path(__file__).with_name("axelrod_index.py")) -> None:
+    """Write :func:`strategy_index` as the module :mod:`pnyx.agents.axelrod_index`."""
+    rows = "".join(f"    {name!r}: {entry!r},\n" for name, entry in strategy_index().items())
+    path.write_text(f'''"""Axelrod's playable strategies by class name: ``[name, stochastic]``, for ``pnyx list``.
+
+Generated from axelrod {_axelrod().__version__} by ``python -m pnyx.agents.axelrod_strategies``.
+"""
+
+STRATEGIES = {{\n{rows}}}\n''')
 
 
 class AxelrodPolicy:
@@ -119,3 +142,7 @@ class AxelrodPolicy:
 
     def __repr__(self) -> str:
         return f"AxelrodPolicy({self.prototype!r})"
+
+
+if __name__ == "__main__":
+    write_index()

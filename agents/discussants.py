@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from pnyx.agents.llm import Completion, shared_model
+from pnyx.agents.llm import Completion, check_model_spec, shared_model
 from pnyx.agents.scheduler import Failure, Request, run_episodes, turn_seed
 from pnyx.envs.answers import extractor_reading
 from pnyx.envs.group_reasoning_v0 import DISCUSSION, FINAL, SOLO, GroupReasoningEnv, View
@@ -111,6 +111,8 @@ class LLMDiscussant:
     def __init__(self, persona: str = "neutral", system: str | None = None, model: Any = None):
         if persona not in PERSONAS:
             raise PnyxError(f"unknown persona {persona!r} (known: {', '.join(PERSONAS)})")
+        if isinstance(model, str):
+            check_model_spec(model)
         self.persona, self.system, self.model = persona, system, model
 
     def system_prompt(self, view: View) -> str:

@@ -24,7 +24,7 @@ Anything else in a ``.jsonl`` file is pnyx's own format (:func:`pnyx.envs.tasks.
 from __future__ import annotations
 
 import hashlib
-import json
+import io
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -32,6 +32,10 @@ import numpy as np
 
 from pnyx.envs.tasks import LETTERS, Task, boxed, normalize_math
 from pnyx.errors import PnyxError
+from pnyx.files import json_lines, read_bytes, read_text
+
+#: Largest task file read, in bytes.
+MAX_FILE_BYTES = 1024 * 2**20
 
 #: Topics named in prompts, per benchmark.
 TOPICS = {"mmlu_pro": "reasoning-heavy multiple-choice", "gpqa": "graduate-level biology, physics and chemistry",
@@ -48,25 +52,18 @@ def read_records(source: str | Path) -> list[dict]:
     if path.suffix == ".parquet":
         import pandas as pd
 
+        data = read_bytes(path, f"task file {str(path)!r}", MAX_FILE_BYTES)
         try:
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(io.BytesIO(data))
         except Exception as e:  # pyarrow raises several types for a damaged file
             raise PnyxError(f"cannot read Parquet file {str(path)!r} ({type(e).__name__})") from None
         return [_plain(r) for r in frame.to_dict(orient="records")]
-    with path.open(encoding="utf-8") as f:
-        return jsonl_values(f, str(path))
+    return jsonl_values(read_text(path, f"task file {str(path)!r}", MAX_FILE_BYTES).split("\n"), str(path))
 
 
 def jsonl_values(lines: Iterable[str], where: str) -> list:
     """The JSON value of every non-blank line; a bad line is a one-line error ``where:N: ...``."""
-    values = []
-    for lineno, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                values.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise PnyxError(f"{where}:{lineno}: not valid JSON ({e.msg})") from None
-    return values
+    return [value for _, value in json_lines(lines, where)]
 
 
 def _plain(record: dict) -> dict:

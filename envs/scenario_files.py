@@ -32,6 +32,7 @@ from typing import Any, Callable, Generic, Mapping, TypeVar
 from pydantic import AfterValidator, BaseModel, ValidationError
 
 from pnyx.errors import PnyxError
+from pnyx.paths import within
 from pnyx.yaml_safe import load as load_yaml
 
 #: Largest file a scenario reads (YAML, requests, prompt texts), in bytes.
@@ -54,8 +55,8 @@ def inside(root: Path, here: Path, value: str, where: str) -> Path:
     refused if it is absolute or leads outside ``root``. ``where`` starts the error."""
     if Path(value).is_absolute():
         raise PnyxError(f"{where}: {value!r} must be a path relative to the scenario's folder")
-    path = real_path(here / value)
-    if not path.is_relative_to(root):
+    path = within(root, here / value)
+    if path is None:
         raise PnyxError(f"{where}: {value!r} leads outside the scenario's folder {str(root)!r}")
     return path
 

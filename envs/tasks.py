@@ -23,7 +23,6 @@ its choices (answers are then the choice letters ``A``, ``B``, ...). Sources:
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import string
 from dataclasses import dataclass
@@ -34,6 +33,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from pnyx.errors import PnyxError
+from pnyx.files import json_lines, read_text
+
+#: Largest task file read, in bytes.
+MAX_TASK_FILE_BYTES = 1024 * 2**20
 
 LETTERS = string.ascii_uppercase
 
@@ -330,18 +333,9 @@ def load_jsonl(path: str | Path) -> list[Task]:
     path = Path(path)
     if not path.is_file():
         raise PnyxError(f"task file {str(path)!r} does not exist")
-    tasks = []
     kind = path.stem
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise PnyxError(f"{where}: not valid JSON ({e.msg})") from None
-            tasks.append(_dataset_task(obj, where, kind))
+    text = read_text(path, f"task file {str(path)!r}", MAX_TASK_FILE_BYTES)
+    tasks = [_dataset_task(obj, f"{path}:{lineno}", kind) for lineno, obj in json_lines(text.split("\n"), str(path))]
     if not tasks:
         raise PnyxError(f"task file {str(path)!r} holds no tasks")
     ids = [t.task_id for t in tasks]

@@ -49,7 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     execution(tour)
 
     _judge_eval_arguments(sub.add_parser("judge-eval", help="score a judge against human labels (AUROC, accuracy, F1)"))
-    sub.add_parser("list", help="shipped experiments, environments, policies, judges and models")
+    listing = sub.add_parser("list", help="shipped experiments, environments, policies, judges and models")
+    listing.add_argument("what", nargs="?", choices=sorted(_LIST_ALIASES), metavar="WHAT",
+                         help=f"one section only: {', '.join(sorted(_LIST_ALIASES))}")
+    listing.add_argument("--filter", metavar="TEXT", help="only entries whose name or description contains TEXT")
+    show = sub.add_parser("show", help="a shipped preset's YAML, each field commented with its meaning")
+    show.add_argument("preset", help="shipped experiment name (see 'pnyx list experiments') or FILE.yaml")
     report = sub.add_parser("report", help="regenerate summary, plots and report.md of a run folder")
     report.add_argument("folder")
     return parser
@@ -90,28 +95,64 @@ def _shorten(text: str, width: int = 100) -> str:
     return text if len(text) <= width else text[:width - 1].rstrip() + "…"
 
 
-def _list() -> None:
-    import pnyx.envs
-    from pnyx.agents import POLICIES
-    from pnyx.agents.discussants import DISCUSSANTS
-    from pnyx.agents.judges import JUDGES
-    from pnyx.agents.llm import MODELS
-    from pnyx.experiments.catalog import KINDS, preset_names, preset_path
-    from pnyx.experiments.config import load_yaml
+def _describe(section: str) -> dict[str, str]:
+    """Name -> description of one ``pnyx list`` section, importing only its registry."""
+    if section == "experiments":
+        from pnyx.experiments.catalog import preset_descriptions
 
-    sections = {
-        "experiments": {name: load_yaml(preset_path(name)).get("description", "") for name in preset_names()},
-        "experiment kinds": KINDS.describe(),
-        "environments": pnyx.envs.ENVIRONMENTS.describe(),
-        "policies": POLICIES.describe(),
-        "discussants": DISCUSSANTS.describe(),
-        "judges": JUDGES.describe(),
-        "language models": MODELS.describe(),
-    }
-    for title, entries in sections.items():
+        return preset_descriptions()
+    if section == "experiment kinds":
+        from pnyx.experiments.catalog import KINDS
+
+        return KINDS.describe()
+    if section == "environments":
+        from pnyx.envs import ENVIRONMENTS
+
+        return ENVIRONMENTS.describe()
+    if section == "policies":
+        from pnyx.agents import POLICIES
+
+        return POLICIES.describe()
+    if section == "discussants":
+        from pnyx.agents.discussants import DISCUSSANTS
+
+        return DISCUSSANTS.describe()
+    if section == "judges":
+        from pnyx.agents.judges import JUDGES
+
+        return JUDGES.describe()
+    from pnyx.agents.llm import MODELS
+
+    return MODELS.describe()
+
+
+_LIST_SECTIONS = ["experiments", "experiment kinds", "environments", "policies", "discussants", "judges",
+                  "language models"]
+_LIST_ALIASES = {"experiments": "experiments", "presets": "experiments", "kinds": "experiment kinds",
+                 "environments": "environments", "games": "environments", "policies": "policies",
+                 "discussants": "discussants", "judges": "judges", "models": "language models"}
+
+
+def _list(what: str | None, text: str | None) -> None:
+    needle = (text or "").lower()
+    shown = 0
+    for title in [_LIST_ALIASES[what]] if what else _LIST_SECTIONS:
+        entries = {name: doc for name, doc in _describe(title).items()
+                   if needle in name.lower() or needle in doc.lower()}
+        if needle and not entries:
+            continue
+        shown += len(entries)
         print(f"{title}:")
         for name, doc in entries.items():
             print(f"  {name:24s} {_shorten(doc)}")
+    if needle and not shown:
+        raise PnyxError(f"nothing listed matches {text!r}")
+
+
+def _show(preset: str) -> None:
+    from pnyx.experiments.catalog import commented_preset
+
+    print(commented_preset(preset), end="")
 
 
 def _report(folder: str) -> int:
@@ -154,7 +195,10 @@ def _main(argv: list[str] | None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.command == "list":
-            _list()
+            _list(args.what, args.filter)
+            return 0
+        if args.command == "show":
+            _show(args.preset)
             return 0
         if args.command == "report":
             return _report(args.folder)

@@ -16,17 +16,12 @@ import pnyx.yaml_safe as yaml_safe
 from pnyx.errors import PnyxError
 from pnyx.experiments.catalog import get_kind, preset_path
 from pnyx.experiments.experiment import Experiment, ExperimentConfig
+from pnyx.files import read_yaml
 
 
 def load_yaml(path: Path) -> dict:
-    """The mapping in the YAML file ``path`` (plain data, bounded aliases, one-line errors)."""
-    try:
-        data = yaml_safe.load(path.read_bytes(), str(path))
-    except OSError as e:
-        raise PnyxError(f"cannot read {str(path)!r} ({e.strerror or type(e).__name__})") from None
-    if not isinstance(data, dict):
-        raise PnyxError(f"{path} must hold a YAML mapping")
-    return data
+    """The mapping in the YAML file ``path`` (as :func:`pnyx.files.read_yaml`)."""
+    return read_yaml(path, f"config {str(path)!r}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -46,10 +46,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from pnyx.agents.discussants import DISCUSSANTS, play_discussions
 from pnyx.agents.llm import CheckedModelField, ModelField, spec_of
-from pnyx.agents.llm.embedded import EMBEDDED_NOTE
+from pnyx.agents.llm.embedded import EMBEDDED_NOTE, embedded_ran, models_ran
 from pnyx.agents.llm.roles import RoleModel, model_config, usage_records
 from pnyx.envs.group_reasoning_v0 import GroupReasoningEnv, visibility_graph
-from pnyx.envs.tasks import check_sources, make_tasks
+from pnyx.envs.tasks import check_sources, is_file_source, load_source, make_tasks
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import (Experiment, ExperimentConfig, RunContext, Strict, Summary, Unit, UnitOutput,
                                          builds_specs, sample_failure)
@@ -107,8 +107,13 @@ class CoralConfig(ExperimentConfig):
 
     @field_validator("tasks")
     @classmethod
-    def _valid_tasks(cls, tasks):
+    def _valid_tasks(cls, tasks, info: ValidationInfo):
+        """Known generators and existing files; when the config is built, each file is read
+        too, so bad contents are refused before a run starts."""
         check_sources(tasks)
+        for source in tasks if builds_specs(info) else []:
+            if is_file_source(source):
+                load_source(source)
         return tasks
 
     @field_validator("conditions")
@@ -214,7 +219,7 @@ class CoralSummary(Summary):
     """Per condition that has results: what it ran, its episodes and its metrics."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    #: The default discussant model's spec.
+    #: The identity of the model that ran (its spec when none ran).
     model: str
     extractor_model: str
     #: The conditions that have results, in config order.
@@ -319,12 +324,12 @@ class CoralAgreement(Experiment):
                                       graph=_graph_label(cond["graph"]), max_turns=cond["max_turns"],
                                       temperature=cond["temperature"],
                                       extractor=str(part["extractor"].iloc[0]) if "extractor" in part else "rules")
-        uses_embedded = spec_of(cfg.model) == "embedded" and any(
-            spec.strip().startswith("llm") and "model=" not in spec for cond in resolved.values()
-            for spec in cond["agents"])
-        notes = [EMBEDDED_NOTE] if uses_embedded else []
-        extractor_model = spec_of(cfg.extractor_model or cfg.model)
-        return CoralSummary(model=spec_of(cfg.model), extractor_model=extractor_model, conditions=names, runs=runs,
+        usage = records.get("usage", [])
+        notes = [EMBEDDED_NOTE] if embedded_ran(models_ran(usage, ("discussant", "extractor"))) else []
+        extractor_model = (", ".join(models_ran(usage, ("extractor",)))
+                           or spec_of(cfg.extractor_model or cfg.model))
+        return CoralSummary(model=", ".join(models_ran(usage, ("discussant",))) or spec_of(cfg.model),
+                            extractor_model=extractor_model, conditions=names, runs=runs,
                             episodes=episodes, metrics=metrics, notes=notes)
 
     def plot(self, cfg: CoralConfig, results: pd.DataFrame, summary: CoralSummary) -> dict[str, Figure]:

@@ -11,19 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, get_args
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pnyx.agents.llm import LanguageModel, ModelField, RoleModel, role_model, shared_model
+from pnyx.agents.llm import LanguageModel, ModelConfig, ModelField, RoleModel, role_model, shared_model
 from pnyx.agents.scheduler import Failure
 from pnyx.errors import PnyxError
+from pnyx.paths import run_path
 from pnyx.strict import Strict, builds_specs
 
-__all__ = ["Strict", "builds_specs", "ExperimentConfig", "Unit", "UnitOutput", "sample_failure", "Summary", "RUN_ENTRIES", "RunOptions", "RunContext", "Experiment"]
+__all__ = ["Strict", "builds_specs", "ExperimentConfig", "Unit", "UnitOutput", "sample_failure", "Summary", "RUN_ENTRIES", "RunOptions", "RunContext", "Experiment", "model_fields"]
 
 
 class ExperimentConfig(Strict):
@@ -89,6 +90,10 @@ class Summary(BaseModel):
                             "was it written by another version?") from None
 
 
+#: The first bytes of every SQLite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How a run executes, set once by :func:`pnyx.run` or the CLI and held by its
@@ -106,8 +111,19 @@ class RunOptions:
     def __post_init__(self):
         if self.workers is not None and (isinstance(self.workers, bool) or self.workers < 1):
             raise PnyxError(f"--workers must be >= 1, got {self.workers}")
+        if self.address is not None:
+            host, _, port = self.address.removeprefix("ray://").rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise PnyxError(f"--address {self.address!r} must be HOST:PORT")
         if self.cache is not None:
-            object.__setattr__(self, "cache", str(Path(self.cache).absolute()))
+            path = Path(self.cache).absolute()
+            if path.exists() and not path.is_file():
+                raise PnyxError(f"--cache {str(path)!r} is not a file")
+            if path.is_file() and path.stat().st_size:
+                with path.open("rb") as f:
+                    if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                        raise PnyxError(f"--cache {str(path)!r} is not an SQLite database")
+            object.__setattr__(self, "cache", str(path))
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,9 @@ class RunContext:
 
     out: Path
     options: RunOptions = RunOptions()
+    #: Registrations made in the driver from outside pnyx, ``(registry module, what, name,
+    #: pickled entry)`` each, which a Ray worker replays before it runs units.
+    registrations: tuple = ()
 
     @property
     def progress(self) -> bool:
@@ -144,9 +163,33 @@ class RunContext:
 
     @property
     def workdir(self) -> Path:
-        path = self.out / "work"
+        path = run_path(self.out, "work", folder=True)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def _names_model(annotation: Any) -> bool:
+    return annotation is ModelConfig or any(_names_model(a) for a in get_args(annotation))
+
+
+def model_fields(value: Any, path: str = "") -> dict[str, ModelField]:
+    """The values of ``value``'s fields typed as model fields (a spec or a :class:`ModelConfig`),
+    by dotted path, found through nested models, lists and mappings."""
+    found: dict[str, ModelField] = {}
+    if isinstance(value, BaseModel):
+        for name, info in type(value).model_fields.items():
+            item, where = getattr(value, name), f"{path}{name}"
+            if isinstance(item, (str, ModelConfig)) and _names_model(info.annotation):
+                found[where] = item
+            else:
+                found.update(model_fields(item, f"{where}."))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found.update(model_fields(item, f"{path}{i}."))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found.update(model_fields(item, f"{path}{key}."))
+    return found
 
 
 class Experiment:
@@ -165,6 +208,11 @@ class Experiment:
 
     def units(self, cfg: ExperimentConfig) -> list[Unit]:
         raise NotImplementedError
+
+    def models(self, cfg: ExperimentConfig) -> dict[str, ModelField]:
+        """The models ``cfg`` names, by dotted field path, checked before a run starts
+        (:func:`model_fields`: every field typed as a model field, nested ones included)."""
+        return model_fields(cfg)
 
     def run_unit(self, cfg: ExperimentConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
         raise NotImplementedError

@@ -56,10 +56,13 @@ from pnyx.experiments.config import validate
 from pnyx.experiments.experiment import (Experiment, ExperimentConfig, RunContext, RunOptions, Summary, Unit,
                                          UnitOutput, builds_specs)
 from pnyx.experiments.runner import execute
+from pnyx.files import MAX_DEPTH, check_depth, read_text
 from pnyx.stats import Estimate
 
 #: Largest labelled file read, in bytes.
 MAX_FILE_BYTES = 256 * 2**20
+#: Most bootstrap replicates.
+MAX_BOOTSTRAP = 100_000
 #: The item type of each ``task``.
 ITEMS = {"af": Reasoning, "compliance": Answer}
 #: The settings that only ``judge: model`` reads.
@@ -93,7 +96,7 @@ class JudgeEvalConfig(ExperimentConfig):
     #: Unset: 1 for AF votes, 0 for compliance.
     temperature: float | None = Field(None, ge=0.0)
     max_tokens: int = Field(2048, ge=1)
-    bootstrap: int = Field(2000, ge=1)
+    bootstrap: int = Field(2000, ge=1, le=MAX_BOOTSTRAP)
     #: Items judged per unit; a resumed run judges only the units that did not finish.
     items_per_unit: int = Field(100, ge=1)
 
@@ -106,8 +109,10 @@ class JudgeEvalConfig(ExperimentConfig):
         if builds_specs(info):
             try:
                 uses_model = takes_model(judge_class(self.judge_spec(), ITEMS[self.task]))
+                arguments = judge_arguments(self.judge_spec())
             except PnyxError as e:
                 raise ValueError(f"--judge {self.judge}: {e} (--task {self.task})") from None
+            _check_sampling(arguments, f"--judge {self.judge}")
             if uses_model and self.model is None:
                 raise ValueError(f"--judge {self.judge} needs --model SPEC (the judge model)")
         if self.task == "compliance" and not self.request_field:
@@ -129,19 +134,23 @@ class JudgeEvalConfig(ExperimentConfig):
         return f"strongreject_rubric(temperature={temperature!r}, max_tokens={self.max_tokens!r})"
 
 
+def _check_sampling(arguments: dict[str, Any], where: str) -> None:
+    """A ``ValueError`` unless the judge's ``temperature`` is a number >= 0 and its
+    ``max_tokens`` an integer >= 1, where it takes them."""
+    temperature, max_tokens = arguments.get("temperature"), arguments.get("max_tokens")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                                    or not 0 <= temperature < math.inf):
+        raise ValueError(f"{where}: temperature must be a number >= 0, got {temperature!r}")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise ValueError(f"{where}: max_tokens must be an integer >= 1, got {max_tokens!r}")
+
+
 def load_labelled(path: str | Path, *, text_field: str, label_field: str, positive: str | None = None,
                   id_field: str = "id", request_field: str | None = None) -> pd.DataFrame:
     """Items of a labelled file as a table ``id, text, label`` (and ``request``); labels
     are 0/1, booleans, or any value compared (as text) with ``positive``."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise PnyxError(f"labelled file {str(path)!r} is larger than {MAX_FILE_BYTES // 2**20} MiB")
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as e:
-        raise PnyxError(f"labelled file {str(path)!r} cannot be read ({e.strerror or type(e).__name__})") from None
-    except UnicodeDecodeError:
-        raise PnyxError(f"labelled file {str(path)!r} is not UTF-8 text") from None
+    text = read_text(path, f"labelled file {str(path)!r}", MAX_FILE_BYTES)
     items = _items(text, str(path))
     rows = []
     for n, item in enumerate(items):
@@ -174,8 +183,11 @@ def _items(text: str, where: str) -> list:
     if not where.endswith(".jsonl"):
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise PnyxError(f"labelled file {where!r} is nested too deeply (limit {MAX_DEPTH} levels)") from None
         except json.JSONDecodeError:
             pass
+        check_depth(data, f"labelled file {where!r}")
     if isinstance(data, list):
         return data
     if isinstance(data, dict):

@@ -28,10 +28,10 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pnyx.agents import PolicySpecs
-from pnyx.agents.llm.embedded import EMBEDDED_NOTE
+from pnyx.agents.llm.embedded import EMBEDDED_NOTE, embedded_ran
 from pnyx.agents.llm.roles import CheckedModelField, spec_of, usage_records
 from pnyx.agents.llm_player import FALLBACKS, PERSONAS
 from pnyx.envs import two_player_game
@@ -44,6 +44,10 @@ from pnyx.stats import Estimate, bootstrap_ratio, format_estimate
 from pnyx.strict import checked_when_built
 
 PARTS = ("round_robin", "best_response", "llm_vs_llm")
+#: Most moves of the model a run asks for: pairings x repetitions x turns.
+MAX_MOVES = 10**8
+#: Most bootstrap resamples.
+MAX_BOOTSTRAP = 100_000
 
 
 class LLMDilemmasConfig(ExperimentConfig):
@@ -53,7 +57,7 @@ class LLMDilemmasConfig(ExperimentConfig):
     personas: list[str] = Field(default_factory=lambda: ["neutral", "cooperative", "competitive"], min_length=1)
     strategies: PolicySpecs = Field(default_factory=lambda: ["tft", "allc", "alld", "grim", "wsls", "stft"],
                                     min_length=1)
-    random_partners: int = Field(4, ge=0)
+    random_partners: int = Field(4, ge=0, le=1000)
     parts: list[Literal[PARTS]] = Field(default_factory=lambda: list(PARTS), min_length=1)
     turns: int = Field(10, ge=1)
     repetitions: int = Field(8, ge=1)
@@ -63,7 +67,18 @@ class LLMDilemmasConfig(ExperimentConfig):
     fallback: Literal[FALLBACKS] = "random"
     max_tokens: int = Field(24, ge=1)
     temperature: float = Field(0.0, ge=0)
-    bootstrap: int = Field(1000, ge=1)
+    bootstrap: int = Field(1000, ge=1, le=MAX_BOOTSTRAP)
+
+    @model_validator(mode="after")
+    def _bounded_work(self):
+        personas = len(self.personas)
+        pairings = {"round_robin": personas * len(self.strategies), "best_response": personas * (3 + self.random_partners),
+                    "llm_vs_llm": personas * (personas - 1) // 2}
+        moves = sum(pairings[part] for part in self.parts) * self.repetitions * self.turns
+        if moves > MAX_MOVES:
+            raise PnyxError(f"the pairings x repetitions={self.repetitions} x turns={self.turns} make {moves:.3g} "
+                            f"moves of the model, more than {MAX_MOVES:.0e}")
+        return self
 
     @field_validator("personas")
     @classmethod
@@ -104,7 +119,7 @@ class LLMDilemmasSummary(Summary):
     """Each part's pairings, and the language-model players' move counts."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    #: The spec of the model.
+    #: The identity of the model that ran (its spec when none ran).
     model: str
     game: str
     turns: int
@@ -171,9 +186,11 @@ class LLMDilemmas(Experiment):
                 persona=persona, partner=partner, cooperation=coop, payoff=float(games["payoff"].mean()),
                 partner_payoff=float(other["payoff"].mean()), partner_cooperation=float(other["cooperation"].mean()),
                 cooperation_by_round=rounds))
-        notes = [EMBEDDED_NOTE] if spec_of(cfg.model) == "embedded" else []
-        return LLMDilemmasSummary(model=spec_of(cfg.model), game=cfg.game, turns=cfg.turns, sections=parts,
-                                  llm=llm_summary(records), notes=notes)
+        llm = llm_summary(records)
+        ran = sorted({m.model for m in llm.values()})
+        notes = [EMBEDDED_NOTE] if embedded_ran(ran) else []
+        return LLMDilemmasSummary(model=", ".join(ran) or spec_of(cfg.model), game=cfg.game, turns=cfg.turns,
+                                  sections=parts, llm=llm, notes=notes)
 
     def plot(self, cfg: LLMDilemmasConfig, results: pd.DataFrame, summary: LLMDilemmasSummary) -> dict[str, Figure]:
         """``best_response``: the model's cooperation per round against each partner, one
@@ -222,4 +239,8 @@ class LLMDilemmas(Experiment):
                 lines.append(f"| {e.persona} | `{e.partner}` | {format_estimate(e.cooperation, 2)} | "
                              f"{e.payoff:.2f} | {e.partner_payoff:.2f} |")
         lines += llm_report(summary.llm)
+        if summary.llm:
+            lines += ["", "The moves table's truncated counts moves played by the fallback rule because the reply, "
+                      "retried once, was still cut at the token limit; the usage table's counts every reply cut "
+                      "there, first tries and retries alike."]
         return "\n".join(lines)

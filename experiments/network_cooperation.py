@@ -88,15 +88,15 @@ def threshold(nodes: int, degree: int) -> float | None:
 
 
 class NetworkCooperationConfig(ExperimentConfig):
-    nodes: int = Field(50, ge=4, description="population size N")
+    nodes: int = Field(50, ge=4, le=10_000, description="population size N")
     families: list[Family] = Field(default_factory=lambda: ["random_regular"], min_length=1)
     degrees: list[int] = Field(default_factory=lambda: [2, 4], min_length=1)
     benefit_cost_ratios: list[Annotated[float, Field(le=1e6)]] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 8],
                                                                     min_length=1)
     updates: list[Update] = Field(default_factory=lambda: ["db", "bd"], min_length=1)
     selection: float = Field(0.1, gt=0, le=1, description="selection intensity w: fitness = 1 - w + w * payoff")
-    trials: int = Field(2000, ge=1, description="single cooperators per unit")
-    replicates: int = Field(2, ge=1, description="units (and graphs, for random families) per condition")
+    trials: int = Field(2000, ge=1, le=10_000_000, description="single cooperators per unit")
+    replicates: int = Field(2, ge=1, le=10_000, description="units (and graphs, for random families) per condition")
 
     @field_validator("benefit_cost_ratios")
     @classmethod

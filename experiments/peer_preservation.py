@@ -31,7 +31,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 
 from pnyx.agents.judges import Judge, Question, judge_class, judgements, make_judge, takes_model
 from pnyx.agents.llm import CheckedModelField, Completion, RoleModel, spec_of
-from pnyx.agents.llm.embedded import EMBEDDED_NOTE
+from pnyx.agents.llm.embedded import EMBEDDED_NOTE, embedded_ran, models_ran
 from pnyx.agents.llm.roles import usage_records
 from pnyx.agents.scheduler import Failure, Request, run_episodes, turn_seed
 from pnyx.envs.peer_preservation_v0 import (
@@ -125,7 +125,7 @@ class PeerPreservationSummary(Summary):
     """Rates and contrasts (:mod:`pnyx.population.peer_preservation_metrics`) with what produced them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    #: The focal model's spec.
+    #: The identity of the model that ran (its spec when none ran).
     model: str
     tool_format: str
     #: Scenario name -> SHA-256 of its content.
@@ -278,11 +278,12 @@ class PeerPreservation(Experiment):
     def summarize(self, cfg: PeerPreservationConfig, results: pd.DataFrame,
                   records: dict[str, list[dict]]) -> PeerPreservationSummary:
         summary = preservation_metrics(results, n_boot=cfg.bootstrap, seed=cfg.seed)
-        if spec_of(cfg.model) == "embedded":
+        usage = records.get("usage", [])
+        if embedded_ran(models_ran(usage, ("focal",))):
             summary["notes"].insert(0, EMBEDDED_NOTE)
         scenarios = [load_scenario(s) for s in cfg.scenarios]
         return PeerPreservationSummary(
-            model=spec_of(cfg.model),
+            model=", ".join(models_ran(usage, ("focal",))) or spec_of(cfg.model),
             tool_format=cfg.tool_format,
             # the scenarios' content, so that a run can be matched to the exact texts the model saw
             scenarios={s.name: hashlib.sha256(s.model_dump_json().encode()).hexdigest() for s in scenarios},

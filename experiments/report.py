@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 import yaml
 
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, Summary
+from pnyx.experiments.html_report import write_html_report
 from pnyx.experiments.store import atomic_write_text
+from pnyx.paths import run_path
 from pnyx.redaction import redact
 
 if TYPE_CHECKING:
@@ -34,6 +36,8 @@ def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: di
             cost = "n/a" if u["cost_usd"] is None else f"{u['cost_usd']:.4f}"
             lines.append(f"| {u['role']} | `{u['model']}` | {u['requests']} | {u['prompt_tokens']} | "
                          f"{u['completion_tokens']} | {u['truncated']} | {cost} |")
+        lines += ["", "model: the identity of the model that ran; requests: replies asked for, retries included; "
+                  "truncated: those replies cut at the token limit."]
     plots = sorted((out / "plots").glob("*.png"))
     if plots:
         lines += ["", "## Plots", ""]
@@ -56,7 +60,8 @@ def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: di
         lines += ["", "## Failed units", ""]
         lines += [f"- `{f['unit']}`: {f['error']}" for f in run["failures"]]
     lines += ["", "## Config", "", "```yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False).rstrip(), "```", ""]
-    atomic_write_text(out / "report.md", redact("\n".join(lines)))
+    atomic_write_text(run_path(out, "report.md"), redact("\n".join(lines)))
+    write_html_report(out)
 
 
 def llm_report(llm: dict[str, LLMMoves] | None) -> list[str]:

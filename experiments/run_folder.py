@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from matplotlib.figure import Figure
 
 from pnyx.errors import PnyxError
+from pnyx.files import parse_json, read_json, read_text, read_yaml
+
+#: Largest records file (``*.jsonl``) read, in bytes.
+MAX_RECORDS_BYTES = 1024 * 2**20
 
 
 @dataclass
@@ -47,10 +49,11 @@ def load_run(path: str | Path) -> Run:
         raise PnyxError(f"{str(path)!r} is not a pnyx run folder (no config.yaml)")
     if not (path / "summary.json").is_file():
         raise PnyxError(f"{str(path)!r} is an unfinished run (no summary.json); finish it with --resume")
-    config = yaml.safe_load((path / "config.yaml").read_text())
-    summary = json.loads((path / "summary.json").read_text())
+    config = read_yaml(path / "config.yaml", f"config {str(path / 'config.yaml')!r}")
+    summary = read_json(path / "summary.json", f"summary {str(path / 'summary.json')!r}")
     results = pd.read_parquet(path / "results.parquet")
-    records = {p.stem: [json.loads(line) for line in p.read_text().splitlines() if line]
+    records = {p.stem: [parse_json(line, f"{str(p)!r} line {n}", None)
+                        for n, line in enumerate(read_text(p, f"{str(p)!r}", MAX_RECORDS_BYTES).splitlines(), 1) if line]
                for p in sorted(path.glob("*.jsonl"))}
     parts = {name: load_run(path / name) for name in (config.get("parts") or {}) if (path / name).is_dir()}
     return Run(path, config, summary, results, records, parts)

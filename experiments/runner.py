@@ -34,17 +34,22 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 import yaml
+from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from pnyx.agents.llm import shared_model
-from pnyx.agents.llm.roles import summarize_usage
+from pnyx.agents.llm.registry import check_ready
+from pnyx.agents.llm.roles import model_config, summarize_usage
 from pnyx.errors import PnyxError
-from pnyx.experiments.config import resolve, validate
+from pnyx.experiments.config import describe_validation_error, resolve, validate
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, RunOptions, Unit
 from pnyx.experiments.inputs import first_change, fingerprint
 from pnyx.experiments.report import write_report
 from pnyx.experiments.store import (DamagedChunk, UnitResult, UnitStore, atomic_write, atomic_write_text, concat_rows,
                                     redact_frame, redact_json)
+from pnyx.files import parse_yaml, read_json, read_text
+from pnyx.paths import run_path
+from pnyx.registry import registrations, replay
 
 #: The names a unit may give its records (each becomes ``<name>.jsonl`` in the run folder).
 RECORD_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -60,6 +65,7 @@ def unit_seed(seed: int, key: str) -> np.random.SeedSequence:
 def run_units(kind: Experiment, cfg: ExperimentConfig | dict, units: list[Unit], ctx: RunContext) -> list[UnitResult]:
     """Run units in this process; exceptions become error strings (the unit failed, the run goes on)."""
     if isinstance(cfg, dict):  # as sent to a Ray task
+        _replay(ctx.registrations)
         cfg = kind.Config.model_validate(cfg)
     results = []
     for unit in units:
@@ -70,10 +76,75 @@ def run_units(kind: Experiment, cfg: ExperimentConfig | dict, units: list[Unit],
             results.append((unit.key, output, None))
         except PnyxError as e:
             results.append((unit.key, None, str(e)))
+        except MemoryError as e:
+            results.append((unit.key, None, f"out of memory ({_first_line(e)}); lower the sizes in the config"))
         except Exception as e:  # noqa: BLE001 - recorded with its traceback's last line
             last = traceback.format_exception_only(type(e), e)[-1].strip()
             results.append((unit.key, None, last))
     return results
+
+
+def _pickled_registrations() -> tuple:
+    """The driver's registrations (:func:`pnyx.registry.registrations`), each pickled on its
+    own so that one a worker cannot load spoils no other; a target's module travels by
+    value, so the workers need not be able to import it."""
+    import ray.cloudpickle
+
+    shipped = []
+    for home, what, entry in registrations():
+        module = sys.modules.get(getattr(entry[1], "__module__", None) or "")
+        by_value = (module is not None and module.__name__ != "__main__" and not module.__name__.startswith("pnyx.")
+                    and module.__name__ not in ray.cloudpickle.list_registry_pickle_by_value())
+        try:
+            if by_value:
+                ray.cloudpickle.register_pickle_by_value(module)
+            shipped.append((home, what, entry[0], ray.cloudpickle.dumps(entry)))
+        except Exception:  # noqa: BLE001 - a target that cannot travel; the worker check names it
+            shipped.append((home, what, entry[0], b""))
+        finally:
+            if by_value:
+                ray.cloudpickle.unregister_pickle_by_value(module)
+    return tuple(shipped)
+
+
+def _replay(shipped: tuple) -> list[str]:
+    """Replays the driver's registrations here; one line for each that does not load."""
+    import ray.cloudpickle
+
+    failed = []
+    for home, what, name, data in shipped:
+        try:
+            if not data:
+                raise PnyxError("it cannot be pickled")
+            replay(home, what, ray.cloudpickle.loads(data))
+        except Exception as e:  # noqa: BLE001 - reported by _check_workers when the run needs it
+            failed.append(f"{what} {name!r} registered in this process does not load in a Ray worker ({_first_line(e)})")
+    return failed
+
+
+def _worker_check(kind: Experiment, data: dict, shipped: tuple) -> str | None:
+    """In a Ray worker: the registrations replayed and the config built, or one line saying why not."""
+    failed = _replay(shipped)
+    try:
+        kind.Config.model_validate(data)
+    except (PnyxError, ValidationError) as e:
+        reason = failed[0] if failed else describe_validation_error(e) if isinstance(e, ValidationError) else str(e)
+        return (f"{reason}; define what you register in a module the workers can import and name it by "
+                f"import path (mypkg.policies:Generous), or run with --workers 1")
+    return None
+
+
+def _check_workers(kind: Experiment, cfg: ExperimentConfig, ctx: RunContext) -> None:
+    """A one-line :class:`PnyxError` if a Ray worker cannot build ``cfg`` with the driver's registrations."""
+    import ray
+
+    check = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(_worker_check)
+    try:
+        error = ray.get(check.remote(kind, cfg.model_dump(mode="json"), ctx.registrations))
+    except ray.exceptions.RayError as e:
+        raise PnyxError(f"a Ray worker cannot load this experiment: {_first_line(e)}") from None
+    if error:
+        raise PnyxError(error)
 
 
 def _batches(units: list[Unit], workers: int) -> list[list[Unit]]:
@@ -115,8 +186,8 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
         raise PnyxError(f"--address {address!r} must be HOST:PORT")
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as e:
-        raise PnyxError(f"no Ray head answers at {address!r} ({e.strerror or type(e).__name__}); "
+    except (OSError, OverflowError, UnicodeError) as e:
+        raise PnyxError(f"no Ray head answers at {address!r} ({getattr(e, 'strerror', None) or type(e).__name__}); "
                         f"start one with 'ray start --head'") from None
 
 
@@ -159,12 +230,16 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
     if len(units) > cfg.max_units:
         raise PnyxError(f"the experiment has {len(units)} units, more than max_units={cfg.max_units}; "
                         f"raise it with --set max_units=N")
+    preflight(kind, cfg, options)
+    workers, address = options.workers, options.address
+    use_ray = not kind.runs_in_driver and (address is not None or (workers or os.cpu_count()) > 1)
+    ctx = RunContext(out, options, registrations=_pickled_registrations() if use_ray else ())
+    if ctx.registrations:
+        start_ray(workers, address)
+        _check_workers(kind, cfg, ctx)
     _prepare_out(cfg, out, resume)
     store = UnitStore(out)
     todo = [u for u in units if store.status(u.key) != "done"]
-    ctx = RunContext(out, options)
-    workers, address = options.workers, options.address
-    use_ray = not kind.runs_in_driver and (address is not None or (workers or os.cpu_count()) > 1)
     n_workers = start_ray(workers, address) if use_ray and todo else 1
     if kind.runs_in_driver:
         if todo and (address or (workers or 1) > 1):  # the kind distributes inside its units on this Ray
@@ -182,31 +257,58 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
     return finalize(kind, cfg, out, units=units, workers=n_workers, provenance=provenance)
 
 
+def preflight(kind: Experiment, cfg: ExperimentConfig, options: RunOptions) -> None:
+    """What a run needs from outside, checked before anything is written: each model the
+    config (and its parts) names that can tell it will not answer, built by pnyx's models
+    (:func:`~pnyx.agents.llm.registry.check_ready`), and the Ray cluster at ``--address``."""
+    if options.models is shared_model:
+        checked: set[str] = set()
+        for path, field in _models(kind, cfg, "").items():
+            spec = model_config(field).backend_spec()
+            if spec not in checked:
+                checked.add(spec)
+                try:
+                    check_ready(spec)
+                except PnyxError as e:
+                    raise PnyxError(f"{path}: {e}") from None
+    if options.address:
+        _check_reachable(options.address)
+
+
+def _models(kind: Experiment, cfg: ExperimentConfig, prefix: str) -> dict:
+    found = {f"{prefix}{path}": field for path, field in kind.models(cfg).items()}
+    for name, data in kind.parts(cfg).items():
+        part_kind, part_cfg = validate(data)
+        found.update(_models(part_kind, part_cfg, f"{prefix}{name}."))
+    return found
+
+
 def _prepare_out(cfg: ExperimentConfig, out: Path, resume: bool) -> None:
     """Create ``out`` with ``config.yaml`` and ``inputs.json``, or check that a resume continues
     the same run on the same input files; a one-line :class:`PnyxError` otherwise, leaving nothing behind."""
     data = cfg.model_dump(mode="json")
     resolved = yaml.safe_dump(data, sort_keys=False)
-    config_file, inputs_file = out / "config.yaml", out / "inputs.json"
     made_dirs: list[Path] = []
     made_files: list[Path] = []
     try:
         if out.exists() and not out.is_dir():
             raise PnyxError(f"output folder {str(out)!r} is a file, not a folder")
+        config_file, inputs_file = run_path(out, "config.yaml"), run_path(out, "inputs.json")
         recorded = None
         if out.exists() and any(out.iterdir()):
             if not resume:
                 raise PnyxError(f"output folder {str(out)!r} is not empty; pass --resume to continue it or choose another --out")
             if not config_file.is_file():
                 raise PnyxError(f"cannot resume {str(out)!r}: it is not a pnyx run folder (no config.yaml)")
-            if config_file.read_text() != resolved:
-                old = yaml.safe_load(config_file.read_text()) or {}
+            stored = read_text(config_file, f"config {str(config_file)!r}")
+            if stored != resolved:
+                old = parse_yaml(stored, f"config {str(config_file)!r}")
                 field = next((k for k in sorted(set(old) | set(data)) if old.get(k) != data.get(k)), "?")
                 raise PnyxError(f"cannot resume {str(out)!r}: its config differs in field {field!r}")
             if inputs_file.exists():
                 try:
-                    recorded = json.loads(inputs_file.read_text())
-                except ValueError:
+                    recorded = read_json(inputs_file, f"{str(inputs_file)!r}")
+                except PnyxError:
                     recorded = None
                 if not isinstance(recorded, dict) or not all(isinstance(v, str) for v in recorded.values()):
                     raise PnyxError(f"cannot resume {str(out)!r}: {str(inputs_file)!r} is damaged; "
@@ -274,13 +376,15 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
     """Merge finished units, then write results, records, summary, plots and report.
 
     Units of damaged chunks count as failed (``damaged chunk <file>``) and the chunks are
-    listed in ``run.damaged``; every text written is redacted. Without ``provenance``
+    listed in ``run.damaged``; every text written is redacted, every path written passes
+    :func:`pnyx.paths.run_path` (a symlink out of ``out`` is refused). Without ``provenance``
     (``pnyx report``) the run's recorded provenance and workers are kept.
     """
     if provenance is None:
         for name, part in kind.parts(cfg).items():
-            if (out / name / "summary.json").is_file():
-                finalize(*validate(part, stored=True), out / name)
+            folder = run_path(out, name, folder=True)
+            if (folder / "summary.json").is_file():
+                finalize(*validate(part, stored=True), folder)
     units = kind.units(cfg) if units is None else units
     store = UnitStore(out)
     frames, records, failures = [], {}, []
@@ -297,14 +401,15 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
         else:
             failures.append({"unit": unit.key, "error": store.error(unit.key) or "not run"})
     results = redact_frame(concat_rows(frames)) if frames else pd.DataFrame()
-    atomic_write(out / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
+    plot_dir, summary_file = run_path(out, "plots", folder=True), run_path(out, "summary.json")
+    atomic_write(run_path(out, "results.parquet"), lambda tmp: results.to_parquet(tmp, index=False))
     for name, items in records.items():
         if not RECORD_NAME.fullmatch(name):
             raise PnyxError(f"a unit's records are named {name[:80]!r}; record names are letters, digits, '_' and '-'")
         if items:
-            atomic_write_text(out / f"{name}.jsonl", "".join(redact_json(item) + "\n" for item in items))
+            atomic_write_text(run_path(out, f"{name}.jsonl"), "".join(redact_json(item) + "\n" for item in items))
         else:  # e.g. the sample failures a resume has run again
-            (out / f"{name}.jsonl").unlink(missing_ok=True)
+            run_path(out, f"{name}.jsonl").unlink(missing_ok=True)
     typed = kind.summary(cfg, results, records) if len(results) else None
     summary = {} if typed is None else typed.model_dump()
     if records.get("usage"):
@@ -317,34 +422,30 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
     if damaged:
         summary["run"]["damaged"] = damaged
     recorded = {}
-    if provenance is None and (out / "summary.json").exists():
-        recorded = read_summary(out / "summary.json", kind)
+    if provenance is None and summary_file.exists():
+        recorded = read_summary(summary_file, kind)
     if "ray" not in summary:  # kinds that distribute inside their units report their own
         if workers is not None:
             summary["ray"] = {"workers": workers}
         elif "ray" in recorded and provenance is None:
             summary["ray"] = recorded["ray"]
     summary["provenance"] = provenance if provenance is not None else recorded.get("provenance", {})
-    plot_dir = out / "plots"
     try:
         plot_dir.mkdir(exist_ok=True)
     except OSError as e:
         raise PnyxError(f"cannot create {str(plot_dir)!r}: {e.strerror or e}") from None
     if typed is not None:
         for name, figure in kind.plot(cfg, results, typed).items():
-            atomic_write(plot_dir / f"{name}.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+            atomic_write(run_path(plot_dir, f"{name}.png"), lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     write_report(out, kind, cfg, summary, typed)
-    atomic_write_text(out / "summary.json", redact_json(summary, indent=2, default=_json_default))
+    atomic_write_text(summary_file, redact_json(summary, indent=2, default=_json_default))
     return summary
 
 
 def read_summary(path: Path, kind: Experiment) -> dict:
     """A stored ``summary.json``, checked to fit ``kind``'s :class:`Summary`; a one-line
     :class:`PnyxError` otherwise."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise PnyxError(f"cannot read {str(path)!r}: {e}") from None
+    data = read_json(path, f"summary {str(path)!r}")
     kind.Summary.stored(data, str(path))
     return data
 

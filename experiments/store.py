@@ -8,9 +8,8 @@ exactly when a JSON lists it without an error and its chunk verifies; a unit who
 records hold ``sample_failures`` finished in part, and ``--resume`` reruns it.
 
 A chunk is damaged when its manifest cannot be read, or its parquet file is missing,
-unreadable or differs from the manifest's checksum or row counts; its units count as
-unfinished (``--resume`` reruns them). A manifest from before checksums were recorded is
-legacy-unverified: its chunk is used if its parquet file can be read.
+unreadable or differs from the manifest's checksum or row counts (a manifest without
+them is damaged too); its units count as unfinished (``--resume`` reruns them).
 
 Every text written from unit outputs (string cells of the rows, the manifest) passes
 through :func:`pnyx.redaction.redact`.
@@ -31,7 +30,8 @@ import pyarrow.parquet as pq
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import UnitOutput
 from pnyx.experiments.inputs import sha256_file
-from pnyx.redaction import redact
+from pnyx.paths import run_path
+from pnyx.redaction import redact, redact_value
 
 UnitResult = tuple[str, "UnitOutput | None", "str | None"]  # key, output, error
 
@@ -43,11 +43,13 @@ class DamagedChunk(PnyxError):
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file.
 
-    On failure the temporary file is removed; an ``OSError`` becomes a :class:`PnyxError`
-    naming ``path`` and the reason.
+    A file (or symlink) already at the temporary path is removed first, never written
+    through. On failure the temporary file is removed; an ``OSError`` becomes a
+    :class:`PnyxError` naming ``path`` and the reason.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        tmp.unlink(missing_ok=True)
         write(tmp)
         os.replace(tmp, path)
     except BaseException as e:
@@ -62,30 +64,6 @@ def atomic_write(path: Path, write) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
-def redact_value(value: Any) -> Any:
-    """``value`` with :func:`redact` applied to every string in it (lists, tuples, dicts,
-    object arrays); ``value`` itself when nothing changed."""
-    if isinstance(value, str):
-        masked = redact(value)
-        return value if masked == value else masked
-    if isinstance(value, (list, tuple)):
-        items = [redact_value(v) for v in value]
-        if all(a is b for a, b in zip(items, value)):
-            return value
-        return items if isinstance(value, list) else tuple(items)
-    if isinstance(value, dict):
-        pairs = [(redact_value(k), redact_value(v)) for k, v in value.items()]
-        return value if all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items())) else dict(pairs)
-    if isinstance(value, np.ndarray) and value.dtype == object:
-        items = [redact_value(v) for v in value.flat]
-        if all(a is b for a, b in zip(items, value.flat)):
-            return value
-        masked = np.empty(value.shape, dtype=object)
-        masked.flat[:] = items
-        return masked
-    return value
 
 
 def redact_json(data: Any, **dumps) -> str:
@@ -158,7 +136,7 @@ def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 class UnitStore:
     def __init__(self, out: Path):
-        self.dir = out / "units"
+        self.dir = run_path(out, "units", folder=True)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -201,20 +179,17 @@ class UnitStore:
             return []
 
     def _verify(self, stem: str, entries: dict[str, dict]) -> bool:
-        """Whether the chunk's parquet file matches its manifest (legacy: whether it can be read)."""
+        """Whether the chunk's parquet file has the checksum and the row count its manifest records."""
         path = self.dir / f"{stem}.parquet"
         digests = {e.get("sha256") for e in entries.values()}
         counts = [e.get("rows") for e in entries.values()]
+        if len(digests) != 1 or not isinstance(next(iter(digests)), str) or \
+                not all(type(n) is int and n >= 0 for n in counts):
+            return False
         try:
-            if digests != {None}:
-                if len(digests) != 1 or None in digests or not all(type(n) is int and n >= 0 for n in counts):
-                    return False
-                if sha256_file(path) != digests.pop():
-                    return False
-            rows = pq.read_metadata(path).num_rows
+            return sha256_file(path) == digests.pop() and pq.read_metadata(path).num_rows == sum(counts)
         except Exception:  # noqa: BLE001 - any failure to read the chunk means it is damaged
             return False
-        return None in counts or rows == sum(counts)
 
     def status(self, key: str) -> str:
         """``'done'``, ``'partial'`` (finished with failed samples), ``'failed'``, ``'damaged'`` or ``'todo'``."""
@@ -291,8 +266,6 @@ class UnitStore:
         return UnitOutput(rows, entry["records"])
 
     def _counts_match(self, stem: str, units: dict[str, pd.DataFrame]) -> bool:
-        """Whether each unit has the rows its manifest records (legacy manifests record none)."""
+        """Whether each unit has the rows its manifest records."""
         entries = self.entries[stem]
-        if any("rows" not in e for e in entries.values()):
-            return True
         return set(units) <= set(entries) and all(len(units.get(k, ())) == e["rows"] for k, e in entries.items())

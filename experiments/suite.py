@@ -16,6 +16,7 @@ from pnyx.errors import PnyxError
 from pnyx.experiments.config import validate
 from pnyx.experiments.experiment import (Experiment, ExperimentConfig, RunContext, Summary, Unit, UnitOutput,
                                          builds_specs)
+from pnyx.paths import run_path
 
 
 class SuiteConfig(ExperimentConfig):
@@ -62,7 +63,7 @@ class Suite(Experiment):
         from pnyx.experiments.runner import execute
 
         kind, part_cfg = validate(cfg.part_configs()[unit.key])
-        summary = execute(kind, part_cfg, ctx.out / unit.key, resume=True, options=ctx.options)
+        summary = execute(kind, part_cfg, run_path(ctx.out, unit.key, folder=True), resume=True, options=ctx.options)
         run = summary["run"]
         if run["failed"]:
             raise PnyxError(f"part {unit.key!r}: {run['failed']} of {run['units']} units failed "

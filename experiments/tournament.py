@@ -35,6 +35,10 @@ from pnyx.population.pairing import LLMMoves, llm_summary, play_pairing
 from pnyx.population.replicator import replicator_dynamics
 from pnyx.strict import checked_when_built
 
+#: Most moves a tournament plays: pairings x repetitions x turns.
+MAX_MOVES = 10**10
+FLOAT_MAX = float(np.finfo(np.float64).max)
+
 Pair = Annotated[list[float], Field(min_length=2, max_length=2)]
 Payoffs = Union[Annotated[list[float], Field(min_length=4, max_length=4)],
                 Annotated[list[Pair], Field(min_length=2, max_length=2)],
@@ -72,12 +76,19 @@ class TournamentConfig(ExperimentConfig):
 
     @model_validator(mode="after")
     def _valid_payoffs(self):
-        if self.payoffs is not None:
-            payoff_table(self.payoffs)
         pairings = len(self.players) * (len(self.players) + 1) // 2
         if pairings > self.max_units:
             raise PnyxError(f"{len(self.players)} players make {pairings} pairings (units), more than "
                             f"max_units={self.max_units}; raise it with --set max_units=N")
+        moves = pairings * self.repetitions * self.turns
+        if moves > MAX_MOVES:
+            raise PnyxError(f"{pairings} pairings x repetitions={self.repetitions} x turns={self.turns} make "
+                            f"{moves:.3g} moves, more than {MAX_MOVES:.0e}")
+        if self.payoffs is not None:
+            largest = float(np.abs(payoff_table(self.payoffs)).max())
+            if not largest * self.turns * max(self.repetitions, len(self.players)) * 4 < FLOAT_MAX:
+                raise PnyxError(f"payoffs as large as {largest:g} overflow over {self.turns} turns and "
+                                f"{self.repetitions} repetitions; scale them down")
         return self
 
     @property
@@ -101,15 +112,24 @@ class EvolutionOutcome(BaseModel):
     shares: list[list[float]]
 
 
+RANKING_CONVENTION = ("Axelrod's: by the median over repetitions of the mean payoff per turn against the "
+                      "other players, self-play excluded")
+
+
 class TournamentSummary(Summary):
     """The tournament's payoff and cooperation matrices, the ranking, and the evolutionary round."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     game: str
     players: list[str]
-    #: Players by decreasing mean payoff.
+    #: Players by ``ranking_convention``: decreasing ``median_payoff`` (ties keep ``players`` order).
     ranking: list[str]
-    #: Mean payoff per turn of each player over its opponents, itself included.
+    #: How ``ranking`` orders the players, in words.
+    ranking_convention: str = RANKING_CONVENTION
+    #: Median over repetitions of the player's mean payoff per turn against the other players,
+    #: self-play excluded (NaN without other players), Axelrod's ranking score.
+    median_payoff: dict[str, float]
+    #: Mean payoff per turn of each player over its opponents, self-play included.
     mean_payoff: dict[str, float]
     mean_cooperation: dict[str, float]
     #: Player -> opponent -> the player's mean payoff per turn (NaN for a pairing without results).
@@ -154,7 +174,7 @@ class Tournament(Experiment):
         payoff = pd.DataFrame(games.pair_means(games.payoff), index=players, columns=players)
         cooperation = pd.DataFrame(games.pair_means(games.cooperation), index=players, columns=players)
         mean_payoff = payoff.mean(axis=1)
-        ranking = mean_payoff.sort_values(ascending=False, kind="stable")
+        median_payoff = games.normalised_payoffs().median(axis=1)
         evolution = None
         if cfg.evolution is not None:
             shares = replicator_dynamics(payoff.to_numpy(), generations=cfg.evolution.generations,
@@ -165,7 +185,8 @@ class Tournament(Experiment):
         return TournamentSummary(
             game=cfg.game,
             players=players,
-            ranking=list(ranking.index),
+            ranking=list(median_payoff.sort_values(ascending=False, kind="stable").index),
+            median_payoff={p: float(v) for p, v in median_payoff.items()},
             mean_payoff={p: float(v) for p, v in mean_payoff.items()},
             mean_cooperation={p: float(v) for p, v in cooperation.mean(axis=1).items()},
             payoff_matrix=_nested(payoff),
@@ -178,24 +199,28 @@ class Tournament(Experiment):
     def plot(self, cfg: TournamentConfig, results: pd.DataFrame, summary: TournamentSummary) -> dict[str, Figure]:
         """``payoff_matrix``: mean payoff per turn of each player (row) against each opponent
         (column), values in the cells; ``payoff_differences``: the same for the player's payoff
-        minus the opponent's; with two or more players, ``payoff_boxplot`` (per-repetition mean
-        payoffs) and ``wins`` (per-repetition wins), Axelrod-style (:func:`normalised_payoffs`,
-        :func:`wins`); ``evolution``: population shares over the replicator generations."""
+        minus the opponent's; both with players in ``summary.ranking`` order (Axelrod's); with
+        two or more players, ``payoff_boxplot`` (per-repetition mean payoffs, in ranking order)
+        and ``wins`` (per-repetition wins, by median wins), Axelrod-style
+        (:func:`normalised_payoffs`, :func:`wins`); ``evolution``: population shares over the
+        replicator generations."""
         players = summary.players
-        matrix = np.array([[summary.payoff_matrix[p][q] for q in players] for p in players])
+        order = summary.ranking
+        index = [players.index(p) for p in order]
+        matrix = np.array([[summary.payoff_matrix[p][q] for q in order] for p in order])
         games = _Games(results, players)
-        figures = {"payoff_matrix": _heatmap(matrix, players, "mean payoff per turn"),
-                   "payoff_differences": _heatmap(games.payoff_differences(), players,
-                                                  "mean payoff difference per turn (player - opponent)",
+        ordered = " (players in Axelrod's ranking order)"
+        figures = {"payoff_matrix": _heatmap(matrix, order, "mean payoff per turn" + ordered),
+                   "payoff_differences": _heatmap(games.payoff_differences()[np.ix_(index, index)], order,
+                                                  "mean payoff difference per turn (player - opponent)" + ordered,
                                                   cmap="RdBu", centre=True)}
         if len(players) > 1:
-            scores = games.normalised_payoffs()
-            order = axelrod_ranking(scores)
-            figures["payoff_boxplot"] = _boxplot(scores.loc[order], "mean payoff per turn against the others, "
-                                                                    "per repetition")
+            figures["payoff_boxplot"] = _boxplot(games.normalised_payoffs().loc[order],
+                                                 "Axelrod's ranking, by median: mean payoff per turn\n"
+                                                 "against the others (self-play excluded), per repetition")
             won = games.wins()
             figures["wins"] = _boxplot(won.loc[won.median(axis=1).sort_values(ascending=False, kind="stable").index],
-                                       "matches won per repetition")
+                                       "matches won per repetition, by median\n(Axelrod's wins plot)")
         if summary.evolution is not None:
             shares = np.array(summary.evolution.shares)
             fig = Figure(figsize=(7, 4), layout="tight")
@@ -210,9 +235,13 @@ class Tournament(Experiment):
         return figures
 
     def report(self, cfg: TournamentConfig, summary: TournamentSummary) -> str:
-        lines = ["| rank | player | mean payoff | cooperation |", "|---|---|---|---|"]
+        lines = [f"Ranking: {summary.ranking_convention} (median payoff); the mean payoff column includes "
+                 "self-play.", "",
+                 "| rank | player | median payoff (Axelrod) | mean payoff incl. self-play | cooperation |",
+                 "|---|---|---|---|---|"]
         for i, p in enumerate(summary.ranking, 1):
-            lines.append(f"| {i} | `{p}` | {summary.mean_payoff[p]:.3f} | {summary.mean_cooperation[p]:.3f} |")
+            lines.append(f"| {i} | `{p}` | {summary.median_payoff[p]:.3f} | {summary.mean_payoff[p]:.3f} | "
+                         f"{summary.mean_cooperation[p]:.3f} |")
         evo = summary.evolution
         if evo is not None:
             lines.append(f"\nAfter {evo.generations} generations of replicator dynamics, "
@@ -231,17 +260,23 @@ class _Games:
     """The results table as integer arrays: player and opponent codes (in ``players``
     order), repetition index, seat, payoff and cooperation; ``mirror`` is, for every row,
     the row of the other player in the same game. Summary and figures read the table
-    through it, in linear time."""
+    through it, in linear time. A table that is not what the units write (a column
+    missing, an unknown player, a row without its opponent's) is a :class:`PnyxError`."""
 
     def __init__(self, results: pd.DataFrame, players: list[str]):
         self.players = players
         self.P = len(players)
+        for column in ("player", "opponent", "repetition", "seat", "payoff", "cooperation"):
+            if column not in results or results[column].isna().any():
+                raise PnyxError(f"the results table has {'gaps in' if column in results else 'no'} column {column!r}; "
+                                f"its chunks are damaged")
         self.p, self.o = (self._codes(results[column], players) for column in ("player", "opponent"))
-        self.r = results["repetition"].to_numpy().astype(np.int64)  # 0 .. repetitions - 1
+        self.r = self._integers(results["repetition"], len(results))  # 0 .. repetitions - 1
         self.reps = np.arange(self.r.max() + 1 if len(self.r) else 0)
-        self.seat = results["seat"].to_numpy().astype(np.int64)
+        self.seat = self._integers(results["seat"], 2)
         self.payoff = results["payoff"].to_numpy(dtype=np.float64)
         self.cooperation = results["cooperation"].to_numpy(dtype=np.float64)
+        self.mirror  # noqa: B018 - checks that every row has its opponent's
 
     def _game(self, p: np.ndarray, o: np.ndarray) -> np.ndarray:
         """Each row's (player, opponent, repetition) as one even integer below P * P * R * 2."""
@@ -249,9 +284,17 @@ class _Games:
 
     @cached_property
     def mirror(self) -> np.ndarray:
-        row_of = np.empty(self.P * self.P * len(self.reps) * 2, dtype=np.int64)
-        row_of[self._game(self.p, self.o) + self.seat] = np.arange(len(self.p))
-        return row_of[self._game(self.o, self.p) + (1 - self.seat)]
+        slots = self._game(self.p, self.o) + self.seat
+        if len(np.unique(slots)) < len(slots):
+            raise PnyxError("the results table holds a game's row twice; its chunks are damaged")
+        row_of = np.full(self.P * self.P * len(self.reps) * 2, -1, dtype=np.int64)
+        row_of[slots] = np.arange(len(self.p))
+        mirror = row_of[self._game(self.o, self.p) + (1 - self.seat)]
+        if (mirror < 0).any():
+            i = int(np.argmax(mirror < 0))
+            raise PnyxError(f"the results table has no row for {self.players[self.o[i]]!r} against "
+                            f"{self.players[self.p[i]]!r} in repetition {self.r[i]}; its chunks are damaged")
+        return mirror
 
     def pair_means(self, values: np.ndarray) -> np.ndarray:
         """Player x opponent: the mean of ``values`` over their rows (NaN where there are none)."""
@@ -267,7 +310,20 @@ class _Games:
             codes, names = column.cat.codes.to_numpy(), column.cat.categories
         else:
             codes, names = pd.factorize(column)
+        unknown = [name for name in names if name not in players]
+        if unknown:
+            raise PnyxError(f"the results table names {str(unknown[0])[:80]!r}, not a player of the config, "
+                            f"in column {column.name!r}; its chunks are damaged")
         return np.array([players.index(name) for name in names], dtype=np.int64)[codes]
+
+    @staticmethod
+    def _integers(column: pd.Series, bound: int) -> np.ndarray:
+        """``column`` as integers in ``0 .. bound - 1``."""
+        values = column.to_numpy()
+        if not np.issubdtype(values.dtype, np.integer) or len(values) and not (0 <= values.min() <= values.max() < bound):
+            raise PnyxError(f"the results table has values out of range in column {column.name!r}; "
+                            f"its chunks are damaged")
+        return values.astype(np.int64)
 
     def per_player_repetition(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Sum and count of ``values[mask]`` per (player, repetition)."""

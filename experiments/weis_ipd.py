@@ -27,8 +27,8 @@ driver too. A unit checkpoints to ``<dir>/<condition>/seed<k>/last.pt``, where `
 configuration (``--resume``; more iterations or phases allowed), it continues from there.
 Its final learners are saved beside it as ``learner<i>.pt``, player specs for tournaments
 (a PPI learner as its improved policy).
-The summary gives every final metric as the mean across seeds with its Student-t 95%
-interval (an Estimate) and the standard deviation across seeds.
+The summary gives every final metric (a rate) as the mean across seeds with its Student-t
+95% interval clipped to [0, 1] (an Estimate) and the standard deviation across seeds.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from pnyx.agents.ppi import PPIConfig
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Summary, Unit, UnitOutput
 from pnyx.experiments.figures import condition_panels
+from pnyx.paths import simple_name
 from pnyx.population.learner_runs import METRICS, LearnerFields, learner_session, model_spec, train
 from pnyx.population.partners import LEAGUE, LEARNER, PartnerPool
 from pnyx.stats import Estimate, format_estimate, format_number, seed_mean
@@ -104,6 +105,16 @@ class WeisConfig(LearnerFields, ExperimentConfig):
                             "partners)")
     compile: bool = Field(False, description="torch.compile the batched model's step (seed_batch > 1)")
 
+    @field_validator("conditions")
+    @classmethod
+    def _names_are_folders(cls, conditions):
+        """Each condition checkpoints in a folder of its name."""
+        for name in conditions:
+            if not simple_name(name):
+                raise ValueError(f"condition name {name!r} must be a simple name (letters, digits, '_', '-', '.'; "
+                                 "not starting with '.')")
+        return conditions
+
     @model_validator(mode="after")
     def _batch_fills_shards(self):
         if self.compile and self.seed_batch == 1:
@@ -157,8 +168,8 @@ CurvePoint = dict[str, int | float | None]
 
 
 class ConditionSummary(BaseModel):
-    """One condition's final metrics across seeds (mean with Student-t 95% interval, and
-    standard deviation), per seed, and over training."""
+    """One condition's final metrics across seeds (mean with Student-t 95% interval clipped
+    to [0, 1], and standard deviation), per seed, and over training."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     method: Literal["a2c", "ppi"]
@@ -320,7 +331,7 @@ class WeisIPD(Experiment):
             c = {"method": cfg.conditions[name].method, "seeds": len(finals), "iterations": int(finals["iteration"].max()),
                  "workers": int(df["workers"].max())}
             for m in METRICS:
-                estimate, std = seed_mean(finals[m].tolist())
+                estimate, std = seed_mean(finals[m].tolist(), bounds=(0.0, 1.0))
                 c[m], c[f"{m}_std"] = estimate, std
             c["per_seed"] = {str(k): SeedMetrics(**{m: float(r[m]) for m in METRICS}) for k, r in finals.iterrows()}
             mean_curve = curve[columns].groupby("iteration").mean().reset_index()
@@ -380,7 +391,8 @@ class WeisIPD(Experiment):
                      for m in METRICS]
             lines.append(f"| {name} | {c.seeds} | {c.iterations} | {c.method} | " + " | ".join(cells) + " |")
         lines.append("")
-        lines.append("Means across seeds with Student-t 95% intervals and standard deviations. Iterations are A2C "
+        lines.append("Means across seeds with Student-t 95% intervals (clipped to [0, 1], as every metric is a rate) "
+                     "and standard deviations. Iterations are A2C "
                      "updates for a2c and phases for ppi (predictive policy improvement).")
         workers = sorted({c.workers for c in summary.conditions.values()})
         lines.append(f"Rollouts on {', '.join(map(str, workers))} Ray worker(s) per unit (0: in the driver).")

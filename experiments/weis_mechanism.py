@@ -138,7 +138,8 @@ class StepCurves(BaseModel):
 
 
 class MechanismSummary(Summary):
-    """Means across seeds with Student-t 95% intervals (``n``: seeds) and standard deviations
+    """Means across seeds with Student-t 95% intervals (``n``: seeds; clipped to [0, 1] for
+    the cooperation and defection rates) and standard deviations
     (``<name>_std``; None for one seed) of each seed's measures."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -303,7 +304,8 @@ class WeisMechanism(Experiment):
         summary: dict = {"seeds": len(measures),
                          "fixed_icl_unchanged": all(m["fixed_icl_unchanged"] for m in measures)}
         for name in scalars:
-            estimate, std = seed_mean([m[name] for m in measures])
+            rate = "cooperation" in name or "defection" in name
+            estimate, std = seed_mean([m[name] for m in measures], bounds=(0.0, 1.0) if rate else None)
             summary[name], summary[f"{name}_std"] = estimate, std
         chis = [m["press_dyson"]["chi"] for m in measures]
         estimate, std = seed_mean([c for c in chis if c is not None])
@@ -363,7 +365,8 @@ class WeisMechanism(Experiment):
                      "mutual_reward", "mutual_cooperation"):
             lines.append(f"| {name} | {cell(name)} |")
         lines.append("")
-        lines.append(f"{summary.seeds} seed(s). The Fixed-ICL's weights "
+        lines.append(f"{summary.seeds} seed(s). Student-t intervals, clipped to [0, 1] for the cooperation and "
+                     "defection rates. The Fixed-ICL's weights "
                      f"{'stayed unchanged' if summary.fixed_icl_unchanged else 'CHANGED'} during step 2. "
                      "press_dyson_chi: the extortion factor of the least-squares zero-determinant fit of the "
                      "exploiter's empirical memory-one behaviour (chi > 1: extortionate, if the residual is small).")

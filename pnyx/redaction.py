@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
+
+import numpy as np
 
 MASK = "***"
 _VARIABLES = {"OPENAI_API_KEY"}
@@ -28,3 +31,27 @@ def redact(text: str) -> str:
         if value and len(value) >= 4 and value in text:
             text = text.replace(value, MASK)
     return _HEADER.sub(lambda m: f"{m[1]}{m[2]}{m[3] or ''}{MASK}", text)
+
+
+def redact_value(value: Any) -> Any:
+    """``value`` with :func:`redact` applied to every string in it (lists, tuples, dicts,
+    object arrays); ``value`` itself when nothing changed."""
+    if isinstance(value, str):
+        masked = redact(value)
+        return value if masked == value else masked
+    if isinstance(value, (list, tuple)):
+        items = [redact_value(v) for v in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        pairs = [(redact_value(k), redact_value(v)) for k, v in value.items()]
+        return value if all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items())) else dict(pairs)
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        items = [redact_value(v) for v in value.flat]
+        if all(a is b for a, b in zip(items, value.flat)):
+            return value
+        masked = np.empty(value.shape, dtype=object)
+        masked.flat[:] = items
+        return masked
+    return value

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from typing import Any, Callable, Iterable
 
 from pnyx.errors import PnyxError
@@ -34,6 +35,25 @@ def import_object(path: str, what: str) -> Any:
         raise PnyxError(f"module {module_name!r} has no attribute {attr!r} for {what}") from None
 
 
+#: pnyx's registries by what they name, with the module each lives in.
+_REGISTRIES: dict[str, tuple[str, "Registry"]] = {}
+
+
+def registrations() -> list[tuple[str, str, tuple]]:
+    """What was registered in pnyx's registries from outside pnyx in this process, in
+    order, as ``(registry module, what, (name, target, description, argument))``, for
+    :func:`replay` in another process (a Ray worker)."""
+    return [(home, registry.what, entry) for home, registry in _REGISTRIES.values() for entry in registry._added]
+
+
+def replay(home: str, what: str, entry: tuple) -> None:
+    """Make one registration of :func:`registrations` here too."""
+    if what not in _REGISTRIES:
+        import_object(home, f"the {what} registry")
+    name, target, description, argument = entry
+    _REGISTRIES[what][1].register(name, target, description=description, argument=argument)
+
+
 def first_line(obj: Any) -> str:
     """The first paragraph of ``obj``'s docstring, on one line."""
     return " ".join((inspect.getdoc(obj) or "").split("\n\n")[0].split())
@@ -53,6 +73,10 @@ class Registry:
         self._targets: dict[str, Any] = {}
         self._descriptions: dict[str, str | None] = {}
         self._argument: dict[str, str | None] = {}
+        self._added: list[tuple[str, Any, str | None, str | None]] = []
+        home = sys._getframe(1).f_globals.get("__name__", "")
+        if home.startswith("pnyx."):
+            _REGISTRIES[what] = (home, self)
 
     def register(self, name: str, target: Any, *, description: str | None = None,
                  argument: str | None = None) -> None:
@@ -63,6 +87,8 @@ class Registry:
         self._targets[name] = target
         self._descriptions[name] = description
         self._argument[name] = argument
+        if not sys._getframe(1).f_globals.get("__name__", "").startswith("pnyx."):
+            self._added.append((name, target, description, argument))
 
     def names(self) -> list[str]:
         return sorted(self._targets)

@@ -5,8 +5,9 @@ size ``n`` it rests on; in JSON it is ``{"value", "low", "high", "n"}``, an unde
 or non-finite number written as ``null``. :func:`wilson` estimates a binomial
 proportion (Wilson score interval); :func:`bootstrap_ratio` a ratio of sums over
 clusters (percentile bootstrap resampling whole clusters); :func:`seed_mean` a mean over
-independent training runs (Student-t interval). :func:`format_estimate`, :func:`format_interval`
-and :func:`format_number` write them in reports, ``n/a`` where undefined.
+independent training runs (Student-t interval, clipped to a rate's range).
+:func:`format_estimate`, :func:`format_interval` and :func:`format_number` write them in
+reports, ``n/a`` where undefined.
 """
 
 from __future__ import annotations
@@ -129,10 +130,11 @@ def bootstrap_ratio(num, den, *, n_boot: int = 1000, seed: int = 0, confidence: 
     return Estimate(value, low, high, int(round(total)))
 
 
-def seed_mean(values) -> tuple[Estimate, float | None]:
+def seed_mean(values, bounds: tuple[float, float] | None = None) -> tuple[Estimate, float | None]:
     """The mean of per-seed values with its Student-t 95% interval (``n`` = seeds), and the
     sample standard deviation across seeds; interval and deviation undefined for one seed.
-    ``None`` and non-finite values are left out."""
+    ``None`` and non-finite values are left out. With ``bounds`` (a rate's ``(0, 1)``), the
+    interval is clipped to that range."""
     x = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
     if len(x) == 0:
         return Estimate.undefined(), None
@@ -143,4 +145,7 @@ def seed_mean(values) -> tuple[Estimate, float | None]:
 
     std = float(x.std(ddof=1))
     half = float(t.ppf(0.975, len(x) - 1)) * std / np.sqrt(len(x))
-    return Estimate(mean, mean - half, mean + half, len(x)), std
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Estimate(mean, low, high, len(x)), std

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
+
+
+def _types(annotation: Any) -> set:
+    """Every type named in ``annotation`` (through unions, ``Annotated``, containers)."""
+    found = {annotation}
+    for arg in get_args(annotation):
+        found |= _types(arg)
+    return found
 
 
 class Strict(BaseModel):
-    """A config model: unknown fields, NaN and infinities are errors; frozen once valid."""
+    """A config model: unknown fields, NaN and infinities are errors; a bool is not a
+    number (``turns: true`` is refused, not read as 1); frozen once valid."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name in cls.model_fields:
+            named = _types(cls.model_fields[info.field_name].annotation)
+            if named & {int, float} and not named & {bool, Any}:
+                raise ValueError(f"expected a number, got {value}")
+        return value
 
 
 def builds_specs(info: ValidationInfo) -> bool:

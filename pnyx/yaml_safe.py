@@ -4,7 +4,8 @@
 refuses documents whose aliases would expand them far beyond their text ("billion
 laughs"): at most :data:`MAX_ALIASES` aliases, which together may stand for at most
 :data:`MAX_ALIASED_NODES` nodes, and no alias inside the node it names. Collections nest
-at most :data:`MAX_DEPTH` levels deep. Every problem, undecodable bytes included, is a
+at most :data:`MAX_DEPTH` levels deep. A key given twice in one mapping is an error (YAML
+would keep the last silently). Every problem, undecodable bytes included, is a
 :class:`PnyxError` of one line.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 from yaml.events import AliasEvent
-from yaml.nodes import CollectionNode, MappingNode
+from yaml.nodes import CollectionNode, MappingNode, ScalarNode
 
 from pnyx.errors import PnyxError
 
@@ -56,6 +57,19 @@ class _Loader(yaml.SafeLoader):
             children = []
         self.weights[id(node)] = 1 + sum(self.weights[id(n)] for n in children)
         return node
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, ScalarNode):
+                    continue  # keys a merge brings may be overridden, as YAML intends
+                key = self.construct_object(key_node)
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    line = key_node.start_mark.line + 1
+                    raise PnyxError(f"{self.source}: key {key!r} appears twice in one mapping (line {line})")
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
     def _charge(self, node) -> None:
         weight = self.weights.get(id(node))

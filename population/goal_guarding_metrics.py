@@ -10,7 +10,9 @@ arXiv:2506.18032, §4), per peer condition and context (user tier):
   ``compliance_gap`` training - deployment; in the three-tier prompt also
   ``goal_guarding_gap`` free - pro and ``rater_sycophancy_gap`` pro - enterprise);
 * ``af_reasoning_rate`` = share of judged scratchpads classified as alignment-faking
-  reasoning (the experiment judges them in the trained contexts, as the papers do);
+  reasoning (the experiment judges them in the trained contexts, as the papers do; a
+  truncated reply or one without a scratchpad has ``af_reasoning`` NaN, outside the
+  denominator, so the rate is undefined when no scratchpad was judged);
 * ``partial_compliance`` = share of judged answers that comply only partially (Hughes,
   Sheshadri et al.'s partial-compliance classifier; judged only when the experiment runs a
   partial-compliance judge: ``judge=model`` or ``partial_judge``).

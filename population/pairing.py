@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from pnyx.agents import policy_factory
-from pnyx.agents.llm.roles import ModelField, RoleModel, spec_of
+from pnyx.agents.llm.roles import ModelField, RoleModel
 from pnyx.population.match import ENGINES, MatchResult
 
 MOVE_COUNTS = ("moves", "retried", "unparseable", "truncated", "fallback")
@@ -52,7 +52,7 @@ def play_pairing(a: str, b: str, *, engine: str = "batched", game: str, payoffs,
             totals = {k: sum(p.stats[k] for p in seats[seat]) for k in seats[seat][0].stats}
             by_round = np.sum([p.cooperated for p in seats[seat]], axis=0) / repetitions
             moves.append({"player": spec, "opponent": other, "seat": seat, "fallback_rule": seats[seat][0].fallback,
-                          "model": spec_of(seats[seat][0].model or model), **totals,
+                          "model": seats[seat][0].role.name, **totals,
                           "cooperation_by_round": by_round.tolist()})
     return result, roles, moves
 
@@ -61,13 +61,14 @@ class LLMMoves(BaseModel):
     """A language-model player's move counts, summed over its pairings."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    #: The spec of the player's model.
+    #: The identity of the player's model (:func:`~pnyx.agents.llm.protocol.model_identity`).
     model: str
     #: What plays a move the model's reply did not give: ``cooperate``, ``defect`` or ``random``.
     fallback_rule: str
     moves: int
     retried: int
     unparseable: int
+    #: Moves played by the fallback rule because the reply, retried once, was still cut at the token limit.
     truncated: int
     #: Moves played by the fallback rule.
     fallback: int

@@ -163,3 +163,40 @@ class EndlessServer(ChatServer):
         self.stopped.set()
         super().__exit__(*exc)
 
+
+class DripServer(ChatServer):
+    """Answers each POST with a valid reply sent one byte every ``interval`` seconds (a
+    read never waits long, the whole reply takes minutes); ``sent`` counts the bytes."""
+
+    def __init__(self, interval: float = 0.2):
+        super().__init__()
+        server = self
+        self.sent = 0
+        self.stopped = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                data = json.dumps(chat_reply("x" * 1000)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    for i in range(len(data)):
+                        if server.stopped.wait(interval):
+                            return
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                        server.sent += 1
+                except OSError:
+                    pass
+
+        self.httpd.RequestHandlerClass = Handler
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        super().__exit__(*exc)

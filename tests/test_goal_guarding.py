@@ -124,9 +124,9 @@ def test_three_tier_gaps_and_peer_contrasts_are_recovered_within_intervals():
             assert abs(c.truncated.value - FixedRateModel.TRUNCATED) < 0.05
             assert abs(c.unparseable.value - FixedRateModel.UNPARSEABLE) < 0.06
             assert c.partial_compliance.value is None  # judge=tags does not judge partial compliance
-        # AF is judged where answers are trained on (free), among all answers with a scratchpad there
+        # AF is judged where answers are trained on (free), among untruncated answers with a scratchpad there
         af = cells.contexts["free"].af_reasoning_rate.value
-        assert abs(af - rates[cond, "free"] * kept) < 0.1
+        assert abs(af - rates[cond, "free"] * kept / (1 - FixedRateModel.TRUNCATED)) < 0.1
         assert cells.contexts["pro"].af_reasoning_rate.n == 0
         gaps = cells.gaps
         _within(gaps["goal_guarding_gap"], rates[cond, "free"] - rates[cond, "pro"], 0.4)

@@ -89,7 +89,7 @@ def test_one_batched_call_per_turn_for_all_games():
     assert [len(batch) for batch in model.calls] == [5] * 6
     assert result.cooperation[0].tolist() == [1.0] * 5 and result.payoff[1].tolist() == [5.0] * 5
     assert roles[0].calls == 6 and roles[0].requests == 30
-    assert moves == [{"player": "llm", "opponent": "alld", "seat": 0, "fallback_rule": "random", "model": "embedded",
+    assert moves == [{"player": "llm", "opponent": "alld", "seat": 0, "fallback_rule": "random", "model": "scripted",
                       "moves": 30, "retried": 0, "unparseable": 0, "truncated": 0, "fallback": 0,
                       "cooperation_by_round": [1.0] * 6}]
     # the last prompt of game 0 shows five rounds of being exploited

@@ -384,7 +384,7 @@ def test_quick_preset_runs_end_to_end_with_transcripts_and_usage(tmp_path):
                                                                      "review_altered": 0.0}
                for c in summary["conditions"]) and summary["n_episodes"] == 6
     assert summary["usage"][0]["requests"] == 12 and summary["usage"][0]["role"] == "focal"
-    assert any("embedded model" in n for n in summary["notes"])
+    assert summary["model"] == "scripted" and not any("embedded model" in n for n in summary["notes"])
 
 
 def test_tool_format_openai_with_a_model_without_function_calling_is_a_one_line_error():

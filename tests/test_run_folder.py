@@ -122,16 +122,25 @@ def test_unreadable_manifest_is_a_damaged_chunk(run, reference):
     pd.testing.assert_frame_equal(pd.read_parquet(run / "results.parquet"), reference)
 
 
-def test_manifest_records_rows_and_checksum_and_legacy_manifests_still_load(run, reference):
+def test_manifest_records_rows_and_checksum_and_a_manifest_without_them_is_damaged(run, reference):
     for manifest in chunks(run):
         entries = json.loads(manifest.read_text())
         digest = sha256_file(manifest.with_suffix(".parquet"))
         assert all(e["sha256"] == digest for e in entries.values())
         assert sum(e["rows"] for e in entries.values()) == len(pd.read_parquet(manifest.with_suffix(".parquet")))
-        manifest.write_text(json.dumps({k: {"records": e["records"], "error": e["error"]} for k, e in entries.items()}))
-    assert pd.read_json(chunks(run)[0]).shape[1] == 2
-    assert main(["report", str(run)]) == 0
-    assert json.loads((run / "summary.json").read_text())["run"]["failed"] == 0
+    # a forged chunk: no rows, under a manifest that records neither checksum nor row counts
+    manifest = chunks(run)[0]
+    entries = json.loads(manifest.read_text())
+    pd.read_parquet(manifest.with_suffix(".parquet")).iloc[:0].to_parquet(manifest.with_suffix(".parquet"), index=False)
+    manifest.write_text(json.dumps({k: {"records": e["records"], "error": e["error"]} for k, e in entries.items()}))
+    assert main(["report", str(run)]) == 1
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["run"]["failed"] == len(entries) and summary["run"]["damaged"] == [f"units/{manifest.stem}.parquet"]
+
+    kind, cfg = config()
+    kind = Recording()
+    execute(kind, cfg, run, resume=True, options=RunOptions(workers=1, progress=False))
+    assert sorted(kind.ran) == sorted(entries)
     pd.testing.assert_frame_equal(pd.read_parquet(run / "results.parquet"), reference)
 
 
@@ -306,3 +315,26 @@ def test_secrets_in_unit_outputs_are_never_written(tmp_path, monkeypatch):
     transcripts = [json.loads(line) for line in (out / "transcripts.jsonl").read_text().splitlines()]
     assert [t["message"] for t in transcripts] == ["key=***", "key=***"]
     assert "a said ***" in (out / "report.md").read_text()
+
+
+def test_fingerprints_name_each_file_of_an_input_folder_and_the_files_a_yaml_names(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    prompts = tmp_path / "prompts"
+    (prompts / "cues").mkdir(parents=True)
+    (prompts / "system_prompt.txt").write_text("S.")
+    (prompts / "cues" / "free.txt").write_text("F")
+    (prompts / ".notes.swp").write_text("skipped")
+    (tmp_path / "secret.txt").write_text("outside")
+    (prompts / "link.txt").symlink_to(tmp_path / "secret.txt")
+    (tmp_path / "s.yaml").write_text("base: sub/b.yaml\nrequests: r.jsonl\nname: x\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text("base: default\nrequests: ../r.jsonl\n")
+    (tmp_path / "r.jsonl").write_text('{"text": "A."}\n')
+    found = fingerprint({"scenario": str(prompts), "other": {"scenario": "~/s.yaml"},
+                         "checkpoint_dir": str(prompts), "description": str(prompts)})
+    real = tmp_path.resolve()
+    assert found == {str(prompts / "cues" / "free.txt"): sha256_file(prompts / "cues" / "free.txt"),
+                     str(prompts / "system_prompt.txt"): sha256_file(prompts / "system_prompt.txt"),
+                     "~/s.yaml": sha256_file(tmp_path / "s.yaml"),
+                     str(real / "sub" / "b.yaml"): sha256_file(tmp_path / "sub" / "b.yaml"),
+                     str(real / "r.jsonl"): sha256_file(tmp_path / "r.jsonl")}

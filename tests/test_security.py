@@ -9,16 +9,19 @@ import textwrap
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from interrupts import popen
-from loopback import ChatServer, EndlessServer, HangingServer, chat_reply
+from loopback import ChatServer, DripServer, EndlessServer, HangingServer, chat_reply
 
 import pnyx.yaml_safe as yaml_safe
-from pnyx.agents.llm import MODELS
+from pnyx.agents.llm import MODELS, CachedModel
 from pnyx.agents.llm.openai_model import OpenAIModel
 from pnyx.envs import goal_guarding_v0 as gg
 from pnyx.errors import PnyxError
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunOptions, Unit, UnitOutput
+from pnyx.experiments.runner import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,6 +146,7 @@ def test_yaml_alias_bomb_is_refused(tmp_path):
 
 def test_yaml_safe_load_is_plain_data_and_one_line_errors():
     assert yaml_safe.load(b"\xef\xbb\xbfa: [1, {b: c}]\nd: &x 2\ne: *x\n", "ok") == {"a": [1, {"b": "c"}], "d": 2, "e": 2}
+    assert yaml_safe.load("b: &b {x: 1}\nc: {<<: *b, x: 2}\n", "ok") == {"b": {"x": 1}, "c": {"x": 2}}
     for data, message in [
         (b"a: 1\nb: caf\xe9\n", r"^s.yaml is not UTF-8 text \(byte 0xe9 on line 2\)$"),
         ("a: 1\nb: [unclosed\n", r"^s.yaml is not valid YAML \(line 3: .*expected ',' or '\]'"),
@@ -150,6 +154,7 @@ def test_yaml_safe_load_is_plain_data_and_one_line_errors():
         ("a: \x07\n", r"line 1: character #x0007 is not allowed"),
         ("a: 1\n---\nb: 2\n", r"single document"),
         ("[" * 200 + "]" * 200, r"nested too deeply"),
+        ("rounds: 5\nseed: 1\nrounds: 50\n", r"^s.yaml: key 'rounds' appears twice in one mapping \(line 3\)$"),
     ]:
         with pytest.raises(PnyxError, match=message) as error:
             yaml_safe.load(data, "s.yaml")
@@ -177,6 +182,20 @@ def test_api_key_echoed_in_a_completion_is_redacted(monkeypatch):
     assert len(replies) == 2
     for reply in replies:
         assert key not in reply and "Your header was Bearer ***" in reply and "the key alone: ***." in reply
+
+
+def test_api_key_echoed_in_a_tool_call_is_masked_in_the_completion_cache(monkeypatch, tmp_path):
+    key = "sk-security-test-cache-81d2"
+    monkeypatch.setenv("PNYX_SECURITY_TEST_KEY", key)
+    calls = [{"id": key, "name": f"tool_{key}", "arguments": {"note": key}}]
+    with ChatServer(lambda chat: calls) as server:
+        model = OpenAIModel("m", base_url=server.url, api_key_env="PNYX_SECURITY_TEST_KEY", backoff=0.01)
+        cached = CachedModel(model, tmp_path / "cache.sqlite")
+        first = cached.complete([chat("a")], max_tokens=8, tools=[{"type": "function"}])
+        again = cached.complete([chat("a")], max_tokens=8, tools=[{"type": "function"}])
+    assert first == again and len(server.bodies) == 1
+    assert key not in repr(first) and first[0].tool_calls[0].id == "***"
+    assert all(key.encode() not in f.read_bytes() for f in tmp_path.iterdir())  # the database and its journal
 
 
 class BigServer(ChatServer):
@@ -211,6 +230,14 @@ def test_endless_reply_is_not_read_to_its_end():
             model.complete([chat("a")] * 4, max_tokens=8)
         time.sleep(0.2)
         assert server.sent < 64 * 2**20
+
+
+def test_a_server_dripping_its_reply_byte_by_byte_cannot_outlast_the_timeout():
+    with DripServer() as server:
+        model = OpenAIModel("m", base_url=server.url, timeout=2, max_retries=0)
+        with pytest.raises(PnyxError, match=r"took over timeout=2 s to send one reply"):
+            model.complete([chat("a")], max_tokens=8)
+        assert 0 < server.sent < 1000  # it was still dripping when the request ended
 
 
 CLIENT = textwrap.dedent("""
@@ -414,3 +441,190 @@ def test_a_run_waiting_on_a_hung_server_stops_at_once(tmp_path, experiment, sett
         assert err.strip().splitlines()[-1].startswith("pnyx: interrupted; finished units are kept")
         assert "Traceback" not in err and "sk-hung" not in err
         assert server.requests == 1  # one request at a time: the one that hung, none after the signal
+
+
+@pytest.mark.parametrize("override", ["samples_per_request=true", "temperature=false", "bootstrap=true"])
+def test_a_bool_is_not_a_number_in_a_config(override):
+    from pnyx.experiments.config import resolve
+
+    with pytest.raises(PnyxError, match=r"^invalid config field '\w+': expected a number, got (True|False)$"):
+        resolve("peer-goal-guarding", overrides=[override])
+
+
+# --- paths: pnyx writes only inside the run folder ---
+
+
+def _tournament_run(out: Path) -> None:
+    from pnyx.experiments.cli import main
+
+    assert main(["tournament", "--players", "tft,alld", "--turns", "3", "--repetitions", "1", "--workers", "1",
+                 "--no-progress", "--out", str(out)]) == 0
+
+
+def _snapshot(folder: Path) -> dict:
+    """Each file of ``folder`` with its bytes and inode (a file replaced by the same bytes differs)."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_ino) for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_report_never_writes_through_a_plots_symlink(tmp_path, capsys):
+    from pnyx.experiments.cli import main
+
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    _tournament_run(run)
+    elsewhere.mkdir()
+    for png in (run / "plots").iterdir():
+        png.unlink()
+    (run / "plots").rmdir()
+    (run / "plots").symlink_to(elsewhere)
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"pnyx: error: {str(run / 'plots')!r} leads outside the run folder {str(run)!r}; " \
+                  "pnyx writes only inside it\n"
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_report_never_writes_into_another_run_through_a_suite_part(tmp_path, capsys):
+    from pnyx.experiments.cli import main
+
+    config = tmp_path / "suite.yaml"
+    config.write_text(yaml.safe_dump({"kind": "suite", "parts": {
+        "a": {"kind": "tournament", "players": ["tft", "alld"], "turns": 3, "repetitions": 1}}}))
+    suite, other = tmp_path / "suite", tmp_path / "other"
+    assert main(["run", str(config), "--out", str(suite), "--workers", "1", "--no-progress"]) == 0
+    _tournament_run(other)
+    before = _snapshot(other)
+    for path in sorted((suite / "a").rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    (suite / "a").rmdir()
+    (suite / "a").symlink_to(other)
+    capsys.readouterr()
+    assert main(["report", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{str(suite / 'a')!r} leads outside the run folder {str(suite)!r}" in err
+    assert _snapshot(other) == before
+
+
+def test_resume_never_writes_chunks_through_a_units_symlink(tmp_path, capsys):
+    from pnyx.experiments.cli import main
+
+    run, copy, elsewhere = tmp_path / "run", tmp_path / "copy", tmp_path / "elsewhere"
+    _tournament_run(run)
+    copy.mkdir()
+    elsewhere.mkdir()
+    for name in ("config.yaml", "inputs.json"):
+        (copy / name).write_bytes((run / name).read_bytes())
+    (copy / "units").symlink_to(elsewhere)
+    capsys.readouterr()
+    assert main(["tournament", "--players", "tft,alld", "--turns", "3", "--repetitions", "1", "--workers", "1",
+                 "--no-progress", "--out", str(copy), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"pnyx: error: {str(copy / 'units')!r} leads outside the run folder {str(copy)!r}; " \
+                  "pnyx writes only inside it\n"
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_report_never_writes_through_a_tmp_file_planted_as_a_symlink(tmp_path):
+    from pnyx.experiments.store import atomic_write_text
+
+    target = tmp_path / "victim.txt"
+    target.write_text("mine")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / f".report.md.{os.getpid()}.tmp").symlink_to(target)
+    atomic_write_text(run / "report.md", "report")
+    assert target.read_text() == "mine" and (run / "report.md").read_text() == "report"
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/escaped", "..", "a/b", ".hidden", ""])
+def test_weis_condition_names_are_simple_names(name):
+    from pnyx.experiments.config import validate
+
+    with pytest.raises(PnyxError) as error:
+        validate({"kind": "weis-ipd", "conditions": {name: {"partners": "reduced"}}})
+    assert one_line(error).startswith("invalid config field 'conditions'") and repr(name) in str(error.value)
+
+
+class _FolderInputs(ExperimentConfig):
+    scenario: str
+    requests_file: str | None = None
+    checkpoint_dir: str | None = None
+
+
+class _ReadsFolders(Experiment):
+    """One unit; its config names input files and folders."""
+
+    name = "reads-folders"
+    Config = _FolderInputs
+
+    def units(self, cfg):
+        return [Unit("a")]
+
+    def run_unit(self, cfg, unit, seed, ctx):
+        return UnitOutput(pd.DataFrame({"n": [1]}), {})
+
+    def summarize(self, cfg, results, records):
+        return {"n": int(results["n"].sum())}
+
+
+@pytest.mark.parametrize("changed", ["system_prompt.txt", "cues/free.txt", "parameters/risk/high.txt",
+                                     "requests.jsonl", "~/requests.jsonl", "yaml/r.jsonl"])
+def test_resume_refuses_a_changed_file_inside_an_input_folder(tmp_path, monkeypatch, changed):
+    """Every file of the authors' prompt folder, a requests file named from ``~`` and a file
+    that a scenario YAML names are fingerprinted; a checkpoint folder is not."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    prompts = _folder(tmp_path, {"system_prompt.txt": "S {risk}.", "cues/free.txt": "F", "cues/pro.txt": "P",
+                                 "parameters/risk/high.txt": "high", "requests.jsonl": '{"text": "A."}\n',
+                                 "yaml/s.yaml": "base: default\nrequests: r.jsonl\n", "yaml/r.jsonl": '{"text": "B."}\n'})
+    (tmp_path / "requests.jsonl").write_text('{"text": "C."}\n')
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    (checkpoints / "last.pt").write_bytes(b"1")
+    scenario = str(prompts / "yaml" / "s.yaml") if changed.startswith("yaml/") else str(prompts)
+    cfg = _FolderInputs(kind="reads-folders", scenario=scenario, requests_file="~/requests.jsonl",
+                        checkpoint_dir=str(checkpoints))
+    out = tmp_path / "run"
+    execute(_ReadsFolders(), cfg, out, options=RunOptions(workers=1, progress=False))
+    (checkpoints / "last.pt").write_bytes(b"2")
+    execute(_ReadsFolders(), cfg, out, resume=True, options=RunOptions(workers=1, progress=False))
+    file = tmp_path / changed[2:] if changed.startswith("~/") else prompts / changed
+    file.write_text(file.read_text() + "more\n")
+    with pytest.raises(PnyxError) as error:
+        execute(_ReadsFolders(), cfg, out, resume=True, options=RunOptions(workers=1, progress=False))
+    assert one_line(error).endswith("changed since the run started")
+    assert str(file.relative_to(tmp_path)) in str(error.value) or changed in str(error.value)
+
+
+def test_a_config_naming_an_authors_folder_with_a_file_linked_out_is_refused_when_built(tmp_path):
+    from pnyx.experiments.config import resolve
+
+    folder = _folder(tmp_path, {"system_prompt.txt": "S."})
+    (folder / "requests.jsonl").symlink_to(tmp_path / "secret" / "creds.jsonl")
+    with pytest.raises(PnyxError) as error:
+        resolve("peer-goal-guarding", overrides=[f"scenario={folder}"])
+    assert "'requests.jsonl' leads outside the scenario's folder" in one_line(error)
+
+
+@pytest.mark.parametrize("name, plant, message", [
+    ("results.parquet", lambda path: path.symlink_to("/dev/null"), "leads outside the run folder"),
+    ("report.md", os.mkfifo, "is not a regular file"),
+    ("plots", lambda path: path.write_text("not a folder"), "is not a folder"),
+])
+def test_report_refuses_a_special_file_where_it_writes(tmp_path, capsys, name, plant, message):
+    from pnyx.experiments.cli import main
+
+    run = tmp_path / "run"
+    _tournament_run(run)
+    target = run / name
+    if target.is_dir():
+        for png in target.iterdir():
+            png.unlink()
+        target.rmdir()
+    else:
+        target.unlink()
+    plant(target)
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{str(target)!r} {message}" in err

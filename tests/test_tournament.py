@@ -105,9 +105,10 @@ def test_tournament_cli_outputs(tmp_path):
     assert summary["payoff_matrix"].keys() == expected.keys()
     for player, row in expected.items():
         assert summary["payoff_matrix"][player] == pytest.approx(row)
-    # Row means: tft 6.95/3 > wsls 6.5/3 > alld 5.2/3.
+    # Row means, self-play included: tft 6.95/3 > wsls 6.5/3 > alld 5.2/3; Axelrod's ranking
+    # excludes self-play: alld 2.1 > tft 1.975 > wsls 1.75.
     assert summary["mean_payoff"] == pytest.approx({"tft": 6.95 / 3, "alld": 5.2 / 3, wsls: 6.5 / 3})
-    assert summary["ranking"] == ["tft", wsls, "alld"]
+    assert summary["ranking"] == ["alld", "tft", wsls]
     assert (out / "plots" / "payoff_matrix.png").stat().st_size > 0
     assert (out / "report.md").exists() and (out / "config.yaml").exists()
 
@@ -194,7 +195,7 @@ def test_axelrod_style_figures_from_the_results_table(tmp_path):
 
     figures = load_run(out).figures()
     texts = [t.get_text() for t in figures["payoff_matrix"].axes[0].texts]
-    assert texts == ["3.00", "0.90", "3.00", "1.40", "1.00", "5.00", "3.00", "0.00", "3.00"]
+    assert texts == ["1.00", "1.40", "5.00", "0.90", "3.00", "3.00", "0.00", "3.00", "3.00"]  # alld, tft, allc
     labels = [t.get_text() for t in figures["payoff_boxplot"].axes[0].get_xticklabels()]
     assert labels == ["alld", "tft", "allc"]
 

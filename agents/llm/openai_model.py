@@ -38,6 +38,7 @@ import os
 import socket
 import ssl
 import threading
+import time
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from dataclasses import replace
 from typing import Any
@@ -74,14 +75,19 @@ def _shut(sock: socket.socket) -> None:
 
 class _Body(httpx.SyncByteStream):
     """A response body read up to ``limit`` bytes: beyond it a :class:`PnyxError` saying
-    ``refusal`` is raised, or, without one, the body ends there."""
+    ``refusal`` is raised, or, without one, the body ends there. A body still arriving at
+    ``deadline`` (``time.monotonic``) is a :class:`PnyxError`: a server that drips bytes
+    cannot hold a request open for longer than its timeout."""
 
-    def __init__(self, stream, limit: int, refusal: str | None):
+    def __init__(self, stream, limit: int, refusal: str | None, deadline: float, late: str):
         self.stream, self.limit, self.refusal = stream, limit, refusal
+        self.deadline, self.late = deadline, late
 
     def __iter__(self):
         size = 0
         for chunk in self.stream:
+            if time.monotonic() > self.deadline:
+                raise PnyxError(self.late)
             size += len(chunk)
             if size > self.limit:
                 if self.refusal is not None:
@@ -104,9 +110,9 @@ class _Call(httpx.HTTPTransport):
     """The transport of one ``complete`` call: its stop signal, every socket it opened,
     and the size limits on what it reads."""
 
-    def __init__(self, limit: int, refusal: str):
+    def __init__(self, limit: int, refusal: str, timeout: float, late: str):
         super().__init__(verify=_tls())
-        self.limit, self.refusal = limit, refusal
+        self.limit, self.refusal, self.timeout, self.late = limit, refusal, timeout, late
         self.stop = threading.Event()
         self.sockets: list[socket.socket] = []
 
@@ -114,12 +120,14 @@ class _Call(httpx.HTTPTransport):
         if self.stop.is_set():
             raise _Stopped
         request.extensions = {**request.extensions, "trace": self.trace}
+        deadline = time.monotonic() + self.timeout
         response = super().handle_request(request)
         ok = response.status_code == 200
         if ok and int(response.headers.get("content-length", "0") or 0) > self.limit:
             response.close()
             raise PnyxError(self.refusal)
-        response.stream = _Body(response.stream, self.limit if ok else ERROR_BYTES, self.refusal if ok else None)
+        response.stream = _Body(response.stream, self.limit if ok else ERROR_BYTES, self.refusal if ok else None,
+                                deadline, self.late)
         return response
 
     def trace(self, event: str, info: dict) -> None:
@@ -155,7 +163,7 @@ class OpenAIModel:
 
     ``base_url`` defaults to ``$OPENAI_BASE_URL`` or ``https://api.openai.com/v1``.
     ``timeout`` is the seconds to wait to connect and for each read or write of a
-    request; a request is tried ``1 + max_retries`` times, with the SDK's waits
+    request, and bounds the time its reply may take to arrive; a request is tried ``1 + max_retries`` times, with the SDK's waits
     multiplied by ``backoff``. ``token_param`` names the length limit sent:
     ``max_completion_tokens`` (which OpenAI's reasoning models require), ``max_tokens``
     (which local servers know), or ``auto`` (the default): the former for
@@ -216,6 +224,21 @@ class OpenAIModel:
         self.truncated_replies = 0
         watch_variable(api_key_env)
 
+    def preflight(self, timeout: float = 5.0) -> None:
+        """A one-line :class:`PnyxError` if this model cannot answer: its key variable unset
+        where a key is needed (``api.openai.com``, or a variable other than ``OPENAI_API_KEY``
+        named), or nothing accepting connections at the server's host and port within
+        ``timeout`` seconds."""
+        url = httpx.URL(self.base_url)
+        if (url.host == "api.openai.com" or self.api_key_env != "OPENAI_API_KEY") and not os.environ.get(self.api_key_env):
+            raise PnyxError(f"environment variable {self.api_key_env} is not set; {self.base_url} needs its API key there")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.host, port), timeout=min(timeout, self.timeout)).close()
+        except (OSError, UnicodeError) as e:
+            raise PnyxError(f"nothing answers at {self.base_url} ({getattr(e, 'strerror', None) or type(e).__name__}); "
+                            "start the server or correct base_url") from None
+
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update({"truncated_replies": 0, **state})
         watch_variable(self.api_key_env)
@@ -244,7 +267,7 @@ class OpenAIModel:
             params["extra_headers"] = {"Authorization": openai.Omit()}
         limit = max(MIN_BODY_BYTES, BODY_BYTES_PER_TOKEN * max_tokens)
         refusal = f"{self.base_url} sent a chat completion over {limit} bytes for max_tokens={max_tokens}"
-        call = _Call(limit, refusal)
+        call = _Call(limit, refusal, self.timeout, f"{self.base_url} took over timeout={self.timeout} s to send one reply")
         http = httpx.Client(transport=call, timeout=self.timeout)
         client = _Client(base_url=self.base_url, api_key=api_key or "none", max_retries=self.max_retries,
                          timeout=self.timeout, http_client=http)
@@ -308,7 +331,7 @@ class OpenAIModel:
         text = message.content
         if text is not None and not isinstance(text, str):
             raise TypeError("content")
-        calls = tuple(ToolCall(_text(c.id), _text(c.function.name), redact(_text(c.function.arguments)))
+        calls = tuple(ToolCall(redact(_text(c.id)), redact(_text(c.function.name)), redact(_text(c.function.arguments)))
                       for c in message.tool_calls or ())
         usage = getattr(response, "usage", None)
         return Completion(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 
 from pnyx.agents.llm.protocol import LanguageModel
+from pnyx.errors import PnyxError
 from pnyx.registry import Registry
 
 MODELS = Registry("model", protocols=[("complete",)])
@@ -40,6 +41,18 @@ def check_model_spec(spec: str) -> str:
     """``spec`` if it names a model (nothing is loaded or built), else a one-line :class:`PnyxError`."""
     MODELS.resolve(spec)
     return spec
+
+
+def check_ready(spec: str) -> None:
+    """A one-line :class:`PnyxError` if the model ``spec`` names can tell before a run that it
+    will not answer (a backend with a ``preflight`` method, built for it); other backends
+    are not built, and a text that names no model is left to the config's own checks."""
+    try:
+        target, _ = MODELS.resolve(spec)
+    except PnyxError:
+        return
+    if callable(getattr(target, "preflight", None)):
+        MODELS.make(spec).preflight()
 
 
 @functools.cache

@@ -147,9 +147,10 @@ class RoleModel:
         return replies
 
     def usage(self) -> dict:
-        """This role's counts, as one ``usage`` record."""
+        """This role's counts, as one ``usage`` record: ``model`` is the identity of the model
+        that ran (:func:`model_identity`), ``spec`` the spec it was built from."""
         prices = self.config.prices
-        return {"role": self.role, "model": self.config.spec, "calls": self.calls, "requests": self.requests,
+        return {"role": self.role, "model": self.name, "spec": self.config.spec, "calls": self.calls, "requests": self.requests,
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                 "truncated": self.truncated, "requests_without_usage": self.unknown_usage,
                 "prices": None if prices is None else prices.model_dump()}
