@@ -19,7 +19,8 @@ _STYLE = ("body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;
           "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #bbb;padding:.25em .6em}"
           "th{background:#eee}img{max-width:100%;display:block;margin:1em 0}"
           "pre{background:#f6f6f6;padding:1em;overflow-x:auto}code{background:#f6f6f6}")
-_IMAGE = re.compile(r'<img alt="([^"]*)" src="(plots/[^"/]+\.png)"\s*/?>')
+#: A figure of the run, or of a suite part's folder (``part/plots/name.png``).
+_IMAGE = re.compile(r'<img alt="([^"]*)" src="((?:[A-Za-z0-9_-]+/)?plots/[^"/]+\.png)"\s*/?>')
 
 
 def write_html_report(out: Path) -> None:

@@ -159,7 +159,8 @@ def test_every_kind_of_player_in_one_tournament(tmp_path):
     cfg.write_text(f"kind: tournament\nplayers: {json.dumps(players)}\nturns: 4\nrepetitions: 2\n")
     run_experiment(str(cfg), out=tmp_path / "o", workers=1, progress=False,
                    models=lambda spec: ScriptedModel("Move: cooperate"))
-    matrix = json.loads((tmp_path / "o" / "summary.json").read_text())["payoff_matrix"]
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    matrix = summary["payoff_matrix"]
     llm, axl_tft, tft, learner, cycle = players
     assert matrix[axl_tft][llm] == matrix[tft][llm] == matrix[llm][tft] == 3.0
     assert matrix[learner][llm] == 5.0 and matrix[llm][learner] == 0.0
@@ -172,5 +173,5 @@ def test_every_kind_of_player_in_one_tournament(tmp_path):
     from pnyx import load_run
 
     labels = [t.get_text() for t in load_run(tmp_path / "o").figures()["payoff_matrix"].axes[0].get_xticklabels()]
-    assert labels == ["llm(persona=cooperative)", "axelrod:TitForTat", "tft", "defector.pt",
-                      "tests.test_strategies:Cycle([1,…"]
+    short = {str(tmp_path / "defector.pt"): "defector.pt", cycle: "tests.test_strategies:Cycle([1,…"}
+    assert labels == [short.get(p, p) for p in summary["ranking"]]  # in ranking order, names shortened

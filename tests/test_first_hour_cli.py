@@ -132,3 +132,15 @@ def test_the_small_converter_renders_headings_tables_lists_images_and_code():
     assert "<tr><th>a</th><th>b</th></tr>" in page and "<tr><td>1</td><td><code>y</code></td></tr>" in page
     assert "<ul>\n<li>one</li>\n<li>two</li>\n</ul>" in page and '<img alt="p" src="plots/p.png">' in page
     assert "<pre><code>k: &lt;v&gt;</code></pre>" in page and "<p>| stray</p>" in page
+
+
+def test_a_suites_html_report_embeds_its_parts_figures(tmp_path):
+    from pnyx.experiments.html_report import write_html_report
+
+    (tmp_path / "ipd" / "plots").mkdir(parents=True)
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+    (tmp_path / "ipd" / "plots" / "payoff_matrix.png").write_bytes(png)
+    (tmp_path / "report.md").write_text("# suite\n\n### ipd\n\n![ipd](ipd/plots/payoff_matrix.png)\n")
+    write_html_report(tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    assert 'src="data:image/png;base64,' in page and 'src="ipd/' not in page
