@@ -51,9 +51,10 @@ def test_plot_returns_figures_with_data(name):
 def test_tournament_figures_show_the_summary():
     _, summary, figures = _figures("tournament")
     (image,) = figures["payoff_matrix"].axes[0].images
+    ranked = summary.ranking  # rows and columns in Axelrod's ranking order
+    np.testing.assert_array_equal(image.get_array(), [[summary.payoff_matrix[p][q] for q in ranked]
+                                                      for p in ranked])
     players = summary.players
-    np.testing.assert_array_equal(image.get_array(), [[summary.payoff_matrix[p][q] for q in players]
-                                                      for p in players])
     lines = figures["evolution"].axes[0].lines
     assert [line.get_label() for line in lines] == players
     np.testing.assert_allclose(lines[1].get_ydata(), np.array(summary.evolution.shares)[:, 1])
