@@ -24,13 +24,13 @@ every kind by the same rules:
 from __future__ import annotations
 
 import os
-import stat
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Generic, Mapping, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ValidationError
 
+import pnyx.files as files
 from pnyx.errors import PnyxError
 from pnyx.paths import within
 from pnyx.yaml_safe import load as load_yaml
@@ -62,24 +62,11 @@ def inside(root: Path, here: Path, value: str, where: str) -> Path:
 
 
 def read_bytes(path: Path, what: str) -> bytes:
-    """The bytes of the regular file ``path``, at most :data:`MAX_FILE_BYTES`; ``what``
-    names it in errors."""
-    try:
-        # Checked before opening (opening a device can act on it) and again once open
-        # (without blocking on a FIFO), in case the file was replaced in between.
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise PnyxError(f"{what} is not a regular file")
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
-            opened = os.fstat(f.fileno())
-            if not stat.S_ISREG(opened.st_mode):
-                raise PnyxError(f"{what} is not a regular file")
-            if opened.st_size > MAX_FILE_BYTES or len(data := f.read(MAX_FILE_BYTES + 1)) > MAX_FILE_BYTES:
-                raise PnyxError(f"{what} is larger than {MAX_FILE_BYTES // 2**20} MiB")
-    except FileNotFoundError:
-        raise PnyxError(f"{what} does not exist") from None
-    except OSError as e:
-        raise PnyxError(f"{what} cannot be read ({e.strerror or type(e).__name__})") from None
-    return data
+    """The bytes of the regular file ``path``, at most :data:`MAX_FILE_BYTES`
+    (:func:`pnyx.files.read_bytes`); ``what`` names it in errors."""
+    if not os.path.exists(path):
+        raise PnyxError(f"{what} does not exist")
+    return files.read_bytes(path, what, MAX_FILE_BYTES)
 
 
 def read_text(path: Path, what: str) -> str:
