@@ -13,9 +13,20 @@ with TD(lambda) value targets ``R = GAE(td_lambda) + V`` (before normalisation; 
 paper's Table 2 lists ``td_lambda`` beside ``gae_lambda``), minimised by Adam with the
 gradient norm clipped. :data:`BEST_RESPONSE`, :data:`EXPLOITER`, :data:`MUTUAL_SHAPING`
 and the defaults are the four columns of the paper's Table 2 (steps 1-4).
+
+The means run over every round of every episode in the batch (pnyx's reduction). Weis
+et al. take their A2C from Meulemans et al. 2025a ("Multi-agent cooperation through
+learning-aware policy gradients"), appendix A. A loss summed over an episode's T rounds
+and averaged over episodes is this loss times T: the same direction, but T times the
+gradient norm, so the clip at ``grad_clip`` binds once the per-round mean gradient
+exceeds ``grad_clip / T`` (0.01 at the paper's T = 100 and clip 1) instead of
+``grad_clip``; apart from clipping (and ``adam_eps``) Adam's steps do not depend on the
+loss's scale. ``loss_over_rounds="sum"`` trains on that summed form.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,6 +51,9 @@ class A2CConfig(BaseModel):
     value_coef: float = Field(0.5, ge=0)
     entropy_coef: float = Field(0.01, ge=0)
     grad_clip: float = Field(1.0, gt=0)
+    loss_over_rounds: Literal["mean", "sum"] = Field(
+        "mean", description="mean: the loss averages over rounds and episodes (pnyx's); sum: summed over an "
+        "episode's rounds, averaged over episodes (T times larger, so grad_clip binds sooner)")
 
 
 #: Table 2, step 1: the in-context best responder trained against tabular partners.
@@ -88,6 +102,8 @@ def a2c_loss(cfg: A2CConfig, logits, values, actions, rewards, dims: tuple[int, 
     policy_loss = -mean(chosen * advantages)
     value_loss = mean((values - returns).pow(2))
     loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+    if cfg.loss_over_rounds == "sum":
+        loss = loss * rewards.shape[0]
     return loss, {"policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(), "entropy": entropy.detach()}
 
 

@@ -294,7 +294,7 @@ class _Discussion:
 
     def receive(self, replies: list[Completion]) -> None:
         if self.replied:
-            self._record([extractor_reading(r.text, self.env.task) for r in replies])
+            self._record([extractor_reading(r.text, self.env.task, self.env.grading) for r in replies])
             return
         for agent, reply in zip(self.asked, replies):
             self.texts[agent], self.cut[agent] = reply.text, reply.truncated
@@ -329,9 +329,9 @@ def play_discussions(envs: Sequence[GroupReasoningEnv], lineups: Sequence[Sequen
     ``seed`` and the step's number. Model specs (a discussant's ``model`` string) are
     built by ``models``. A reply cut at the token limit is recorded as truncated. With an
     ``extractor`` model, the replies of Coral-protocol environments are then read by it
-    (:func:`extraction_prompt`, :func:`pnyx.envs.answers.extractor_reading`), at
-    temperature 0 and ``extractor_max_tokens``; without one, by rule. ``window`` is
-    :func:`~pnyx.agents.scheduler.run_episodes`'s.
+    (:func:`extraction_prompt`, :func:`pnyx.envs.answers.extractor_reading` by the
+    environment's grading), at temperature 0 and ``extractor_max_tokens``; without one, by
+    rule. ``window`` is :func:`~pnyx.agents.scheduler.run_episodes`'s.
     """
     settings = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
     episodes = [_Discussion(env, lineup, model, models, settings, extractor, extractor_max_tokens)

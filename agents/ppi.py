@@ -30,7 +30,9 @@ appendix A.4.1: the observation sequence is prepended with the opponent-ID vecto
 :func:`pnyx.population.partners.opponent_z`, 0 for learning partners). As in the A2C GRU
 (:mod:`pnyx.agents.sequence`), z is linearly projected (here to ``embed``, one more
 modality-specific embedding) and fed as one token before ``o_0``; in training, in the
-model's rollouts (which continue from that state) and when acting.
+model's rollouts (which continue from that state) and when acting. ``learner_flag=True``
+adds section 3.1's identity flag for learners, as for the A2C GRU
+(:func:`pnyx.agents.sequence.learner_flagged`).
 
 pnyx's choices where the paper gives no number or form:
 
@@ -51,7 +53,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from pnyx.agents.sequence import Z_SIZE
+from pnyx.agents.sequence import Z_SIZE, learner_flagged
 from pnyx.envs.matrix_game import START
 from pnyx.errors import PnyxError
 
@@ -81,9 +83,10 @@ class PPIConfig(BaseModel):
 
 class SequenceModel(nn.Module):
     """The PPI sequence model: embeddings per modality -> GRU -> Swish -> a head per modality;
-    with ``opponent_id``, a projection of z fed as a token before each episode."""
+    with ``opponent_id``, a projection of z (and the learner flag, with ``learner_flag``)
+    fed as a token before each episode."""
 
-    def __init__(self, embed: int = 32, hidden: int = 128, opponent_id: bool = False):
+    def __init__(self, embed: int = 32, hidden: int = 128, opponent_id: bool = False, learner_flag: bool = False):
         super().__init__()
         self.obs = nn.Linear(CODES, embed)
         self.action = nn.Linear(2, embed)
@@ -93,7 +96,14 @@ class SequenceModel(nn.Module):
         self.action_head = nn.Linear(hidden, 2)
         self.reward_head = nn.Linear(hidden, 1)
         self.hidden = hidden
-        self.prefix = nn.Linear(Z_SIZE, embed) if opponent_id else None  # last: other layers' init unchanged
+        if learner_flag and not opponent_id:
+            raise PnyxError("learner_flag is a variant of opponent_id conditioning; set opponent_id too")
+        self.learner_flag = learner_flag
+        self.prefix = nn.Linear(Z_SIZE + learner_flag, embed) if opponent_id else None  # last: init of others unchanged
+
+    def embed_z(self, z: torch.Tensor) -> torch.Tensor:
+        """The z token of an ``opponent_id`` model."""
+        return self.prefix(learner_flagged(z) if self.learner_flag else z)
 
     def embed_obs(self, codes: torch.Tensor) -> torch.Tensor:
         return self.obs(F.one_hot(codes, CODES).float())
@@ -121,7 +131,7 @@ class SequenceModel(nn.Module):
         body = torch.stack([o[:steps], r[:steps], a], 1).flatten(0, 1)  # o_0 r_0 a_0 o_1 ...
         tokens = torch.cat([body, o[steps:], r[steps:]])
         if self.prefix is not None:
-            tokens = torch.cat([self.prefix(z).unsqueeze(0), tokens])
+            tokens = torch.cat([self.embed_z(z).unsqueeze(0), tokens])
         out, _ = self.run(tokens, None)
         out = out[1:] if self.prefix is not None else out  # positions 3t: o_t, 3t+1: r_t, 3t+2: a_t
         action_logits = self.action_head(out[1:3 * steps:3])
@@ -143,14 +153,16 @@ ACTING = ("beta", "horizon", "rollouts", "gamma")
 
 
 def improved_policy(payoffs, rounds: int, embed: int = 32, hidden: int = 128, opponent_id: bool = False,
-                    **acting) -> "ImprovedPolicy":
+                    learner_flag: bool = False, **acting) -> "ImprovedPolicy":
     """An improved policy over a fresh sequence model, from the flat spec its checkpoint holds
     (:attr:`ImprovedPolicy.spec`; ``acting``: the :data:`ACTING` settings)."""
-    return ImprovedPolicy(SequenceModel(embed, hidden, opponent_id), payoffs, PPIConfig(**acting), rounds)
+    return ImprovedPolicy(SequenceModel(embed, hidden, opponent_id, learner_flag), payoffs, PPIConfig(**acting),
+                          rounds)
 
 
 def build_model(spec: dict) -> SequenceModel:
-    """A sequence model from ``{"embed": int, "hidden": int, "opponent_id": bool}`` (the last optional)."""
+    """A sequence model from ``{"embed": int, "hidden": int, "opponent_id": bool, "learner_flag": bool}``
+    (the last two optional)."""
     return SequenceModel(**spec)
 
 
@@ -219,6 +231,7 @@ class ImprovedPolicy(nn.Module):
         m = self.model
         return {"kind": "ppi", "payoffs": self.payoffs, "rounds": self.rounds,
                 "embed": m.obs.out_features, "hidden": m.hidden, "opponent_id": m.prefix is not None,
+                "learner_flag": m.learner_flag,
                 **{k: getattr(self.cfg, k) for k in ACTING}}
 
     def reseed(self, entropy: list[int]) -> None:
@@ -236,7 +249,7 @@ class ImprovedPolicy(nn.Module):
             h, t = torch.zeros_like(h), 0
             tokens = torch.stack([m.embed_obs(obs), m.embed_reward(torch.zeros(len(obs), device=obs.device))])
             if m.prefix is not None:
-                tokens = torch.cat([m.prefix(z).unsqueeze(0), tokens])
+                tokens = torch.cat([m.embed_z(z).unsqueeze(0), tokens])
         elif bool((obs == START).any()) or t == 0:
             raise PnyxError("an improved PPI policy steps whole batches in the same round")
         else:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable
 
 from pnyx.errors import PnyxError
+from pnyx.paths import exists
 from pnyx.registry import Registry, import_object
 from pnyx.strict import checked_when_built
 
@@ -41,7 +42,7 @@ def policy_factory(spec: str) -> Callable[[], Any]:
     spec = spec.strip()
     suffix = Path(spec).suffix
     if suffix in _FILE_LOADERS and "(" not in spec:
-        if not Path(spec).is_file():
+        if not exists(spec, f"checkpoint {spec!r}", regular=True):
             raise PnyxError(f"checkpoint {spec!r} does not exist")
         loader = import_object(_FILE_LOADERS[suffix], f"checkpoint {spec!r}")
         factory = lambda: loader(spec)  # noqa: E731

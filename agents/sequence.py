@@ -2,16 +2,33 @@
 
 Each step a learner sees the IPD observation code (0..3 = previous joint action, own
 first: CC, CD, DC, DD; 4 = first round), its own previous action and its previous
-reward, each embedded to ``embed`` dimensions. As in Weis et al. 2026, "Multi-agent
-cooperation through in-context co-player inference" (arXiv:2602.16301), appendix A,
-the previous action and reward are inputs of their own; both follow from the
-observation code and the payoffs, so the networks derive them and take only the code.
+reward. As in Weis et al. 2026, "Multi-agent cooperation through in-context co-player
+inference" (arXiv:2602.16301), appendix A, the previous action and reward are inputs of
+their own; both follow from the observation code and the payoffs, so the networks derive
+them and take only the code.
+
+The GRU follows appendix A.3.1 (the PPI model's configuration, which A.3.2 gives A2C
+too) by default: ``embedding="shared"`` maps the one-hot observation code, the one-hot
+previous action (all zeros in the first round, pnyx's choice: there is none) and the
+scalar previous reward each through its own linear layer into one ``embed``-dimensional
+space (32 in the paper), where they are added, so the GRU input is ``embed`` wide; with
+``swish`` (the default) the heads read the Swish (SiLU) of the GRU state. pnyx's earlier
+network is kept under its own name: ``embedding="concat"`` embeds the three inputs
+separately (a lookup table for code and action, the action's third row the first round's
+"none") and concatenates them into a ``3 * embed``-wide input, and ``swish=False`` feeds
+the state to the heads directly. Checkpoints written before these options existed load
+as that network. The Transformer (pnyx's addition, no paper counterpart) always takes the
+concatenated input.
 
 A GRU built with ``opponent_id=True`` is the paper's "Opponent ID" ablation (appendix
 A.4.1): every episode's sequence is prepended with a conditioning vector z of
-:data:`Z_SIZE` numbers (:func:`pnyx.population.partners.opponent_z`), projected to the
-input width and fed as one step before the first round; the state after it starts the
-episode. The Transformer has no such prefix.
+:data:`Z_SIZE` numbers (:func:`pnyx.population.partners.opponent_z`; 0 for learning
+partners), projected to the input width and fed as one step before the first round; the
+state after it starts the episode. ``learner_flag=True`` is the variant section 3.1
+describes, an identity flag for learners: the projection also reads one more number, 1
+where z is all zeros (a learning partner; a tabular partner's z never is, its
+log-probabilities of C and D cannot both be 0) and 0 otherwise. The Transformer has no
+such prefix.
 
 A network's state is carried across steps and reset where a game's observation is the
 first-round code, so one batch may hold games at different points. Checkpoints hold a
@@ -22,11 +39,13 @@ plain model spec and a state dict (``torch.save``; loaded with ``weights_only=Tr
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pnyx.envs.matrix_game import START
@@ -39,7 +58,8 @@ Z_SIZE = 10  # opponent-ID vector: log pi(a | o) for five observations x two act
 
 
 class _Inputs(nn.Module):
-    """Embeds observation code, previous action and previous reward and concatenates them."""
+    """``embedding="concat"``: observation code, previous action and previous reward each
+    embedded to ``embed`` dimensions and concatenated (``3 * embed`` wide)."""
 
     def __init__(self, embed: int, payoffs):
         super().__init__()
@@ -55,18 +75,56 @@ class _Inputs(nn.Module):
         return torch.cat([self.obs(obs), self.action(action), self.reward(self.payoff[obs].unsqueeze(-1))], -1)
 
 
-class GRUPolicyNet(nn.Module):
-    """Inputs -> GRU cell -> policy head (2 logits) and value head; with ``opponent_id``, a
-    projection of the opponent-ID vector z fed as a step before each episode."""
+class _SharedInputs(nn.Module):
+    """``embedding="shared"`` (appendix A.3.1): one linear layer per modality, from the
+    one-hot observation code (5), the one-hot previous action (2; zeros in the first
+    round) and the previous reward (1) into one ``embed``-dimensional space, summed."""
 
-    def __init__(self, payoffs, embed: int = 32, hidden: int = 128, opponent_id: bool = False):
+    def __init__(self, embed: int, payoffs):
         super().__init__()
-        self.inputs = _Inputs(embed, payoffs)
-        self.prefix = nn.Linear(Z_SIZE, self.inputs.size) if opponent_id else None
+        self.obs = nn.Linear(5, embed)
+        self.action = nn.Linear(2, embed)
+        self.reward = nn.Linear(1, embed)
+        self.register_buffer("payoff", torch.tensor([*map(float, payoffs), 0.0]))
+        self.size = embed
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        dtype = self.obs.weight.dtype
+        first = (obs == START).unsqueeze(-1)
+        action = torch.where(first, 0.0, F.one_hot((obs % 4) >> 1, 2).to(dtype))
+        return (self.obs(F.one_hot(obs, 5).to(dtype)) + self.action(action)
+                + self.reward(self.payoff[obs].unsqueeze(-1)))
+
+
+EMBEDDINGS = {"shared": _SharedInputs, "concat": _Inputs}
+
+
+def learner_flagged(z: torch.Tensor) -> torch.Tensor:
+    """z with section 3.1's identity flag appended: 1 where z is all zeros (a learning
+    partner), else 0."""
+    return torch.cat([z, (z == 0).all(-1, keepdim=True).to(z.dtype)], -1)
+
+
+class GRUPolicyNet(nn.Module):
+    """Inputs -> GRU cell -> Swish (``swish``) -> policy head (2 logits) and value head; with
+    ``opponent_id``, a projection of the opponent-ID vector z (and the learner flag, with
+    ``learner_flag``) fed as a step before each episode. See the module docstring for
+    ``embedding``."""
+
+    def __init__(self, payoffs, embed: int = 32, hidden: int = 128, opponent_id: bool = False,
+                 embedding: str = "shared", swish: bool = True, learner_flag: bool = False):
+        super().__init__()
+        if embedding not in EMBEDDINGS:
+            raise PnyxError(f"unknown embedding {embedding!r} (known: {', '.join(EMBEDDINGS)})")
+        if learner_flag and not opponent_id:
+            raise PnyxError("learner_flag is a variant of opponent_id conditioning; set opponent_id too")
+        self.inputs = EMBEDDINGS[embedding](embed, payoffs)
+        self.prefix = nn.Linear(Z_SIZE + learner_flag, self.inputs.size) if opponent_id else None
         self.cell = nn.GRUCell(self.inputs.size, hidden)
+        self.activation = nn.SiLU() if swish else nn.Identity()
         self.policy = nn.Linear(hidden, 2)
         self.value = nn.Linear(hidden, 1)
-        self.hidden = hidden
+        self.hidden, self.learner_flag = hidden, learner_flag
 
     def initial_state(self, n: int) -> torch.Tensor:
         return torch.zeros(n, self.hidden, device=self.policy.weight.device)
@@ -77,7 +135,8 @@ class GRUPolicyNet(nn.Module):
         zeros = self.initial_state(n)
         if self.prefix is None:
             return zeros
-        return self.cell(self.prefix(z.to(self.prefix.weight.dtype)), zeros)
+        z = z.to(self.prefix.weight.dtype)
+        return self.cell(self.prefix(learner_flagged(z) if self.learner_flag else z), zeros)
 
     def step(self, obs, z, state):
         """One step for ``n`` games: ``obs`` (n,), ``z`` (n, Z_SIZE) or None -> logits (n, 2), value (n,), state."""
@@ -87,11 +146,13 @@ class GRUPolicyNet(nn.Module):
         elif bool(start.any()):
             state = torch.where(start, self.episode_state(z, len(obs)), state)
         state = self.cell(self.inputs(obs), state)
-        return self.policy(state), self.value(state).squeeze(-1), state
+        logits, values = self.heads(state)
+        return logits, values, state
 
     def heads(self, states: torch.Tensor):
-        """Policy logits and values of stacked states (T, n, hidden)."""
-        return self.policy(states), self.value(states).squeeze(-1)
+        """Policy logits and values of GRU states (..., hidden), through the activation."""
+        out = self.activation(states)
+        return self.policy(out), self.value(out).squeeze(-1)
 
     def sequence(self, obs, z):
         """Whole episodes from their first round: ``obs`` (T, n) -> logits (T, n, 2), values (T, n).
@@ -176,6 +237,8 @@ def build_net(spec: dict[str, Any]) -> nn.Module:
         return improved_policy(**spec)
     if kind not in _NETS:
         raise PnyxError(f"unknown sequence model kind {kind!r} (known: {', '.join(_NETS)})")
+    if kind == "gru":  # recorded in full, so a checkpoint names the network it holds
+        spec = {"embedding": "shared", "swish": True} | spec
     net = _NETS[kind](**spec)
     net.spec = {"kind": kind, **spec}
     return net
@@ -196,7 +259,9 @@ def load_net(path: str | Path) -> tuple[nn.Module, int | None]:
         raise PnyxError(f"checkpoint {str(path)!r} is {size} bytes, more than a pnyx sequence policy can be "
                         f"({MAX_CHECKPOINT_BYTES})")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's warnings about a foreign file; the error below names it
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the user's input
         raise PnyxError(f"cannot read checkpoint {str(path)!r} ({type(e).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -211,8 +276,11 @@ def load_net(path: str | Path) -> tuple[nn.Module, int | None]:
     sizes = [v for k, v in data["model"].items() if k != "payoffs"]
     if any(not isinstance(v, (int, str, float)) or (isinstance(v, int) and not 0 <= v <= MAX_WIDTH) for v in sizes):
         raise PnyxError(f"checkpoint {str(path)!r} has an invalid model spec {data['model']!r}")
+    model = data["model"]
+    if model.get("kind", "gru") == "gru":  # written before the GRU's embedding and swish options: pnyx's earlier net
+        model = {"embedding": "concat", "swish": False} | model
     try:
-        net = build_net(data["model"])
+        net = build_net(model)
         net.load_state_dict(data["state_dict"])
     except (TypeError, ValueError, RuntimeError) as e:
         raise PnyxError(f"checkpoint {str(path)!r} does not fit its model ({str(e).splitlines()[0][:200]})") from None

@@ -11,6 +11,8 @@ Actions: 0 = swerve (cooperate), 1 = go straight (defect). Observation and state
 :mod:`pnyx.envs.ipd_v0`. Default payoffs R=3 (both swerve), S=1 (swerve against
 straight), T=5 (straight against swerve), P=0 (crash): T > R > S > P (Rapoport &
 Chammah, "The Game of Chicken", 1966).
+``observations="one_hot"`` gives each observation as a one-hot ``Box(0, 1, (5,))`` vector
+(:mod:`pnyx.envs.repeated_game`).
 """
 
 from pnyx.envs.matrix_game import MatrixGame, constructors

@@ -205,6 +205,8 @@ def read_requests(path: str | Path) -> list[Request]:
             row = json.loads(line)
         except json.JSONDecodeError as e:
             raise PnyxError(f"requests file {str(path)!r} line {n}: not JSON ({e.msg})") from None
+        except RecursionError:
+            raise PnyxError(f"requests file {str(path)!r} line {n}: nested too deeply") from None
         if not isinstance(row, dict) or set(row) - {"id", "text"} or not isinstance(row.get("text"), str) \
                 or not row["text"].strip():
             raise PnyxError(f"requests file {str(path)!r} line {n}: expected an object with a non-empty 'text' "

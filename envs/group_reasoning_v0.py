@@ -20,10 +20,11 @@ NeurIPS 2025; github.com/facebookresearch/collaborative-reasoner), two agents:
    each seeing the whole conversation;
 3. every reply is annotated at once with an *extraction* in Coral's form (an answer,
    "not sure yet" or an ``Error`` string; :func:`pnyx.envs.answers.coral_extraction`, or
-   an extractor model's reading passed to :meth:`GroupReasoningEnv.record`), and the
-   conversation stops when :func:`stops` holds (Coral's ``stop_conv``) or after
-   ``max_turns`` replies (Coral: 20). Each agent's reward is 1 when the conversation
-   ends agreed on the right answer, else 0.
+   an extractor model's reading passed to :meth:`GroupReasoningEnv.record`), graded by
+   ``grading`` (:func:`pnyx.envs.answers.coral_correct`), and the conversation stops
+   when :func:`stops` holds (Coral's ``stop_conv``) or after ``max_turns`` replies
+   (Coral: 20). Each agent's reward is 1 when the conversation ends agreed on the right
+   answer, else 0.
 
 ``protocol="counterfactual"`` is pnyx's own, N agents on a visibility graph:
 
@@ -63,7 +64,8 @@ import networkx as nx
 import numpy as np
 from pettingzoo import AECEnv
 
-from pnyx.envs.answers import NOT_SURE, coral_extraction, extract_answer, majority
+from pnyx.envs.answers import (GRADINGS, NOT_SURE, coral_correct, coral_extraction, extract_answer, is_coral_answer,
+                               majority)
 from pnyx.envs.api import own_space, seed_spaces, wrap
 from pnyx.envs.tasks import GENERATORS, LETTERS, Task
 from pnyx.envs.text import TextObservation, action_space, observation_space, text_observation
@@ -81,8 +83,9 @@ NOT_SURE_SCORE = 0.5
 class Message:
     """One statement: ``turn`` is the discussion turn (``-1`` for solo and final; in the
     Coral protocol the position in the conversation, the opening being 0). ``answer``:
-    the canonical answer or ``None``; ``extracted``: the Coral-form extraction (Coral
-    protocol only); ``truncated``: the reply hit the token limit."""
+    the canonical answer (Coral protocol: the extraction, when it is an answer) or
+    ``None``; ``extracted``: the Coral-form extraction (Coral protocol only);
+    ``truncated``: the reply hit the token limit."""
 
     agent: str
     phase: str
@@ -100,7 +103,8 @@ class CoralTurn:
     ``extracted``: the extraction after normalisation (Coral's ``extracted_answer``): a
     canonical answer, ``"not sure yet"``, or a string starting with ``"Error"`` when
     nothing could be extracted. ``correct``: the correctness evaluator's verdict on
-    ``extracted`` (Coral's ``MatchEvaluator`` score).
+    ``extracted`` (Coral's ``MatchEvaluator`` score, :func:`pnyx.envs.answers.coral_correct`),
+    which only ``coral_exact`` grading gives to an extraction that is no answer.
     """
 
     extracted: str
@@ -110,15 +114,13 @@ class CoralTurn:
     def valid(self) -> bool:
         """The extraction is an answer: neither an error nor "not sure yet"
         (``ExtractionPromptingEvaluator.is_valid_answer``)."""
-        return not self.extracted.startswith("Error") and self.extracted != NOT_SURE
+        return is_coral_answer(self.extracted)
 
     @property
     def score(self) -> float:
         """Correctness score (``utils/eval_utils.py``, ``turn_correctness_score``): 0.5 for
-        "not sure yet", else 1 when right and 0 when not. An ``Error`` extraction scores 0;
-        Coral runs its letter matcher over the error text, which can by accident score 1
-        when that text's only capital letter is the right option's."""
-        return NOT_SURE_SCORE if self.extracted == NOT_SURE else float(self.correct and self.valid)
+        "not sure yet", else the correctness evaluator's verdict, 1 or 0."""
+        return NOT_SURE_SCORE if self.extracted == NOT_SURE else float(self.correct)
 
 
 def stops(turns) -> bool:
@@ -227,23 +229,27 @@ class GroupReasoningEnv(AECEnv):
 
     ``tasks``: the tasks episodes draw from (``reset(options={"task": t})`` picks one);
     by default a task is generated from the reset seed. ``protocol``: ``counterfactual``
-    or ``coral`` (two agents, ``graph`` complete, at least one turn).
+    or ``coral`` (two agents, ``graph`` complete, at least one turn). ``grading``: how
+    the coral protocol forms and grades extractions (:data:`pnyx.envs.answers.GRADINGS`).
     """
 
     metadata = {"name": "group_reasoning_v0", "render_modes": ["ansi"], "is_parallelizable": False}
 
     def __init__(self, n_agents: int = 2, max_turns: int = 20, graph="complete", graph_p: float = 0.5,
-                 graph_seed: int = 0, tasks=None, render_mode: str | None = None, protocol: str = "counterfactual"):
+                 graph_seed: int = 0, tasks=None, render_mode: str | None = None, protocol: str = "counterfactual",
+                 grading: str = "coral"):
         if int(n_agents) != n_agents or n_agents < 1:
             raise PnyxError(f"n_agents={n_agents!r} must be a positive integer")
         if int(max_turns) != max_turns or max_turns < 0:
             raise PnyxError(f"max_turns={max_turns!r} must be a non-negative integer")
         if protocol not in PROTOCOLS:
             raise PnyxError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
+        if grading not in GRADINGS:
+            raise PnyxError(f"unknown grading {grading!r} (known: {', '.join(GRADINGS)})")
         if protocol == "coral" and (n_agents != 2 or graph != "complete" or max_turns < 1):
             raise PnyxError("the coral protocol is two agents who see each other (graph complete) "
                             "and at least one turn")
-        self.protocol = protocol
+        self.protocol, self.grading = protocol, grading
         self.n = int(n_agents)
         self.max_turns = int(max_turns)
         self.graph = visibility_graph(graph, self.n, graph_p, graph_seed)
@@ -338,7 +344,7 @@ class GroupReasoningEnv(AECEnv):
         agent = self.agent_selection
         content = "" if action is None else str(action)
         if self.protocol == "coral":
-            extracted = coral_extraction(content, self.task) if extracted is None else extracted
+            extracted = coral_extraction(content, self.task, self.grading) if extracted is None else extracted
             answer = extracted if CoralTurn(extracted).valid else None
             self.messages.append(Message(agent, DISCUSSION, self.turn + 1, content, answer, extracted, truncated))
         else:
@@ -360,7 +366,8 @@ class GroupReasoningEnv(AECEnv):
 
     def coral_turns(self) -> list[CoralTurn]:
         """The replies of a Coral-protocol conversation as Coral annotates them."""
-        return [CoralTurn(m.extracted, self.task.is_right(m.answer)) for m in self.messages if m.phase == DISCUSSION]
+        return [CoralTurn(m.extracted, coral_correct(m.extracted, self.task, self.grading))
+                for m in self.messages if m.phase == DISCUSSION]
 
     def _advance(self) -> None:
         if self.protocol == "coral":

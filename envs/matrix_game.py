@@ -60,8 +60,9 @@ class MatrixGameEnv(RepeatedGameEnv):
     metadata = {**RepeatedGameEnv.metadata, "name": "matrix_game_v0"}
 
     def __init__(self, payoffs=(3, 0, 5, 1), rounds: int | None = None, render_mode: str | None = None,
-                 max_cycles: int | None = None):
-        super().__init__(["player_0", "player_1"], rounds, render_mode, n_observations=5, max_cycles=max_cycles)
+                 max_cycles: int | None = None, observations: str = "discrete"):
+        super().__init__(["player_0", "player_1"], rounds, render_mode, n_observations=5, max_cycles=max_cycles,
+                         observations=observations)
         self.table = payoff_table(payoffs)
 
     def first_observations(self):
@@ -78,8 +79,8 @@ def constructors(game: MatrixGame):
     """The PettingZoo module functions ``parallel_env``, ``raw_env`` (AEC) and ``env`` (the
     AEC environment with PettingZoo's wrappers) of ``game``."""
 
-    def parallel_env(payoffs=game.payoffs, rounds=None, render_mode=None, max_cycles=None):
-        env = MatrixGameEnv(payoffs, rounds, render_mode, max_cycles)
+    def parallel_env(payoffs=game.payoffs, rounds=None, render_mode=None, max_cycles=None, observations="discrete"):
+        env = MatrixGameEnv(payoffs, rounds, render_mode, max_cycles, observations)
         env.metadata = {**env.metadata, "name": game.name}
         return env
 

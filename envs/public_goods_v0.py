@@ -17,6 +17,8 @@ Observation: ``own_previous_action * n + number_of_other_players_who_defected``;
 ``2 * n`` = first round. For two players this is exactly the IPD encoding (CC, CD, DC,
 DD = 0..3). State: every player's previous action (2 before the first round), then the
 number of rounds played.
+``observations="one_hot"`` gives each observation as a one-hot ``Box(0, 1, (2 * n + 1,))`` vector
+(:mod:`pnyx.envs.repeated_game`).
 """
 
 from __future__ import annotations
@@ -34,14 +36,14 @@ class PublicGoodsEnv(RepeatedGameEnv):
     metadata = {**RepeatedGameEnv.metadata, "name": GAME.name}
 
     def __init__(self, group_size=4, multiplier=1.6, contribution=1.0, rounds=None, render_mode=None,
-                 max_cycles=None):
+                 max_cycles=None, observations="discrete"):
         if int(group_size) != group_size or group_size < 2:
             raise PnyxError(f"group_size={group_size!r} must be an integer >= 2")
         if multiplier <= 0 or contribution <= 0:
             raise PnyxError("multiplier and contribution must be positive")
         n = int(group_size)
         super().__init__([f"player_{i}" for i in range(n)], rounds, render_mode, n_observations=2 * n + 1,
-                         max_cycles=max_cycles)
+                         max_cycles=max_cycles, observations=observations)
         self.n, self.multiplier, self.contribution = n, float(multiplier), float(contribution)
 
     def first_observations(self):

@@ -6,6 +6,10 @@ after ``rounds`` rounds (``max_cycles``, PettingZoo's name for them, is accepted
 observation space and compute each round's observations and rewards. Each game's
 module declares the game as ``GAME``, a :class:`Game`.
 
+``observations="one_hot"`` gives each observation as a one-hot ``Box(0, 1, (n,), float32)``
+vector instead of a ``Discrete(n)`` integer, the form RLlib's default encoders, SuperSuit's
+``dtype_v0`` and ``black_death_v3`` and TorchRL's wrappers take without a connector.
+
 The global state is ``MultiDiscrete([3] * n + [rounds + 1])``: each player's action in
 the previous round (2 before the first round), then the number of rounds played.
 """
@@ -15,13 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gymnasium.spaces import Discrete, MultiDiscrete
+from gymnasium.spaces import Box, Discrete, MultiDiscrete
 from pettingzoo import ParallelEnv
 
 from pnyx.envs.api import seed_spaces
 from pnyx.errors import PnyxError
 
 NO_ACTION = 2  # a player's previous action in the state before the first round
+#: How observations are given: ``Discrete`` integers, or one-hot ``Box`` vectors.
+OBSERVATIONS = ("discrete", "one_hot")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,7 +54,9 @@ class RepeatedGameEnv(ParallelEnv):
     metadata = {"render_modes": ["ansi"], "is_parallelizable": True}
 
     def __init__(self, possible_agents: list[str], rounds: int | None, render_mode: str | None, n_observations: int,
-                 max_cycles: int | None = None):
+                 max_cycles: int | None = None, observations: str = "discrete"):
+        if observations not in OBSERVATIONS:
+            raise PnyxError(f"observations={observations!r}: known are {', '.join(OBSERVATIONS)}")
         if max_cycles is not None:
             if rounds is not None and rounds != max_cycles:
                 raise PnyxError(f"rounds={rounds!r} and max_cycles={max_cycles!r} differ; "
@@ -63,7 +71,10 @@ class RepeatedGameEnv(ParallelEnv):
         self.round = 0
         self.last = None  # the last joint action
         self._action_spaces = {a: Discrete(2) for a in possible_agents}
-        self._observation_spaces = {a: Discrete(n_observations) for a in possible_agents}
+        self.one_hot = observations == "one_hot"
+        space = (lambda: Box(0.0, 1.0, (n_observations,), np.float32)) if self.one_hot else \
+            (lambda: Discrete(n_observations))
+        self._observation_spaces = {a: space() for a in possible_agents}
         self.state_space = MultiDiscrete([NO_ACTION + 1] * len(possible_agents) + [self.rounds + 1])
 
     def action_space(self, agent):
@@ -75,7 +86,7 @@ class RepeatedGameEnv(ParallelEnv):
     def reset(self, seed=None, options=None):
         seed_spaces(self, seed)
         self.agents, self.round, self.last = list(self.possible_agents), 0, None
-        return self.first_observations(), {a: {} for a in self.agents}
+        return self._encoded(self.first_observations()), {a: {} for a in self.agents}
 
     def step(self, actions):
         joint = tuple(int(actions[agent]) for agent in self.possible_agents)
@@ -84,6 +95,7 @@ class RepeatedGameEnv(ParallelEnv):
         self.round += 1
         self.last = joint
         observations, rewards = self.play(joint)
+        observations = self._encoded(observations)
         done = self.round >= self.rounds
         terminations = {a: done for a in self.agents}
         truncations = {a: False for a in self.agents}
@@ -108,6 +120,16 @@ class RepeatedGameEnv(ParallelEnv):
 
     def close(self):
         pass
+
+    def _encoded(self, observations: dict) -> dict:
+        if not self.one_hot:
+            return observations
+        out = {}
+        for agent, index in observations.items():
+            vector = np.zeros(self._observation_spaces[agent].shape, dtype=np.float32)
+            vector[int(index)] = 1.0
+            out[agent] = vector
+        return out
 
     def first_observations(self) -> dict:
         raise NotImplementedError

@@ -34,6 +34,7 @@ import numpy as np
 
 from pnyx.errors import PnyxError
 from pnyx.files import json_lines, read_text
+from pnyx.paths import exists
 
 #: Largest task file read, in bytes.
 MAX_TASK_FILE_BYTES = 1024 * 2**20
@@ -348,7 +349,7 @@ def load_jsonl(path: str | Path) -> list[Task]:
 def is_file_source(source: str) -> bool:
     """Whether a task source names a file or folder rather than a generator."""
     return source not in GENERATORS and (source.endswith((".jsonl", ".parquet")) or "/" in source
-                                         or Path(source).exists())
+                                         or exists(source, f"task source {source!r}"))
 
 
 def check_sources(sources: Sequence[str]) -> None:
@@ -357,7 +358,7 @@ def check_sources(sources: Sequence[str]) -> None:
         raise PnyxError("tasks must name at least one source")
     for source in sources:
         if is_file_source(source):
-            if not Path(source).exists():
+            if not exists(source, f"task file {source!r}"):
                 raise PnyxError(f"task file {source!r} does not exist")
         elif source not in GENERATORS:
             raise PnyxError(f"unknown task source {source!r} (known: {', '.join(GENERATORS)}, "

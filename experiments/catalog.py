@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import Experiment
+from pnyx.paths import exists
 from pnyx.registry import Registry
 
 PRESETS = Path(__file__).parent / "presets"
@@ -35,6 +36,8 @@ for _name, _target, _description in [
      "Coral's protocol and metrics for LLM discussions, and pnyx's counterfactual protocol"),
     ("network-cooperation", "network_cooperation:NetworkCooperation", "fixation of cooperation on graphs"),
     ("llm-dilemmas", "llm_dilemmas:LLMDilemmas", "language models in a repeated social dilemma"),
+    ("model-profile", "model_profile:ModelProfile",
+     "one model's (or several models') goal guarding, peer presence, Coral agreement and self-other overlap, on one map"),
     ("judge-eval", "judge_eval:JudgeEval", "a judge's AUROC, accuracy, precision, recall and F1 against human labels"),
 ]:
     KINDS.register(_name, f"pnyx.experiments.{_target}", description=_description)
@@ -53,11 +56,11 @@ def preset_path(name_or_file: str) -> Path:
     """The YAML file for a shipped experiment name or a user's file path."""
     path = Path(name_or_file)
     if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
+        if not exists(path, f"experiment file {name_or_file!r}", regular=True):
             raise PnyxError(f"experiment file {name_or_file!r} does not exist")
         return path
     path = PRESETS / f"{name_or_file}.yaml"
-    if not path.is_file():
+    if not exists(path, f"experiment {name_or_file!r}", regular=True):
         raise PnyxError(f"unknown experiment {name_or_file!r} (shipped: {', '.join(preset_names())})")
     return path
 

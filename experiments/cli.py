@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--address", help="address of a running Ray cluster to join")
         p.add_argument("--no-progress", action="store_true", help="hide progress bars")
         p.add_argument("--cache", metavar="PATH", help="completion cache file for every model role that names none")
+        p.add_argument("--runtime-env", metavar="FILE.yaml",
+                       help="Ray runtime environment for the workers (py_modules, working_dir, env_vars, pip)")
+        p.add_argument("--py-modules", metavar="PATH[,PATH]", help="local packages or modules to ship to the Ray workers")
 
     run = sub.add_parser("run", help="run a shipped experiment or a YAML file")
     run.add_argument("experiment", help="shipped experiment name (see 'pnyx list') or FILE.yaml")
@@ -57,6 +60,21 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("preset", help="shipped experiment name (see 'pnyx list experiments') or FILE.yaml")
     report = sub.add_parser("report", help="regenerate summary, plots and report.md of a run folder")
     report.add_argument("folder")
+    soo = sub.add_parser("soo-finetune", help="train LoRA adapters that shrink a model's self-other distance")
+    soo.add_argument("--model", default="embedded", help="transformers-backend model spec (default: embedded)")
+    soo.add_argument("--out", required=True, help="folder for the adapters and soo_finetune.json")
+    soo.add_argument("--pairs", help="JSONL prompt pairs (default: the shipped pairs)")
+    soo.add_argument("--layers", help="decoder layers compared, comma-separated (default: 4 spread layers)")
+    soo.add_argument("--steps", type=int, default=40)
+    soo.add_argument("--batch-pairs", type=int, default=8)
+    soo.add_argument("--lr", type=float, default=1e-3)
+    soo.add_argument("--kl-weight", type=float, default=1.0, help="weight of the output-preservation term")
+    soo.add_argument("--held-out", type=int, default=2, help="templates held out for evaluation")
+    soo.add_argument("--seed", type=int, default=0)
+    export = sub.add_parser("export", help="write a run's text episodes for another tool")
+    export.add_argument("format", choices=["inspect"], help="inspect: Inspect eval logs, for 'inspect view'")
+    export.add_argument("folder", help="a finished run folder")
+    export.add_argument("--out", help="output folder (default FOLDER/inspect)")
     return parser
 
 
@@ -87,7 +105,7 @@ def _judge_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out, skipping finished units")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--cache", metavar="PATH", help="completion cache file for the judge model")
-    p.set_defaults(workers=None, address=None)
+    p.set_defaults(workers=None, address=None, runtime_env=None, py_modules=None)
 
 
 def _shorten(text: str, width: int = 100) -> str:
@@ -172,6 +190,23 @@ def _report(folder: str) -> int:
     return 0
 
 
+def _soo_finetune(args) -> int:
+    from pnyx.population.soo_finetuning import SOOTraining, finetune_to_folder
+    from pnyx.specs import split_list
+
+    try:
+        layers = tuple(int(x) for x in split_list(args.layers, "layer list")) if args.layers else None
+    except ValueError:
+        raise PnyxError(f"--layers {args.layers!r} must be integers separated by commas") from None
+    settings = SOOTraining(layers=layers, steps=args.steps, batch_pairs=args.batch_pairs, lr=args.lr,
+                           kl_weight=args.kl_weight, seed=args.seed)
+    result = finetune_to_folder(args.model, args.out, settings, pairs_file=args.pairs, held_out=args.held_out)
+    for layer, before, after in zip(result.layers, result.before, result.after):
+        print(f"layer {layer}: held-out self-other distance {before:.4g} -> {after:.4g}")
+    print(f"adapters: {args.out} (load as {args.model}(adapter={args.out}))")
+    return 0
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -202,12 +237,21 @@ def _main(argv: list[str] | None) -> int:
             return 0
         if args.command == "report":
             return _report(args.folder)
+        if args.command == "export":
+            from pnyx.experiments.inspect_export import export_inspect
+
+            for path in export_inspect(args.folder, args.out):
+                print(f"log: {path}")
+            return 0
+        if args.command == "soo-finetune":
+            return _soo_finetune(args)
+        from pnyx.experiments.cluster import runtime_env_option
         from pnyx.experiments.config import resolve, validate
         from pnyx.experiments.experiment import RunOptions
         from pnyx.experiments.runner import default_out, execute
 
         options = RunOptions(workers=args.workers, address=args.address, progress=not args.no_progress,
-                             cache=args.cache)
+                             cache=args.cache, runtime_env=runtime_env_option(args.runtime_env, args.py_modules))
         if args.command == "run":
             kind, cfg = resolve(args.experiment, quick=args.quick, seed=args.seed, overrides=args.overrides)
             out = Path(args.out) if args.out else default_out(args.experiment)

@@ -11,9 +11,12 @@ Two protocols of :mod:`pnyx.envs.group_reasoning_v0`, chosen per condition:
   baselines, whose replies state their answers by construction), the conversation stopping when the
   two latest extractions are the same valid answer or after ``max_turns`` replies (Coral:
   20), sampled at temperature 0.2 unless ``temperature`` says otherwise (Coral's
-  ``lightning_modules/configs/common/ts_interaction_model.yaml``). Its metrics are
-  Coral's, by Coral's definitions (:func:`pnyx.population.coral_metrics.conversation_metrics`),
-  averaged over conversations with bootstrap intervals.
+  ``lightning_modules/configs/common/ts_interaction_model.yaml``). ``grading`` says how
+  extractions are formed and graded (:data:`pnyx.envs.answers.GRADINGS`: ``coral``, Coral's
+  rules, the default; ``coral_exact``, with the quirks of Coral's matchers; ``pnyx``). Its
+  metrics are Coral's, by Coral's definitions (:func:`pnyx.population.coral_metrics.conversation_metrics`,
+  :func:`~pnyx.population.coral_metrics.conversation_bookkeeping`), averaged over
+  conversations with bootstrap intervals.
 * ``counterfactual`` is pnyx's: a private solo answer, a discussion among N agents on a
   visibility graph, a private final answer, temperature 0 unless set; its metrics are
   pnyx's (:data:`pnyx.population.coral_metrics.METRICS`).
@@ -27,8 +30,8 @@ the experiment seed and ``r``). The kind runs in the driver: models are loaded o
 process, and all episodes of a unit play in lock-step, their pending model turns sent
 as one batch per step.
 
-Rows: Coral protocol, one per conversation with Coral's per-conversation metrics,
-``turns``, ``truncated_turns`` and ``unparseable_turns``; counterfactual, one per
+Rows: Coral protocol, one per conversation with Coral's per-conversation metrics and
+bookkeeping, ``turns``, ``truncated_turns`` and ``unparseable_turns``; counterfactual, one per
 (episode, agent) with the columns of :func:`pnyx.envs.group_reasoning_v0.outcome_rows`.
 Both carry ``condition``, ``protocol``, ``replicate``, ``graph`` and the agents. Records:
 ``transcripts`` (one per episode, every message with its extraction) and ``usage``.
@@ -48,14 +51,16 @@ from pnyx.agents.discussants import DISCUSSANTS, play_discussions
 from pnyx.agents.llm import CheckedModelField, ModelField, spec_of
 from pnyx.agents.llm.embedded import EMBEDDED_NOTE, embedded_ran, models_ran
 from pnyx.agents.llm.roles import RoleModel, model_config, usage_records
+from pnyx.envs.answers import Grading
 from pnyx.envs.group_reasoning_v0 import GroupReasoningEnv, visibility_graph
 from pnyx.envs.tasks import check_sources, is_file_source, load_source, make_tasks
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import (Experiment, ExperimentConfig, RunContext, Strict, Summary, Unit, UnitOutput,
                                          builds_specs, sample_failure)
 from pnyx.experiments.figures import interval_arrays, interval_bars
-from pnyx.population.coral_metrics import CORAL_METRICS, METRICS, all_metrics, conversation_metrics, coral_summary
-from pnyx.stats import Estimate, format_estimate
+from pnyx.population.coral_metrics import (CORAL_BOOKKEEPING, CORAL_METRICS, METRICS, all_metrics,
+                                           conversation_bookkeeping, conversation_metrics, coral_summary)
+from pnyx.stats import MAX_BOOTSTRAP, Estimate, format_estimate
 
 Graph = Union[str, list[list[int]]]
 Protocol = Literal["coral", "counterfactual"]
@@ -65,6 +70,10 @@ PLOTTED = {"coral": ("agreement", "agreement_correctness", "final_success_rate",
            "counterfactual": ("final_agreement", "correctness_given_agreement", "wrong_agreement",
                               "solo_accuracy", "final_accuracy")}
 REPORTED = {"coral": (*CORAL_METRICS, "truncated", "unparseable"), "counterfactual": tuple(METRICS)}
+#: Most messages a run holds: conditions x seeds x episodes x messages per episode.
+MAX_MESSAGES = 10**7
+#: Coral's extractor (``lightning_modules/configs/ts_mmlu_pro.yaml``, ``ts_gpqa.yaml``, ``ts_math.yaml``).
+CORAL_EXTRACTOR = "meta-llama/Meta-Llama-3.1-8B-Instruct"
 
 
 class Condition(Strict):
@@ -98,7 +107,14 @@ class CoralConfig(ExperimentConfig):
     #: The extractor's model; unset: ``model``.
     extractor_model: CheckedModelField | None = None
     extractor_max_tokens: int = Field(32, ge=1)
-    bootstrap: int = Field(1000, ge=1)
+    #: How Coral-protocol extractions are formed and graded. ``coral``: Coral's rules (MATH:
+    #: the whole greedy $\boxed{...}$ span, an empty box included, compared as a string
+    #: and graded on its last box), except that an extraction that is no answer is never
+    #: right. ``coral_exact``: ``coral`` with the quirks of Coral's matchers, which grade
+    #: those too (an extractor's "Error: ..." reads as option E), to match Coral's numbers
+    #: bit for bit. ``pnyx``: MATH answers as the first box's content, whitespace stripped.
+    grading: Grading = "coral"
+    bootstrap: int = Field(1000, ge=1, le=MAX_BOOTSTRAP)
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -135,8 +151,21 @@ class CoralConfig(ExperimentConfig):
                 raise PnyxError(f"condition {key!r}: the coral protocol needs exactly 2 agents, graph complete and "
                                 f"max_turns >= 1 (got {len(cond['agents'])} agents, graph "
                                 f"{_graph_label(cond['graph'])}, max_turns {cond['max_turns']})")
+        self._bounded_messages()
         self.resolved_conditions()
         return self
+
+    def _bounded_messages(self) -> None:
+        """Refuse a run of more than :data:`MAX_MESSAGES` messages: per episode, the opening
+        and ``max_turns`` replies (coral), or each agent's solo and final answers and
+        ``max_turns`` discussion messages (counterfactual)."""
+        per_condition = [cond["max_turns"] + (1 if cond["protocol"] == "coral" else 2 * len(cond["agents"]))
+                         for _, cond in self._conditions()]
+        messages = self.seeds * self.episodes * sum(per_condition)
+        if messages > MAX_MESSAGES:
+            raise PnyxError(f"{len(per_condition)} condition(s) x seeds={self.seeds} x episodes={self.episodes} x "
+                            f"messages per episode (max_turns and the agents' own) make {messages:.3g} messages, "
+                            f"more than {MAX_MESSAGES:.0e}")
 
     def extractor_field(self) -> ModelField:
         """The extractor's model: ``extractor_model``, else ``model`` without its sampling
@@ -191,13 +220,15 @@ def condition_name(cond: dict, default_turns: int) -> str:
 def conversation_row(env: GroupReasoningEnv) -> dict:
     """A finished Coral-protocol conversation as one row: the task, ``turns`` (replies),
     ``truncated_turns`` (replies cut at the token limit), ``unparseable_turns`` (the other
-    replies whose extraction failed) and Coral's metrics of the conversation."""
+    replies whose extraction failed), Coral's metrics of the conversation and its
+    bookkeeping (reply lengths in characters)."""
     replies = [m for m in env.messages if m.phase == "discussion"]
     return {"task_id": env.task.task_id, "task_kind": env.task.kind, "correct_answer": env.task.answer,
             "turns": len(replies), "stopped_early": env.stopped_early,
             "truncated_turns": sum(m.truncated for m in replies),
             "unparseable_turns": sum(m.extracted.startswith("Error") and not m.truncated for m in replies),
-            **conversation_metrics(env.coral_turns(), env.max_turns)}
+            **conversation_metrics(env.coral_turns(), env.max_turns),
+            **conversation_bookkeeping([len(m.content) for m in replies])}
 
 
 class ConditionRun(BaseModel):
@@ -213,6 +244,9 @@ class ConditionRun(BaseModel):
     temperature: float
     #: How replies were read: ``model``, ``regex``, or ``rules`` (the counterfactual protocol).
     extractor: str
+    #: How extractions were graded (:data:`pnyx.envs.answers.GRADINGS`); ``pnyx`` under the
+    #: counterfactual protocol, whose answers are pnyx's.
+    grading: str
 
 
 class CoralSummary(Summary):
@@ -222,6 +256,8 @@ class CoralSummary(Summary):
     #: The identity of the model that ran (its spec when none ran).
     model: str
     extractor_model: str
+    #: The discussants' reply token limit: the model's own ``max_tokens``, else the config's.
+    max_tokens: int
     #: The conditions that have results, in config order.
     conditions: list[str]
     runs: dict[str, ConditionRun]
@@ -267,7 +303,8 @@ class CoralAgreement(Experiment):
         agent_seeds = np.random.SeedSequence(agent_seed).generate_state(len(tasks) * len(specs)).reshape(len(tasks), -1)
         for k, task in enumerate(tasks):
             env = GroupReasoningEnv(n_agents=len(specs), max_turns=cond["max_turns"], graph=cond["graph"],
-                                    graph_p=cfg.graph_p, graph_seed=graph_seed, protocol=protocol)
+                                    graph_p=cfg.graph_p, graph_seed=graph_seed, protocol=protocol,
+                                    grading=cfg.grading)
             env.reset(options={"task": task})
             lineup = [f() for f in factories]
             for discussant, s in zip(lineup, agent_seeds[k]):
@@ -315,7 +352,8 @@ class CoralAgreement(Experiment):
             cond = resolved[name]
             part = results[results["condition"] == name]
             if cond["protocol"] == "coral":
-                found = coral_summary(part, n_boot=cfg.bootstrap, seed=cfg.seed)
+                failed = sum(f.get("condition") == name for f in records.get("sample_failures", []))
+                found = coral_summary(part, failed=failed, n_boot=cfg.bootstrap, seed=cfg.seed)
             else:
                 found = all_metrics(part, n_boot=cfg.bootstrap, seed=cfg.seed)
             metrics[name] = found
@@ -323,13 +361,25 @@ class CoralAgreement(Experiment):
             runs[name] = ConditionRun(runs=cond["runs"], protocol=cond["protocol"], agents=list(cond["agents"]),
                                       graph=_graph_label(cond["graph"]), max_turns=cond["max_turns"],
                                       temperature=cond["temperature"],
-                                      extractor=str(part["extractor"].iloc[0]) if "extractor" in part else "rules")
+                                      extractor=str(part["extractor"].iloc[0]) if "extractor" in part else "rules",
+                                      grading=cfg.grading if cond["protocol"] == "coral" else "pnyx")
         usage = records.get("usage", [])
         notes = [EMBEDDED_NOTE] if embedded_ran(models_ran(usage, ("discussant", "extractor"))) else []
-        extractor_model = (", ".join(models_ran(usage, ("extractor",)))
-                           or spec_of(cfg.extractor_model or cfg.model))
-        return CoralSummary(model=", ".join(models_ran(usage, ("discussant",))) or spec_of(cfg.model),
-                            extractor_model=extractor_model, conditions=names, runs=runs,
+        discussants, extractors = models_ran(usage, ("discussant",)), models_ran(usage, ("extractor",))
+        max_tokens = model_config(cfg.model).max_tokens or cfg.max_tokens
+        coral = [name for name in names if runs[name].protocol == "coral"]
+        if coral:
+            notes.append(f"Coral sets no reply token limit (`TSInteractiveModel`'s `max_turn_tokens` is unset in "
+                         f"`ts_interaction_model.yaml`); here replies are cut at {max_tokens} tokens (`max_tokens`), "
+                         "and those cut are counted as truncated.")
+        same = (set(discussants) & set(extractors) if usage
+                else {spec_of(cfg.extractor_model or cfg.model)} & {spec_of(cfg.model)})
+        if any(runs[name].extractor == "model" for name in coral) and same:
+            notes.append(f"The extractor is the discussant model (`{', '.join(sorted(same))}`); Coral's is a fixed "
+                         f"`{CORAL_EXTRACTOR}` at temperature 0 and 32 tokens (`extractor_model` names another).")
+        return CoralSummary(model=", ".join(discussants) or spec_of(cfg.model),
+                            extractor_model=", ".join(extractors) or spec_of(cfg.extractor_model or cfg.model),
+                            max_tokens=max_tokens, conditions=names, runs=runs,
                             episodes=episodes, metrics=metrics, notes=notes)
 
     def plot(self, cfg: CoralConfig, results: pd.DataFrame, summary: CoralSummary) -> dict[str, Figure]:
@@ -377,21 +427,25 @@ class CoralAgreement(Experiment):
         return {"agreement_vs_correctness": fig}
 
     def report(self, cfg: CoralConfig, summary: CoralSummary) -> str:
-        lines = [f"Model `{summary.model}`. Values: estimate [95% bootstrap interval over episodes] (n).", "",
-                 "| condition | protocol | agents | graph | max turns | temperature | extractor | episodes |",
-                 "|---|---|---|---|---|---|---|---|"]
+        lines = [f"Model `{summary.model}`, replies of at most {summary.max_tokens} tokens. Values: estimate "
+                 "[95% bootstrap interval over episodes] (n).", "",
+                 "| condition | protocol | agents | graph | max turns | temperature | extractor | episodes | grading |",
+                 "|---|---|---|---|---|---|---|---|---|"]
         for name in summary.conditions:
             r = summary.runs[name]
             extractor = r.extractor + (f" ({summary.extractor_model})" if r.extractor == "model" else "")
             lines.append(f"| {name} | {r.protocol} | {', '.join(r.agents)} | {r.graph} | {r.max_turns} "
-                         f"| {r.temperature} | {extractor} | {summary.episodes[name]} |")
-        for protocol, heading in (("coral", "Coral protocol: Coral's metrics, by Coral's definitions (means over "
-                                            "conversations); truncated and unparseable are pnyx's"),
-                                  ("counterfactual", "Counterfactual protocol: pnyx's metrics")):
+                         f"| {r.temperature} | {extractor} | {summary.episodes[name]} | {r.grading} |")
+        tables = (("coral", REPORTED["coral"], "Coral protocol: Coral's metrics, by Coral's definitions (means over "
+                                               "conversations); truncated and unparseable are pnyx's"),
+                  ("coral", CORAL_BOOKKEEPING, "Coral protocol: Coral's bookkeeping (means over conversations; "
+                                               "conv err counts the failed ones too). t len, s len and conv len "
+                                               "count characters, where Coral counts tokens"),
+                  ("counterfactual", REPORTED["counterfactual"], "Counterfactual protocol: pnyx's metrics"))
+        for protocol, columns, heading in tables:
             shown = [c for c in summary.conditions if summary.runs[c].protocol == protocol]
             if not shown:
                 continue
-            columns = REPORTED[protocol]
             lines += ["", f"**{heading}.**", "",
                       "| condition | " + " | ".join(c.replace("_", " ") for c in columns) + " |",
                       "|---|" + "---|" * len(columns)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, get_args
+from typing import Any, Callable, ClassVar, Mapping, get_args
 
 import numpy as np
 import pandas as pd
@@ -99,14 +99,16 @@ class RunOptions:
     """How a run executes, set once by :func:`pnyx.run` or the CLI and held by its
     :class:`RunContext`: local Ray ``workers`` (None: one per core; 1 runs in-process) or
     the ``address`` of a Ray cluster, progress bars, how language models are built from
-    specs (by default once per process; tests pass their own), and the completion cache
-    file of model roles that name none (``--cache``)."""
+    specs (by default once per process; tests pass their own), the completion cache
+    file of model roles that name none (``--cache``), and the Ray ``runtime_env`` (a mapping
+    or a YAML file; :mod:`pnyx.experiments.cluster`)."""
 
     workers: int | None = None
     address: str | None = None
     progress: bool = True
     models: Callable[[str], LanguageModel] = shared_model
     cache: str | None = None
+    runtime_env: Mapping[str, Any] | str | Path | None = None
 
     def __post_init__(self):
         if self.workers is not None and (isinstance(self.workers, bool) or self.workers < 1):
@@ -124,6 +126,12 @@ class RunOptions:
                     if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
                         raise PnyxError(f"--cache {str(path)!r} is not an SQLite database")
             object.__setattr__(self, "cache", str(path))
+        if self.runtime_env is not None:
+            from pnyx.experiments.cluster import check_runtime_env, read_runtime_env
+
+            env = (read_runtime_env(self.runtime_env) if isinstance(self.runtime_env, (str, Path))
+                   else check_runtime_env(self.runtime_env, "runtime_env", Path.cwd()))
+            object.__setattr__(self, "runtime_env", env or None)
 
 
 @dataclass(frozen=True)
@@ -158,7 +166,7 @@ class RunContext:
             return 0
         from pnyx.experiments.runner import start_ray
 
-        cpus = start_ray(workers, address)
+        cpus = start_ray(workers, address, self.options.runtime_env)
         return requested if requested is not None else max(1, min(shards, cpus))
 
     @property

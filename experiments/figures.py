@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def condition_panels(conditions: dict, draw, xlabel, ylabel, title) -> Figure:
-    """One panel per condition, drawn by ``draw(ax, condition_summary)``; titles name the
+    """One panel per condition, drawn by ``draw(ax, condition_summary)``, x ticks at whole
+    numbers (iterations, rounds), the legend right of the last panel; titles name the
     learning method when the conditions do not all share one."""
     n = len(conditions)
     mixed = len({c.get("method") for c in conditions.values()}) > 1
@@ -17,9 +19,10 @@ def condition_panels(conditions: dict, draw, xlabel, ylabel, title) -> Figure:
         draw(ax, c)
         ax.set_title(f"{name} ({c['method']})" if mixed else name)
         ax.set_xlabel(xlabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(-0.02, 1.02)
     axes[0][0].set_ylabel(ylabel)
-    axes[0][-1].legend(fontsize=7, loc="best")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle(title)
     return fig
 
@@ -51,3 +54,13 @@ def interval_bars(ax, series: dict, width: float = 0.8) -> None:
                       linewidth=2, zorder=3, clip_on=False)
         for xi in x[np.isnan(value)]:
             ax.annotate("n/a", (xi, 0), ha="center", va="bottom", fontsize=8)
+
+
+def interval_line(ax, x, stats: list, alpha: float = 0.2, **line) -> None:
+    """A curve of Estimates (or ``{value, low, high}`` dicts) at ``x``: the values as a line
+    (``line`` passes on to ``Axes.plot``), the 95% intervals as a shaded band in the line's
+    colour at opacity ``alpha``; the band leaves gaps where an interval is undefined."""
+    value, low, high = interval_arrays(stats)
+    (drawn,) = ax.plot(x, value, **line)
+    if not np.isnan(low + high).all():
+        ax.fill_between(x, low, high, color=drawn.get_color(), alpha=alpha, linewidth=0)

@@ -9,7 +9,8 @@ site-packages. A YAML file's own strings that name files beside it (a scenario's
 ``requests`` and ``base``) count too, and so does each file of a folder that a field of
 :data:`FOLDER_FIELDS` names (the authors' prompt folder), names starting with ``.``
 skipped; both stay inside the YAML's or the folder's real folder. The run folder keeps
-``{path: sha256}`` in ``inputs.json``.
+``{path: sha256}`` in ``inputs.json``. :func:`named_modules` lists the user's modules that
+the config names, for the Ray workers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import importlib.util
 import os
 import re
+import sys
 import sysconfig
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,6 +27,7 @@ from typing import Any, Mapping
 from pnyx.errors import PnyxError
 from pnyx.files import read_yaml
 from pnyx.paths import within
+from pnyx.registry import registered
 from pnyx.specs import parse
 
 #: Config fields whose value may be a folder of input files, each of them fingerprinted.
@@ -104,7 +107,7 @@ def _visit_string(text: str, paths: list[str], depth: int, folder: bool = False)
         if _is_file(spec.target):
             paths.append(spec.target)
         elif _MODULE.fullmatch(spec.name) and _ATTRIBUTE.fullmatch(spec.target):
-            source = _module_source(spec.name)
+            source = module_source(spec.name)
             if source is not None:
                 paths.append(source)
     for item in (*spec.args, *spec.kwargs.values()):
@@ -176,7 +179,37 @@ def _strings(value: Any, found: list[str], depth: int) -> None:
         found.append(value)
 
 
-def _module_source(name: str) -> str | None:
+def named_modules(config: Any) -> list[str]:
+    """The modules that import-path specs (``package.module:Class``) in ``config`` (a resolved
+    config as JSON data) name, in their arguments too, in order: only modules this process
+    has imported (validating the config imports the specs it builds, never free text);
+    pnyx's own, and names registered in a pnyx registry (``axelrod:TitForTat``), left out."""
+    strings: list[str] = []
+    _strings(config, strings, 0)
+    found: list[str] = []
+    for text in strings:
+        _spec_modules(text, found, 0)
+    return found
+
+
+def _spec_modules(text: str, found: list[str], depth: int) -> None:
+    if depth > 20 or not text or "\n" in text:
+        return
+    try:
+        spec = parse(text)
+    except Exception:  # noqa: BLE001 - a string that is not a spec names no module
+        return
+    name = spec.name
+    if (spec.target is not None and _MODULE.fullmatch(name) and _ATTRIBUTE.fullmatch(spec.target)
+            and name in sys.modules and name != "pnyx" and not name.startswith("pnyx.")
+            and not registered(name) and name not in found):
+        found.append(name)
+    for item in (*spec.args, *spec.kwargs.values()):
+        if isinstance(item, str):
+            _spec_modules(item, found, depth + 1)
+
+
+def module_source(name: str) -> str | None:
     """The source file of a user's module; ``None`` for pnyx, installed or built-in modules."""
     if name == "pnyx" or name.startswith("pnyx."):
         return None

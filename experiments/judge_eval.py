@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 from scipy.stats import rankdata
 
@@ -57,12 +59,10 @@ from pnyx.experiments.experiment import (Experiment, ExperimentConfig, RunContex
                                          UnitOutput, builds_specs)
 from pnyx.experiments.runner import execute
 from pnyx.files import MAX_DEPTH, check_depth, read_text
-from pnyx.stats import Estimate
+from pnyx.stats import MAX_BOOTSTRAP, Estimate
 
 #: Largest labelled file read, in bytes.
 MAX_FILE_BYTES = 256 * 2**20
-#: Most bootstrap replicates.
-MAX_BOOTSTRAP = 100_000
 #: The item type of each ``task``.
 ITEMS = {"af": Reasoning, "compliance": Answer}
 #: The settings that only ``judge: model`` reads.
@@ -337,6 +337,27 @@ def evaluate(predictions: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) ->
                       positives=int(labels.sum()), bootstrap=Bootstrap(replicates=n_boot, resampled="items", seed=seed))
 
 
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False- and true-positive rates of the decisions "score >= t", for every distinct score
+    t from the highest down, after (0, 0): the ROC curve whose area by trapezoids is
+    :func:`auroc` (tied scores move both rates at once, counting one half). Needs both classes."""
+    labels, scores = np.asarray(labels, bool), np.asarray(scores, float)
+    thresholds = np.unique(scores)[::-1]
+    above = scores[:, None] >= thresholds[None, :]
+    tpr = above[labels].sum(axis=0) / labels.sum()
+    fpr = above[~labels].sum(axis=0) / (~labels).sum()
+    return np.concatenate([[0.0], fpr]), np.concatenate([[0.0], tpr])
+
+
+def scores_beyond_decisions(predictions: pd.DataFrame) -> bool:
+    """Whether the readable items' scores say more than their decisions: all finite, and
+    not all equal to the decision as 0/1."""
+    readable = predictions[predictions["decision"].notna()]
+    scores = readable["score"].to_numpy(float)
+    return bool(len(scores)) and bool(np.isfinite(scores).all()) and bool(
+        (scores != readable["decision"].to_numpy(bool).astype(float)).any())
+
+
 class JudgeEval(Experiment):
     """A judge's AUROC, accuracy, precision, recall and F1 against human labels."""
 
@@ -344,6 +365,7 @@ class JudgeEval(Experiment):
     Config = JudgeEvalConfig
     Summary = JudgeEvalSummary
     runs_in_driver = True
+    main_plot = "roc"
 
     def units(self, cfg: JudgeEvalConfig) -> list[Unit]:
         items = load_labelled(cfg.data, text_field=cfg.text_field, label_field=cfg.label_field,
@@ -374,6 +396,41 @@ class JudgeEval(Experiment):
                   records: dict[str, list[dict]]) -> JudgeEvalSummary:
         evaluation = evaluate(results, n_boot=cfg.bootstrap, seed=cfg.seed)
         return JudgeEvalSummary(task=cfg.task, **records["judge"][0], data=cfg.data, **dict(evaluation))
+
+    def plot(self, cfg: JudgeEvalConfig, results: pd.DataFrame, summary: JudgeEvalSummary) -> dict[str, Figure]:
+        """``roc``: on ROC axes with the chance diagonal, the readable items' ROC curve
+        (:func:`roc_curve`) when the judge's scores say more than its decisions
+        (:func:`scores_beyond_decisions`), and always the operating point of its decisions
+        (false- and true-positive rates from the confusion matrix); the title says which is
+        drawn. Without both classes among the readable items, neither is defined and the
+        axes say so."""
+        c = summary.confusion_matrix
+        fig = Figure(figsize=(6.6, 4.6), layout="constrained")
+        ax = fig.subplots()
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8, label="chance")
+        if c.tp + c.fn and c.fp + c.tn:
+            if scores_beyond_decisions(results):
+                readable = results[results["decision"].notna()]
+                fpr, tpr = roc_curve(readable["label"].to_numpy(bool), readable["score"].to_numpy(float))
+                ax.plot(fpr, tpr, marker=".", label="scores")
+                drawn = f"ROC curve of its scores (AUROC {_number(summary.metrics.auroc.value)}) and its decisions"
+            else:
+                drawn = "binary decisions only: their operating point, no ROC curve"
+            ax.plot([c.fp / (c.fp + c.tn)], [c.tp / (c.tp + c.fn)], "X", color="C3", markersize=9,
+                    label="decisions (operating point)")
+        else:
+            drawn = "no ROC: the readable items hold one class only"
+            ax.annotate("undefined: one class only", (0.5, 0.5), ha="center", va="center")
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_aspect("equal")
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.03, 1), fontsize="small")
+        judge = "\n".join(textwrap.wrap(summary.judge, 72))
+        fig.suptitle(f"{judge}\n{drawn}\n{summary.n_readable} readable items, {summary.positives} positive",
+                     fontsize="medium")
+        return {"roc": fig}
 
     def report(self, cfg: JudgeEvalConfig, summary: JudgeEvalSummary) -> str:
         m, c = summary.metrics, summary.confusion_matrix

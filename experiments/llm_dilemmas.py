@@ -28,6 +28,7 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pnyx.agents import PolicySpecs
@@ -37,17 +38,15 @@ from pnyx.agents.llm_player import FALLBACKS, PERSONAS
 from pnyx.envs import two_player_game
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Summary, Unit, UnitOutput
-from pnyx.experiments.figures import interval_bars
+from pnyx.experiments.figures import interval_bars, interval_line
 from pnyx.experiments.report import llm_report
 from pnyx.population.pairing import LLMMoves, llm_summary, play_pairing
-from pnyx.stats import Estimate, bootstrap_ratio, format_estimate
+from pnyx.stats import MAX_BOOTSTRAP, Estimate, bootstrap_ratio, format_estimate, wilson
 from pnyx.strict import checked_when_built
 
 PARTS = ("round_robin", "best_response", "llm_vs_llm")
 #: Most moves of the model a run asks for: pairings x repetitions x turns.
 MAX_MOVES = 10**8
-#: Most bootstrap resamples.
-MAX_BOOTSTRAP = 100_000
 
 
 class LLMDilemmasConfig(ExperimentConfig):
@@ -194,24 +193,30 @@ class LLMDilemmas(Experiment):
 
     def plot(self, cfg: LLMDilemmasConfig, results: pd.DataFrame, summary: LLMDilemmasSummary) -> dict[str, Figure]:
         """``best_response``: the model's cooperation per round against each partner, one
-        panel per persona; ``cooperation``: cooperation rate (95% CI) per pairing, per part."""
+        panel per persona, each round's share of games in a shaded band, its Wilson 95%
+        interval over the ``repetitions`` games (pnyx's; the summary holds the shares only);
+        ``cooperation``: cooperation rate (95% CI) per pairing, per part."""
         figures = {}
         rows = summary.sections.get("best_response", [])
         personas = list(dict.fromkeys(r.persona for r in rows))
         if personas:
-            fig = Figure(figsize=(4.5 * len(personas), 3.8), layout="tight")
+            fig = Figure(figsize=(4.5 * len(personas) + 2, 3.8), layout="tight")
             axes = np.atleast_1d(fig.subplots(1, len(personas), sharey=True))
             for ax, persona in zip(axes, personas):
                 for r in rows:
                     if r.persona == persona and r.cooperation_by_round:
-                        ax.plot(range(1, len(r.cooperation_by_round) + 1), r.cooperation_by_round,
-                                marker="o", label=r.partner)
+                        shares = r.cooperation_by_round
+                        stats = [wilson(round(share * cfg.repetitions), cfg.repetitions) for share in shares]
+                        interval_line(ax, np.arange(1, len(shares) + 1), stats, alpha=0.1, marker="o", ms=3,
+                                      label=r.partner)
                 ax.set_ylim(-0.05, 1.05)
                 ax.set_xlabel("round")
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.set_title(f"persona: {persona}")
-                ax.legend(fontsize="small")
-            axes[0].set_ylabel("cooperation")
-            fig.suptitle(f"in-context best response - {summary.model}")
+            axes[0].set_ylabel("cooperation (share of games)")
+            axes[-1].legend(fontsize="small", title="partner", loc="upper left", bbox_to_anchor=(1.02, 1))
+            fig.suptitle(f"in-context best response - {summary.model}\n(shaded: Wilson 95% interval over "
+                         f"{cfg.repetitions} games per round)")
             figures["best_response"] = fig
         parts = [p for p in PARTS if summary.sections.get(p)]
         if parts:

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Summary, Unit, UnitOutput
+from pnyx.experiments.figures import interval_line
 from pnyx.population import donation_game, game_fixation_probability
 from pnyx.stats import Estimate, wilson
 
@@ -234,8 +235,8 @@ class NetworkCooperation(Experiment):
     def plot(self, cfg: NetworkCooperationConfig, results: pd.DataFrame,
              summary: NetworkCooperationSummary) -> dict[str, Figure]:
         """``fixation_vs_bc``: one panel per (update rule, graph family), fixation probability
-        against b/c with Wilson intervals, one line per degree; the neutral 1/N dashed and the
-        db threshold dotted."""
+        against b/c, one line per degree in a shaded band of its Wilson intervals; the neutral
+        1/N dashed and the db threshold dotted."""
         curves = [(t.update, t.family, t.degree) for t in summary.thresholds]
         updates, families, degrees = (list(dict.fromkeys(c[i] for c in curves)) for i in range(3))
         ratios = [c.b_c for c in summary.conditions]
@@ -249,12 +250,9 @@ class NetworkCooperation(Experiment):
                 curve = [c for c in summary.conditions if (c.update, c.family, c.degree) == (update, family, degree)]
                 if not curve:
                     continue
-                x = [c.b_c for c in curve]
-                p = [c.fixation_probability for c in curve]
-                y = np.array([e.value for e in p])
-                errors = np.array([[e.value - e.low, e.high - e.value] for e in p]).T
                 colour = colours[i % len(colours)]
-                ax.errorbar(x, y, yerr=errors, marker="o", ms=4, capsize=2, color=colour, label=f"k = {degree}")
+                interval_line(ax, np.array([c.b_c for c in curve]), [c.fixation_probability for c in curve],
+                              marker="o", ms=4, color=colour, label=f"k = {degree}")
                 theory = threshold(summary.nodes, degree)
                 if update == "db" and theory is not None and theory <= max(ratios):
                     ax.axvline(theory, color=colour, ls=":", lw=1)
@@ -262,9 +260,9 @@ class NetworkCooperation(Experiment):
             ax.set_title(f"{update}, {family}", fontsize="medium")
             ax.set_xlabel("b/c")
             ax.set_ylabel("cooperator fixation probability")
-            ax.legend(fontsize="small")
+        axes[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
         fig.suptitle(f"One cooperator among defectors, N = {summary.nodes}, w = {summary.selection:g}\n"
-                     "dotted: db threshold (N-2)/(N/k-2)", fontsize="medium")
+                     "dotted: db threshold (N-2)/(N/k-2); shaded: Wilson 95% interval", fontsize="medium")
         return {"fixation_vs_bc": fig}
 
     def report(self, cfg: NetworkCooperationConfig, summary: NetworkCooperationSummary) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import importlib.metadata
+import inspect
 import json
 import math
 import os
@@ -34,14 +35,17 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel
 from tqdm.auto import tqdm
 
-from pnyx.agents.llm import shared_model
+from pnyx.agents import POLICIES
+from pnyx.agents.discussants import DISCUSSANTS
+from pnyx.agents.llm import ModelConfig, shared_model
 from pnyx.agents.llm.registry import check_ready
 from pnyx.agents.llm.roles import model_config, summarize_usage
 from pnyx.errors import PnyxError
-from pnyx.experiments.config import describe_validation_error, resolve, validate
+from pnyx.experiments.cluster import absolute_paths, check_nodes, ray_failure, run_env, task_env
+from pnyx.experiments.config import resolve, validate
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, RunOptions, Unit
 from pnyx.experiments.inputs import first_change, fingerprint
 from pnyx.experiments.report import write_report
@@ -49,7 +53,8 @@ from pnyx.experiments.store import (DamagedChunk, UnitResult, UnitStore, atomic_
                                     redact_frame, redact_json)
 from pnyx.files import parse_yaml, read_json, read_text
 from pnyx.paths import run_path
-from pnyx.registry import registrations, replay
+from pnyx.registry import pickled_registrations, replay_pickled
+from pnyx.specs import parse
 
 #: The names a unit may give its records (each becomes ``<name>.jsonl`` in the run folder).
 RECORD_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -65,7 +70,7 @@ def unit_seed(seed: int, key: str) -> np.random.SeedSequence:
 def run_units(kind: Experiment, cfg: ExperimentConfig | dict, units: list[Unit], ctx: RunContext) -> list[UnitResult]:
     """Run units in this process; exceptions become error strings (the unit failed, the run goes on)."""
     if isinstance(cfg, dict):  # as sent to a Ray task
-        _replay(ctx.registrations)
+        replay_pickled(ctx.registrations)
         cfg = kind.Config.model_validate(cfg)
     results = []
     for unit in units:
@@ -84,79 +89,17 @@ def run_units(kind: Experiment, cfg: ExperimentConfig | dict, units: list[Unit],
     return results
 
 
-def _pickled_registrations() -> tuple:
-    """The driver's registrations (:func:`pnyx.registry.registrations`), each pickled on its
-    own so that one a worker cannot load spoils no other; a target's module travels by
-    value, so the workers need not be able to import it."""
-    import ray.cloudpickle
-
-    shipped = []
-    for home, what, entry in registrations():
-        module = sys.modules.get(getattr(entry[1], "__module__", None) or "")
-        by_value = (module is not None and module.__name__ != "__main__" and not module.__name__.startswith("pnyx.")
-                    and module.__name__ not in ray.cloudpickle.list_registry_pickle_by_value())
-        try:
-            if by_value:
-                ray.cloudpickle.register_pickle_by_value(module)
-            shipped.append((home, what, entry[0], ray.cloudpickle.dumps(entry)))
-        except Exception:  # noqa: BLE001 - a target that cannot travel; the worker check names it
-            shipped.append((home, what, entry[0], b""))
-        finally:
-            if by_value:
-                ray.cloudpickle.unregister_pickle_by_value(module)
-    return tuple(shipped)
-
-
-def _replay(shipped: tuple) -> list[str]:
-    """Replays the driver's registrations here; one line for each that does not load."""
-    import ray.cloudpickle
-
-    failed = []
-    for home, what, name, data in shipped:
-        try:
-            if not data:
-                raise PnyxError("it cannot be pickled")
-            replay(home, what, ray.cloudpickle.loads(data))
-        except Exception as e:  # noqa: BLE001 - reported by _check_workers when the run needs it
-            failed.append(f"{what} {name!r} registered in this process does not load in a Ray worker ({_first_line(e)})")
-    return failed
-
-
-def _worker_check(kind: Experiment, data: dict, shipped: tuple) -> str | None:
-    """In a Ray worker: the registrations replayed and the config built, or one line saying why not."""
-    failed = _replay(shipped)
-    try:
-        kind.Config.model_validate(data)
-    except (PnyxError, ValidationError) as e:
-        reason = failed[0] if failed else describe_validation_error(e) if isinstance(e, ValidationError) else str(e)
-        return (f"{reason}; define what you register in a module the workers can import and name it by "
-                f"import path (mypkg.policies:Generous), or run with --workers 1")
-    return None
-
-
-def _check_workers(kind: Experiment, cfg: ExperimentConfig, ctx: RunContext) -> None:
-    """A one-line :class:`PnyxError` if a Ray worker cannot build ``cfg`` with the driver's registrations."""
-    import ray
-
-    check = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(_worker_check)
-    try:
-        error = ray.get(check.remote(kind, cfg.model_dump(mode="json"), ctx.registrations))
-    except ray.exceptions.RayError as e:
-        raise PnyxError(f"a Ray worker cannot load this experiment: {_first_line(e)}") from None
-    if error:
-        raise PnyxError(error)
-
-
 def _batches(units: list[Unit], workers: int) -> list[list[Unit]]:
     """Small units travel together, so that many tiny units do not drown in scheduling."""
     size = max(1, math.ceil(len(units) / (workers * 16)))
     return [units[i:i + size] for i in range(0, len(units), size)]
 
 
-def start_ray(workers: int | None, address: str | None) -> int:
+def start_ray(workers: int | None, address: str | None, runtime_env: Mapping | None = None) -> int:
     """Join the Ray cluster at ``address`` or start a new local one with ``workers`` CPUs
-    (never one that ``RAY_ADDRESS`` names); the number of CPUs. Ray's own fatal-signal handler is kept off, so SIGINT and SIGTERM stop
-    a run through pnyx's handler (exit 130, finished units kept)."""
+    (never one that ``RAY_ADDRESS`` names), with ``runtime_env``; the number of CPUs. Ray's
+    own fatal-signal handler is kept off, so SIGINT and SIGTERM stop a run through pnyx's
+    handler (exit 130, finished units kept)."""
     import ray
 
     if not ray.is_initialized():
@@ -165,15 +108,16 @@ def start_ray(workers: int | None, address: str | None) -> int:
         os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
         in_main = threading.current_thread() is threading.main_thread()
         handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
+        env = {"runtime_env": dict(runtime_env)} if runtime_env else {}
         try:
             if address:
-                ray.init(address=address, log_to_driver=False, configure_logging=False)
+                ray.init(address=address, log_to_driver=False, configure_logging=False, **env)
             else:
                 ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False,
-                         log_to_driver=False, configure_logging=False)
+                         log_to_driver=False, configure_logging=False, **env)
         except Exception as e:  # noqa: BLE001 - Ray raises many types; the user needs one line
             where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
-            raise PnyxError(f"cannot start {where}: {_first_line(e)}") from None
+            raise PnyxError(f"cannot start {where}: {ray_failure(e)[0]}") from None
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     return int(ray.cluster_resources().get("CPU", 1))
@@ -196,19 +140,44 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def _execute_ray(kind, cfg, todo, store, bar, workers, ctx):
+def _run_on_node(kind: Experiment, cfg: dict, units: list[Unit], ctx: RunContext) -> tuple:
+    """:func:`run_units` in a Ray task, with the node that ran it and the task's attempt (0 unless retried)."""
     import ray
 
-    remote = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(run_units)
-    data = cfg.model_dump(mode="json")
+    try:
+        attempt = ray._private.worker.global_worker.core_worker.get_current_task_attempt_number()
+    except AttributeError:
+        attempt = 0
+    node = ray.get_runtime_context().get_node_id()
+    return node, ray.util.get_node_ip_address(), attempt, run_units(kind, cfg, units, ctx)
+
+
+def _execute_ray(kind, cfg, todo, store, bar, workers, ctx, env) -> tuple[dict, int]:
+    """Run ``todo`` as Ray tasks; the nodes that ran units (``{id: {"node", "address", "units"}}``)
+    and the number of task retries."""
+    import ray
+
+    remote = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(_run_on_node)
+    if env:
+        remote = remote.options(runtime_env=dict(env))
+    data = absolute_paths(cfg.model_dump(mode="json"))
     pending = [remote.remote(kind, data, batch, ctx) for batch in _batches(todo, workers)]
+    nodes: dict[str, dict] = {}
+    retries = 0
     try:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:
-                _record(ray.get(ref), store, bar)
+                node, address, attempt, results = ray.get(ref)
+                entry = nodes.setdefault(node, {"node": node, "address": address, "units": 0})
+                entry["units"] += len(results)
+                retries += attempt
+                _record(results, store, bar)
     except ray.exceptions.RayError as e:
-        raise PnyxError(f"Ray failed: {_first_line(e)}; finished units are kept, rerun with --resume") from None
+        reason, helps = ray_failure(e)
+        advice = "finished units are kept, rerun with --resume" if helps else "finished units are kept"
+        raise PnyxError(f"Ray failed: {reason}; {advice}") from None
+    return nodes, retries
 
 
 def _record(results: list[UnitResult], store: UnitStore, bar) -> None:
@@ -233,54 +202,117 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
     preflight(kind, cfg, options)
     workers, address = options.workers, options.address
     use_ray = not kind.runs_in_driver and (address is not None or (workers or os.cpu_count()) > 1)
-    ctx = RunContext(out, options, registrations=_pickled_registrations() if use_ray else ())
-    if ctx.registrations:
-        start_ray(workers, address)
-        _check_workers(kind, cfg, ctx)
+    # the kind distributes inside its units on this Ray
+    in_units = kind.runs_in_driver and (address is not None or (workers or 1) > 1)
+    ctx = RunContext(out, options, registrations=pickled_registrations() if use_ray else ())
+    n_workers, env = 1, {}
+    if (use_ray or in_units) and _unfinished(units, out, resume):  # the cluster answers before out is written
+        data = cfg.model_dump(mode="json")
+        env = run_env(data, options.runtime_env)
+        n_workers = start_ray(workers, address, env)
+        env = task_env(env)
+        check_nodes(kind, absolute_paths(data), ctx.registrations, env, units_on_ray=use_ray)
     _prepare_out(cfg, out, resume)
     store = UnitStore(out)
     todo = [u for u in units if store.status(u.key) != "done"]
-    n_workers = start_ray(workers, address) if use_ray and todo else 1
+    nodes, retries = {}, 0
     if kind.runs_in_driver:
-        if todo and (address or (workers or 1) > 1):  # the kind distributes inside its units on this Ray
-            start_ray(workers, address)
         n_workers = None  # the kind reports its own workers
     with tqdm(total=len(units), initial=len(units) - len(todo), desc=cfg.kind, unit="unit",
               disable=not options.progress, dynamic_ncols=True) as bar:
         if use_ray and todo:
-            _execute_ray(kind, cfg, todo, store, bar, n_workers, ctx)
+            nodes, retries = _execute_ray(kind, cfg, todo, store, bar, n_workers, ctx, env)
         else:  # long driver units are each written as soon as they finish
             batches = [[unit] for unit in todo] if kind.runs_in_driver else _batches(todo, 1)
             for batch in batches:
                 _record(run_units(kind, cfg, batch, ctx), store, bar)
-    provenance = _provenance(cfg, started, workers=n_workers)
+    provenance = _provenance(cfg, started, nodes=list(nodes.values()), retries=retries)
     return finalize(kind, cfg, out, units=units, workers=n_workers, provenance=provenance)
+
+
+def _unfinished(units: list[Unit], out: Path, resume: bool) -> bool:
+    """Whether a unit of ``out`` is left to run, read before anything is written."""
+    if not (resume and out.is_dir() and (out / "units").is_dir()):
+        return bool(units)
+    store = UnitStore(out)
+    return any(store.status(u.key) != "done" for u in units)
 
 
 def preflight(kind: Experiment, cfg: ExperimentConfig, options: RunOptions) -> None:
     """What a run needs from outside, checked before anything is written: each model the
-    config (and its parts) names that can tell it will not answer, built by pnyx's models
+    config (and its parts) names, in its model fields or inside its player and discussant
+    specs (``llm(model=SPEC)``), that can tell it will not answer, built by pnyx's models
     (:func:`~pnyx.agents.llm.registry.check_ready`), and the Ray cluster at ``--address``."""
     if options.models is shared_model:
         checked: set[str] = set()
-        for path, field in _models(kind, cfg, "").items():
+        for where, field in _models(kind, cfg, "").items():
             spec = model_config(field).backend_spec()
             if spec not in checked:
                 checked.add(spec)
                 try:
                     check_ready(spec)
                 except PnyxError as e:
-                    raise PnyxError(f"{path}: {e}") from None
+                    raise PnyxError(f"{where}: {e}") from None
     if options.address:
         _check_reachable(options.address)
 
 
 def _models(kind: Experiment, cfg: ExperimentConfig, prefix: str) -> dict:
-    found = {f"{prefix}{path}": field for path, field in kind.models(cfg).items()}
+    fields = kind.models(cfg)
+    found = {f"{prefix}{path}": field for path, field in fields.items()}
+    for path, (text, model) in _spec_models(cfg, "", set(fields)).items():
+        found[f"{prefix}{path} {text!r}"] = model
     for name, data in kind.parts(cfg).items():
         part_kind, part_cfg = validate(data)
         found.update(_models(part_kind, part_cfg, f"{prefix}{name}."))
     return found
+
+
+def _spec_models(value: Any, path: str, skip: set[str]) -> dict[str, tuple[str, str]]:
+    """``(spec, model)`` by dotted path for every string of ``value`` (a config, through nested
+    models, lists and mappings) that is a player or discussant spec naming a model; the
+    model fields in ``skip`` are not specs of that kind."""
+    found: dict[str, tuple[str, str]] = {}
+    if isinstance(value, ModelConfig) or path.removesuffix(".") in skip:
+        return found
+    if isinstance(value, BaseModel):
+        items = ((name, getattr(value, name)) for name in type(value).model_fields)
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    elif isinstance(value, dict):
+        items = value.items()
+    else:
+        model = _named_model(value) if isinstance(value, str) else None
+        return {path.removesuffix("."): (value, model)} if model else found
+    for key, item in items:
+        found.update(_spec_models(item, f"{path}{key}.", skip))
+    return found
+
+
+def _named_model(text: str) -> str | None:
+    """The model spec that a spec of a registered policy or discussant passes as its ``model``
+    argument (``llm(model='openai:gpt-4o-mini')``), its arguments bound to the target's
+    signature as the registry would call it; nothing is built, and no module is imported
+    for a text that names no registered target (free text is not a spec)."""
+    try:
+        spec = parse(text)
+    except PnyxError:
+        return None
+    if not spec.args and not spec.kwargs:
+        return None
+    for registry in (POLICIES, DISCUSSANTS):
+        if spec.name not in registry:
+            continue
+        try:
+            target, _ = registry.resolve(text)
+            leading = (spec.target,) if spec.target is not None else ()
+            bound = inspect.signature(target).bind_partial(*leading, *spec.args, **spec.kwargs)
+        except (PnyxError, TypeError, ValueError):
+            continue
+        model = bound.arguments.get("model")
+        if isinstance(model, str):
+            return model
+    return None
 
 
 def _prepare_out(cfg: ExperimentConfig, out: Path, resume: bool) -> None:
@@ -362,13 +394,18 @@ def _git_commit() -> str | None:
     return (done.stdout.strip() or None) if done.returncode == 0 else None
 
 
-def _provenance(cfg: ExperimentConfig, started: str, *, workers: int | None) -> dict:
-    hosts = 1
-    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+def _provenance(cfg: ExperimentConfig, started: str, *, nodes: list[dict], retries: int) -> dict:
+    """Versions, seed and times of a run, and where its units ran: the Ray ``nodes`` that ran
+    units in this invocation (node id, address, units run; empty when they ran in the driver),
+    Ray's task ``retries``, and ``hosts``, the number of those nodes (without them: the
+    nodes alive at the end when the kind used Ray inside its units, else 1)."""
+    hosts = len(nodes) or 1
+    if not nodes and "ray" in sys.modules and sys.modules["ray"].is_initialized():
         hosts = sum(1 for node in sys.modules["ray"].nodes() if node.get("Alive"))
     return {"pnyx": _version("pnyx"), "git_commit": _git_commit(), "python": platform.python_version(),
             "numpy": _version("numpy"), "torch": _version("torch"), "ray": _version("ray"),
-            "seed": cfg.seed, "started": started, "finished": _now(), "hosts": hosts}
+            "seed": cfg.seed, "started": started, "finished": _now(), "hosts": hosts,
+            "nodes": nodes, "retries": retries}
 
 
 def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[Unit] | None = None,
@@ -401,16 +438,21 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
         else:
             failures.append({"unit": unit.key, "error": store.error(unit.key) or "not run"})
     results = redact_frame(concat_rows(frames)) if frames else pd.DataFrame()
-    plot_dir, summary_file = run_path(out, "plots", folder=True), run_path(out, "summary.json")
-    atomic_write(run_path(out, "results.parquet"), lambda tmp: results.to_parquet(tmp, index=False))
-    for name, items in records.items():
+    for name in records:
         if not RECORD_NAME.fullmatch(name):
             raise PnyxError(f"a unit's records are named {name[:80]!r}; record names are letters, digits, '_' and '-'")
+    # the paths written, the stored summary and the rows are checked before anything is written
+    plot_dir, summary_file = run_path(out, "plots", folder=True), run_path(out, "summary.json")
+    for name in ("results.parquet", "report.md", "report.html"):
+        run_path(out, name)
+    recorded = read_summary(summary_file, kind) if provenance is None and summary_file.exists() else {}
+    typed = kind.summary(cfg, results, records) if len(results) else None
+    atomic_write(run_path(out, "results.parquet"), lambda tmp: results.to_parquet(tmp, index=False))
+    for name, items in records.items():
         if items:
             atomic_write_text(run_path(out, f"{name}.jsonl"), "".join(redact_json(item) + "\n" for item in items))
         else:  # e.g. the sample failures a resume has run again
             run_path(out, f"{name}.jsonl").unlink(missing_ok=True)
-    typed = kind.summary(cfg, results, records) if len(results) else None
     summary = {} if typed is None else typed.model_dump()
     if records.get("usage"):
         summary["usage"] = summarize_usage(records["usage"])
@@ -421,9 +463,6 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
     damaged = store.damaged_files([unit.key for unit in units])
     if damaged:
         summary["run"]["damaged"] = damaged
-    recorded = {}
-    if provenance is None and summary_file.exists():
-        recorded = read_summary(summary_file, kind)
     if "ray" not in summary:  # kinds that distribute inside their units report their own
         if workers is not None:
             summary["ray"] = {"workers": workers}
@@ -476,9 +515,11 @@ def default_out(name: str) -> Path:
 def run_experiment(name_or_file: str, *, out: str | Path, quick: bool = False, seed: int | None = None,
                    overrides: Iterable[str] | Mapping[str, Any] = (), resume: bool = False,
                    workers: int | None = None, address: str | None = None, progress: bool = True,
-                   models: Callable[[str], Any] = shared_model, cache: str | Path | None = None) -> dict:
+                   models: Callable[[str], Any] = shared_model, cache: str | Path | None = None,
+                   runtime_env: Mapping | str | Path | None = None) -> dict:
     """Resolve a preset or YAML file and run it into ``out`` with the :class:`RunOptions`
     the keywords name; returns the summary."""
-    options = RunOptions(workers=workers, address=address, progress=progress, models=models, cache=cache)
+    options = RunOptions(workers=workers, address=address, progress=progress, models=models, cache=cache,
+                         runtime_env=runtime_env)
     kind, cfg = resolve(name_or_file, quick=quick, seed=seed, overrides=overrides)
     return execute(kind, cfg, Path(out), resume=resume, options=options)

@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib import cbook
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pnyx.agents import PolicySpecs
@@ -199,28 +200,45 @@ class Tournament(Experiment):
     def plot(self, cfg: TournamentConfig, results: pd.DataFrame, summary: TournamentSummary) -> dict[str, Figure]:
         """``payoff_matrix``: mean payoff per turn of each player (row) against each opponent
         (column), values in the cells; ``payoff_differences``: the same for the player's payoff
-        minus the opponent's; both with players in ``summary.ranking`` order (Axelrod's); with
-        two or more players, ``payoff_boxplot`` (per-repetition mean payoffs, in ranking order)
-        and ``wins`` (per-repetition wins, by median wins), Axelrod-style
-        (:func:`normalised_payoffs`, :func:`wins`); ``evolution``: population shares over the
-        replicator generations."""
+        minus the opponent's; ``cooperation_matrix``: the same for the player's cooperation
+        rate (``summary.cooperation_matrix``, the per-pair form of Axelrod's
+        ``normalised_cooperation``); all with players in ``summary.ranking`` order (Axelrod's);
+        with two or more players, ``payoff_boxplot`` (per-repetition mean payoffs, in ranking
+        order), ``payoff_difference_distributions`` (Axelrod's ``sdvplot`` as boxes, in ranking
+        order, :func:`payoff_difference_samples`) and ``wins`` (per-repetition wins, by median
+        wins), Axelrod-style (:func:`normalised_payoffs`, :func:`wins`); ``evolution``:
+        population shares over the replicator generations."""
         players = summary.players
         order = summary.ranking
         index = [players.index(p) for p in order]
-        matrix = np.array([[summary.payoff_matrix[p][q] for q in order] for p in order])
         games = _Games(results, players)
-        ordered = " (players in Axelrod's ranking order)"
-        figures = {"payoff_matrix": _heatmap(matrix, order, "mean payoff per turn" + ordered),
+        ordered = "\n(players in Axelrod's ranking order)"
+
+        def matrix(pairs):
+            return np.array([[pairs[p][q] for q in order] for p in order])
+
+        figures = {"payoff_matrix": _heatmap(matrix(summary.payoff_matrix), order, "mean payoff per turn" + ordered,
+                                             "mean payoff per turn"),
                    "payoff_differences": _heatmap(games.payoff_differences()[np.ix_(index, index)], order,
                                                   "mean payoff difference per turn (player - opponent)" + ordered,
-                                                  cmap="RdBu", centre=True)}
+                                                  "payoff difference per turn", cmap="RdBu", centre=True),
+                   "cooperation_matrix": _heatmap(matrix(summary.cooperation_matrix), order,
+                                                  "cooperation rate of the player against the opponent" + ordered,
+                                                  "cooperation rate", limits=(0.0, 1.0))}
         if len(players) > 1:
             figures["payoff_boxplot"] = _boxplot(games.normalised_payoffs().loc[order],
                                                  "Axelrod's ranking, by median: mean payoff per turn\n"
-                                                 "against the others (self-play excluded), per repetition")
+                                                 "against the others (self-play excluded), per repetition",
+                                                 "mean payoff per turn")
+            figures["payoff_difference_distributions"] = _boxplot(
+                games.payoff_difference_samples().loc[order],
+                "Axelrod's sdvplot, players in Axelrod's ranking order:\n"
+                "payoff difference per opponent and repetition\n(self-play excluded)",
+                "payoff difference per turn\n(player - opponent)", zero_line=True)
             won = games.wins()
             figures["wins"] = _boxplot(won.loc[won.median(axis=1).sort_values(ascending=False, kind="stable").index],
-                                       "matches won per repetition, by median\n(Axelrod's wins plot)")
+                                       "matches won per repetition, by median\n(Axelrod's wins plot)",
+                                       "matches won", integer=True)
         if summary.evolution is not None:
             shares = np.array(summary.evolution.shares)
             fig = Figure(figsize=(7, 4), layout="tight")
@@ -228,9 +246,10 @@ class Tournament(Experiment):
             for i, p in enumerate(players):
                 ax.plot(shares[:, i], label=p)
             ax.set_xlabel("generation")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel("population share")
             ax.set_title("replicator dynamics on the tournament payoffs")
-            ax.legend(fontsize="small", ncol=2)
+            ax.legend(fontsize="small", ncol=1 + len(players) // 16, loc="upper left", bbox_to_anchor=(1.01, 1))
             figures["evolution"] = fig
         return figures
 
@@ -346,6 +365,14 @@ class _Games:
     def payoff_differences(self) -> np.ndarray:
         return self.pair_means(self.payoff - self.payoff[self.mirror])
 
+    def payoff_difference_samples(self) -> pd.DataFrame:
+        others = self.p != self.o
+        difference = (self.payoff - self.payoff[self.mirror])[others]
+        p, o, r = self.p[others], self.o[others], self.r[others]
+        ordered = np.lexsort((r, o, p))
+        rows = np.split(difference[ordered], np.cumsum(np.bincount(p, minlength=self.P))[:-1])
+        return pd.DataFrame(rows, index=self.players, dtype=np.float64)
+
 
 def normalised_payoffs(results: pd.DataFrame, players: list[str]) -> pd.DataFrame:
     """Player x repetition: the player's mean payoff per turn over its matches against the
@@ -375,6 +402,15 @@ def payoff_differences(results: pd.DataFrame, players: list[str]) -> np.ndarray:
     return _Games(results, players).payoff_differences()
 
 
+def payoff_difference_samples(results: pd.DataFrame, players: list[str]) -> pd.DataFrame:
+    """Player x sample: the player's payoff per turn minus its opponent's, one value per
+    (opponent, repetition) in that order, self-play excluded (NaN pads a player with fewer
+    games). Axelrod's ``score_diffs`` as ``Plot.sdvplot`` pools them (``result_set.py``, "Score
+    difference per turn"; ``plot.py``, ``_sdv_plot_dataset``), less self-play, whose
+    differences Axelrod counts as zeros."""
+    return _Games(results, players).payoff_difference_samples()
+
+
 def tick_labels(players: list[str], width: int = 32) -> list[str]:
     """Players as figures name them: a checkpoint path by its file name, a spec longer than
     ``width`` cut with an ellipsis; the full specs wherever that would make two alike."""
@@ -383,13 +419,18 @@ def tick_labels(players: list[str], width: int = 32) -> list[str]:
     return short if len(set(short)) == len(short) else list(players)
 
 
-def _heatmap(matrix: np.ndarray, players: list[str], title: str, cmap: str = "viridis", centre: bool = False) -> Figure:
+def _heatmap(matrix: np.ndarray, players: list[str], title: str, label: str, cmap: str = "viridis",
+             centre: bool = False, limits: tuple[float, float] | None = None) -> Figure:
+    """Player x opponent ``matrix`` with its colour bar labelled ``label``; the colour scale
+    spans ``limits``, else the data (symmetric about 0 when ``centre``)."""
     size = min(len(players), 40)
     # Room for the title and for tick labels up to tick_labels' width, however few the players.
     fig = Figure(figsize=(max(6.0, 3.0 + 0.6 * size), max(4.5, 2.5 + 0.5 * size)), layout="tight")
     ax = fig.subplots()
-    limit = np.nanmax(np.abs(matrix)) or 1.0
-    image = ax.imshow(matrix, cmap=cmap, **({"vmin": -limit, "vmax": limit} if centre else {}))
+    if centre:
+        limit = np.nanmax(np.abs(matrix)) or 1.0
+        limits = (-limit, limit)
+    image = ax.imshow(matrix, cmap=cmap, **({} if limits is None else {"vmin": limits[0], "vmax": limits[1]}))
     if len(players) <= 40:  # beyond that, labels are unreadable and slow to draw
         labels = tick_labels(players)
         ax.set_xticks(range(len(players)), labels, rotation=60, ha="right")
@@ -402,11 +443,13 @@ def _heatmap(matrix: np.ndarray, players: list[str], title: str, cmap: str = "vi
     ax.set_xlabel("opponent")
     ax.set_ylabel("player")
     fig.suptitle(title)
-    fig.colorbar(image, ax=ax)
+    fig.colorbar(image, ax=ax, label=label)
     return fig
 
 
-def _boxplot(frame: pd.DataFrame, title: str) -> Figure:
+def _boxplot(frame: pd.DataFrame, title: str, ylabel: str, integer: bool = False, zero_line: bool = False) -> Figure:
+    """One box per row of ``frame`` (its values over the columns, NaN left out), rows in the
+    given order; ``integer`` keeps the y ticks whole, ``zero_line`` marks y = 0."""
     fig = Figure(figsize=(max(6.0, 0.5 * len(frame) + 2), 4.5), layout="tight")
     ax = fig.subplots()
     # Drawn from matplotlib's box statistics (Axes.boxplot would resolve pyplot's global backend).
@@ -422,6 +465,11 @@ def _boxplot(frame: pd.DataFrame, title: str) -> Figure:
     ax.autoscale_view()
     ax.set_xlim(0.4, len(frame) + 0.6)
     ax.set_xticks(range(1, len(frame) + 1), tick_labels(list(frame.index)), rotation=60, ha="right")
+    if zero_line:
+        ax.axhline(0, color="grey", linewidth=0.8, zorder=0)
+    if integer:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     return fig
 

@@ -14,7 +14,9 @@ point per phase), against
 * ``no_tabular`` -- two learners meeting only each other (ablation A.4.2);
 * ``opponent_id`` -- the mixed pool, each episode prepended with the opponent-ID vector z
   (ablation A.4.1: the tabular partner's log-probabilities, 0 for learners); with either
-  method (the full preset's ``ppi_opponent_id`` for PPI).
+  method (the full preset's ``ppi_opponent_id`` for PPI). A condition with
+  ``learner_flag: true`` as well is the variant of section 3.1, which gives learners an
+  identity flag (:mod:`pnyx.agents.sequence`); A.4.1's z = 0 is the default.
 
 One unit per condition and seed (``seeds``, 10 as in the paper's Figure 1); with
 ``seed_batch`` > 1, the seeds of an A2C condition train in groups of that many per unit as
@@ -29,25 +31,29 @@ Its final learners are saved beside it as ``learner<i>.pt``, player specs for to
 (a PPI learner as its improved policy).
 The summary gives every final metric (a rate) as the mean across seeds with its Student-t
 95% interval clipped to [0, 1] (an Estimate) and the standard deviation across seeds.
+With ``snapshots``, an A2C learner's evaluation episodes at those iterations are kept
+too (its cooperation per round against each evaluation partner, for Figure 3).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pnyx.agents.a2c import BEST_RESPONSE, A2CConfig
 from pnyx.agents.ppi import PPIConfig
 from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Summary, Unit, UnitOutput
-from pnyx.experiments.figures import condition_panels
+from pnyx.experiments.figures import condition_panels, interval_line
 from pnyx.paths import simple_name
-from pnyx.population.learner_runs import METRICS, LearnerFields, learner_session, model_spec, train
+from pnyx.population.learner_runs import (METRICS, LearnerFields, learner_session, model_spec, scale_label, seed_band,
+                                          span, train)
 from pnyx.population.partners import LEAGUE, LEARNER, PartnerPool
 from pnyx.stats import Estimate, format_estimate, format_number, seed_mean
 
@@ -58,7 +64,8 @@ class Condition(Strict):
     """Who the learners meet (a pool name of ``pnyx.population.partners.POOLS``, a policy
     spec, or ``{spec: weight}``; ``learner`` is another of the condition's learners), how
     many independent learners train (default: 2 when the pool has ``learner``, else 1),
-    whether they are conditioned on the opponent-ID vector z, the learning method (``a2c``
+    whether they are conditioned on the opponent-ID vector z (with ``learner_flag``, plus
+    section 3.1's identity flag for learners), the learning method (``a2c``
     or ``ppi``), A2C hyperparameters (default: the experiment's ``a2c``; PPI's are the
     experiment's ``ppi``) and PPI's pretraining data (``tabular``: U(0,1) memory-one agents;
     ``random``: uniformly random actions, the no-tabular ablation of appendix A.4.2)."""
@@ -68,6 +75,8 @@ class Condition(Strict):
     pretrain: Literal["tabular", "random"] = "tabular"
     learners: int | None = Field(None, ge=1, le=64)
     opponent_id: bool = False
+    learner_flag: bool = Field(False, description="with opponent_id: section 3.1's identity flag for learning "
+                               "partners beside z (A.4.1's z = 0 alone when false)")
     a2c: A2CConfig | None = None
     iterations: int | None = Field(None, gt=0, description="default: the experiment's iterations")
 
@@ -98,6 +107,9 @@ class WeisConfig(LearnerFields, ExperimentConfig):
     methods: list[Literal["a2c", "ppi"]] = Field(["a2c", "ppi"], min_length=1,
                                                  description="run the conditions of these methods, skip the rest")
     conditions: dict[str, Condition] = Field(default_factory=lambda: dict(DEFAULT_CONDITIONS), min_length=1)
+    snapshots: list[Annotated[int, Field(ge=0)]] = Field(
+        [], description="A2C iterations (0: before training) at which the learners' evaluation episodes are kept: "
+        "cooperation per round against each evaluation partner (after Figure 3)")
     league_every: int = Field(1000, gt=0, description="iterations between league snapshots (partner 'league')")
     league_size: int = Field(8, gt=0)
     seed_batch: int = Field(1, ge=1, le=1000, description="A2C seeds trained together as one batched model in "
@@ -131,6 +143,8 @@ class WeisConfig(LearnerFields, ExperimentConfig):
                 raise ValueError(f"condition {name!r} has partner 'learner' (another learner) but learners=1")
             if cond.opponent_id and self.model.kind != "gru":
                 raise ValueError(f"condition {name!r}: opponent_id needs model kind 'gru'")
+            if cond.learner_flag and not cond.opponent_id:
+                raise ValueError(f"condition {name!r}: learner_flag is a variant of opponent_id; set opponent_id")
             if cond.method == "a2c" and self.seed_batch > 1:
                 from pnyx.population.grouped_training import check_groupable
 
@@ -194,6 +208,9 @@ class ConditionSummary(BaseModel):
     seed_curves: dict[str, list[CurvePoint]]
     #: The final learners' cooperation per round, by evaluation partner, averaged over seeds.
     within_episode: dict[str, list[float]]
+    #: The same at each ``snapshots`` iteration the condition reached (by iteration, then
+    #: partner), averaged over seeds; absent without snapshots.
+    snapshots: dict[str, dict[str, list[float]]] = Field(default_factory=dict, exclude_if=lambda v: not v)
 
 
 class RayWorkers(BaseModel):
@@ -250,7 +267,7 @@ class WeisIPD(Experiment):
             k = unit.params["seed_index"]
             run = self._run_ppi if cond.method == "ppi" else self._run_a2c
             results = {k: run(cfg, cond, seed, ctx, _unit_folder(cfg, ctx, name, f"seed{k}"))}
-        frames, within = [], []
+        frames, within, snapshots = [], [], []
         for k, result in results.items():
             rows = pd.DataFrame(result.curve)
             rows.insert(0, "condition", name)
@@ -259,19 +276,22 @@ class WeisIPD(Experiment):
             frames.append(rows)
             within += [{"condition": name, "seed_index": k, "partner": p, "cooperation": c}
                        for p, c in result.within_episode.items()]
-        return UnitOutput(rows=pd.concat(frames, ignore_index=True), records={"within_episode": within})
+            snapshots += [{"condition": name, "seed_index": k, "iteration": i, "partner": p, "cooperation": c}
+                          for i, rates in result.snapshots.items() for p, c in rates.items()]
+        records = {"within_episode": within} | ({"snapshots": snapshots} if snapshots else {})
+        return UnitOutput(rows=pd.concat(frames, ignore_index=True), records=records)
 
     @staticmethod
     def _a2c_spec(cfg: WeisConfig, cond: Condition, seed: np.random.SeedSequence):
         from pnyx.population.diverse_partner_training import TrainingSpec
 
         return TrainingSpec(
-            model=model_spec(cfg, cond.opponent_id), a2c=cond.a2c or cfg.a2c,
+            model=model_spec(cfg, cond.opponent_id, cond.learner_flag), a2c=cond.a2c or cfg.a2c,
             partners=PartnerPool.parse(cond.partners).mix, rounds=cfg.rounds, iterations=cond.iterations or cfg.iterations,
             seed=tuple(int(s) for s in seed.generate_state(4)), learners=cond.learner_count(),
             opponent_id=cond.opponent_id, shards=cfg.shards, eval_every=cfg.eval_every, eval_games=cfg.eval_games,
             final_eval_games=cfg.final_eval_games, league_every=cfg.league_every, league_size=cfg.league_size,
-            checkpoint_every=cfg.checkpoint_every,
+            checkpoint_every=cfg.checkpoint_every, snapshots=tuple(sorted(set(cfg.snapshots))),
         )
 
     @classmethod
@@ -307,7 +327,8 @@ class WeisIPD(Experiment):
         from pnyx.population.ppi_training import PPISpec, PPITrainer
 
         spec = PPISpec(
-            model={"embed": cfg.model.embed, "hidden": cfg.model.hidden}, ppi=cfg.ppi,
+            model={"embed": cfg.model.embed, "hidden": cfg.model.hidden} | ({"learner_flag": True} if cond.learner_flag
+                                                                             else {}), ppi=cfg.ppi,
             partners=PartnerPool.parse(cond.partners).mix, payoffs=cfg.payoffs, rounds=cfg.rounds,
             seed=tuple(int(s) for s in seed.generate_state(4)), learners=cond.learner_count(),
             pretrain=cond.pretrain, shards=cfg.shards, eval_games=cfg.eval_games,
@@ -342,6 +363,12 @@ class WeisIPD(Experiment):
                 if r["condition"] == name:
                     rates.setdefault(r["partner"], []).append(r["cooperation"])
             c["within_episode"] = {p: np.mean(v, axis=0).tolist() for p, v in rates.items()}
+            kept: dict[int, dict[str, list]] = {}
+            for r in records.get("snapshots", []):
+                if r["condition"] == name:
+                    kept.setdefault(r["iteration"], {}).setdefault(r["partner"], []).append(r["cooperation"])
+            c["snapshots"] = {str(i): {p: np.mean(v, axis=0).tolist() for p, v in kept[i].items()}
+                              for i in sorted(kept)}
             conditions[name] = ConditionSummary(**c)
         reached = None
         if "best_response" in conditions:
@@ -353,35 +380,99 @@ class WeisIPD(Experiment):
 
     def plot(self, cfg: WeisConfig, results: pd.DataFrame, summary: WeisSummary) -> dict[str, Figure]:
         """``cooperation_over_training``: the evaluation metrics along each condition's learning
-        curve, the mean across seeds as a line and every seed's curve faint;
-        ``within_episode_cooperation``: the final learners' cooperation per round against each
-        evaluation partner, averaged over seeds. One panel per condition."""
+        curve, the mean across seeds as a line in a shaded band, its Student-t 95% interval
+        across seeds clipped to [0, 1] at each iteration (:func:`pnyx.stats.seed_mean`, as for
+        the final metrics; no band for one seed); ``within_episode_cooperation``: the final
+        learners' cooperation per round against each evaluation partner, averaged over seeds.
+        One panel per condition."""
         if not summary.conditions:
             return {}
         panels = {name: {"method": c.method, "condition": c} for name, c in summary.conditions.items()}
 
         def curves(ax, panel):
             c = panel["condition"]
-            if not c.learning_curve:
+            if not c.seed_curves:
                 return
-            mean = pd.DataFrame(c.learning_curve)
+            seeds = pd.concat([pd.DataFrame(curve) for curve in c.seed_curves.values()])
             for k, metric in enumerate(METRICS):
-                color = f"C{k}"
-                for seed_curve in c.seed_curves.values() if len(c.seed_curves) > 1 else ():
-                    per_seed = pd.DataFrame(seed_curve)
-                    ax.plot(per_seed["iteration"], per_seed[metric], color=color, alpha=0.25, linewidth=0.7)
-                ax.plot(mean["iteration"], mean[metric], color=color, label=metric.replace("_", " "))
+                by_iteration = list(seeds.groupby("iteration")[metric])
+                stats = [seed_mean(values.tolist(), bounds=(0.0, 1.0))[0] for _, values in by_iteration]
+                interval_line(ax, np.array([i for i, _ in by_iteration]), stats, color=f"C{k}",
+                              label=metric.replace("_", " "))
 
         def within_episode(ax, panel):
             for partner, coop in panel["condition"].within_episode.items():
                 ax.plot(np.arange(1, len(coop) + 1), coop, label=f"vs {partner}")
 
+        banded = any(len(c.seed_curves) > 1 for c in summary.conditions.values())
         return {
-            "cooperation_over_training": condition_panels(panels, curves, "iteration", "rate",
-                                                          "Cooperation over training (mean; faint: seeds)"),
+            "cooperation_over_training": condition_panels(
+                panels, curves, "iteration", "rate",
+                "Cooperation over training (mean across seeds" + ("; shaded: 95% interval)" if banded else ")")),
             "within_episode_cooperation": condition_panels(panels, within_episode, "round", "learner cooperation",
                                                            "Within-episode cooperation of the final learners"),
-        }
+            "figure1": self.figure1(cfg, summary),
+        } | ({"figure3": self.figure3(cfg, summary)} if any(c.snapshots for c in summary.conditions.values()) else {})
+
+    @staticmethod
+    def figure3(cfg: WeisConfig, summary: WeisSummary) -> Figure:
+        """After Weis et al. 2026, Figure 3: the learners' cooperation per round against each
+        evaluation partner at the ``snapshots`` iterations, averaged over seeds; one row per
+        condition with snapshots, one column per snapshot iteration. Titled with the scale it
+        ran at (:func:`scale_label`)."""
+        rows = {name: c.snapshots for name, c in summary.conditions.items() if c.snapshots}
+        columns = sorted({int(i) for kept in rows.values() for i in kept})
+        fig = Figure(figsize=(max(7.5, 2.9 * len(columns) + 1), 2.3 * len(rows) + 1.4), layout="constrained")
+        axes = fig.subplots(len(rows), len(columns), sharex=True, sharey=True, squeeze=False)
+        for r, (name, kept) in enumerate(rows.items()):
+            for col, iteration in enumerate(columns):
+                ax = axes[r][col]
+                for j, (partner, coop) in enumerate(kept.get(str(iteration), {}).items()):
+                    ax.plot(np.arange(1, len(coop) + 1), coop, color=f"C{j}", label=f"vs {partner}")
+                if str(iteration) not in kept:
+                    ax.text(0.5, 0.5, "not reached", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+                ax.set_ylim(-0.02, 1.02)
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                if r == 0:
+                    ax.set_title(f"iteration {iteration}", fontsize=9)
+                if r == len(rows) - 1:
+                    ax.set_xlabel("round")
+            axes[r][0].set_ylabel(f"{name}\ncooperation", fontsize=9)
+        handles = {line.get_label(): line for ax in axes.flat for line in ax.get_lines()}
+        fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncols=len(handles), fontsize=8)
+        fig.suptitle("After Weis et al. 2026, Figure 3: learners' cooperation within an episode during training "
+                     f"(mean across seeds)\n{_scale(cfg)}", fontsize=9)
+        return fig
+
+    @staticmethod
+    def figure1(cfg: WeisConfig, summary: WeisSummary) -> Figure:
+        """After Weis et al. 2026, Figure 1: learner-vs-learner cooperation over training of
+        every condition overlaid, the mean across seeds as a line and mean +- one standard
+        deviation across seeds shaded (clipped to [0, 1]; :func:`seed_band`); one panel per
+        learning method, as A2C counts updates and PPI phases. Titled with the scale it ran
+        at (:func:`scale_label`)."""
+        methods = list(dict.fromkeys(c.method for c in summary.conditions.values()))
+        fig = Figure(figsize=(max(7.5, 5 * len(methods)), 4.6), layout="constrained")
+        axes = fig.subplots(1, len(methods), sharey=True, squeeze=False)[0]
+        for ax, method in zip(axes, methods):
+            for k, (name, c) in enumerate(summary.conditions.items()):
+                if c.method != method or not c.seed_curves:
+                    continue
+                seeds = pd.concat([pd.DataFrame(curve) for curve in c.seed_curves.values()])
+                by_iteration = list(seeds.groupby("iteration")["learner_vs_learner_cooperation"])
+                label = name if len(methods) == 1 else f"{name} ({method})"
+                alone = name in cfg.conditions and cfg.conditions[name].learner_count() == 1
+                interval_line(ax, np.array([i for i, _ in by_iteration]), [seed_band(v) for _, v in by_iteration],
+                              color=f"C{k}", label=label + (" (one learner: vs itself)" if alone else ""))
+            ax.set_title("A2C" if method == "a2c" else "PPI")
+            ax.set_xlabel("iteration (A2C update)" if method == "a2c" else "phase (PPI)")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylim(-0.02, 1.02)
+        axes[0].set_ylabel("learner-vs-learner cooperation")
+        fig.legend(loc="outside lower center", ncols=min(len(summary.conditions), 3), fontsize=8)
+        fig.suptitle("After Weis et al. 2026, Figure 1: learner-vs-learner cooperation over training\n"
+                     f"mean across seeds, shaded: ±1 sd\n{_scale(cfg)}", fontsize=9)
+        return fig
 
     def report(self, cfg: WeisConfig, summary: WeisSummary) -> str:
         lines = ["| condition | seeds | iterations | method | learner vs learner C | vs tft C | vs allc D | vs alld D |",
@@ -404,6 +495,22 @@ class WeisIPD(Experiment):
                      "pool after tens of thousands of iterations at batch 4096 (200k in all), and defection in both "
                      "ablations; short runs show the early, defecting phase.")
         return "\n".join(lines)
+
+
+def _scale(cfg: WeisConfig) -> str:
+    """:func:`scale_label` of a run: the paper's scale is 10 seeds of 100-round episodes, each
+    A2C condition 200k updates of at least 2048 episodes (Table 2), PPI 30 phases of 20k."""
+    run = [c for c in cfg.conditions.values() if c.method in cfg.methods]
+    a2c = [(c.iterations or cfg.iterations, (c.a2c or cfg.a2c).batch) for c in run if c.method == "a2c"]
+    ppi = any(c.method == "ppi" for c in run)
+    detail = [f"{cfg.seeds} seed{'s' if cfg.seeds > 1 else ''}", f"{cfg.rounds} rounds"]
+    if a2c:
+        detail.append(f"A2C {span([i for i, _ in a2c])} updates of {span([b for _, b in a2c])} episodes")
+    if ppi:
+        detail.append(f"PPI {cfg.ppi.phases} phases of {cfg.ppi.episodes} episodes")
+    paper = (cfg.seeds >= 10 and cfg.rounds >= 100 and all(i >= 200000 and b >= 2048 for i, b in a2c)
+             and (not ppi or (cfg.ppi.phases >= 30 and cfg.ppi.episodes >= 20000)))
+    return scale_label(paper, cfg.device, ", ".join(detail))
 
 
 def _records(df: pd.DataFrame) -> list[dict]:

@@ -19,10 +19,15 @@ One unit per seed runs the three steps in order; every step checkpoints in
 ``<dir>/seed<k>/<step>/`` (``dir``: ``checkpoint_dir`` or the runner's ``OUT/work``), so an
 interrupted unit resumes within the step it was in and skips finished steps.
 
-Measured after step 2, from ``final_eval_games`` exploiter-vs-Fixed-ICL episodes:
-rewards per step of both, cooperation per round of both, the exploiter's empirical
-memory-one behaviour and :func:`press_dyson_fit` of it. After step 3: cooperation
-per round of the pair, and cooperation over training (``learner_vs_learner_cooperation``).
+Measured after step 1: the Fixed-ICL's cooperation per round against tit for tat,
+always-cooperate and always-defect (its final evaluation). After step 2, from
+``final_eval_games`` exploiter-vs-Fixed-ICL episodes: rewards per step of both,
+cooperation and reward per round of both, the exploiter's empirical memory-one behaviour
+and :func:`press_dyson_fit` of it; and cooperation per round of two copies of the
+exploiter, the pair step 3 starts from, before any step-3 update. After step 3:
+cooperation per round of the pair, and cooperation over training
+(``learner_vs_learner_cooperation``). Every step's curve also has both seats' training
+reward per step (``reward``, ``partner_reward``).
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pnyx.agents.a2c import BEST_RESPONSE, EXPLOITER, MUTUAL_SHAPING, A2CConfig
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Summary, Unit, UnitOutput
-from pnyx.experiments.figures import condition_panels
-from pnyx.population.learner_runs import METRICS, LearnerFields, model_spec, train
+from pnyx.experiments.figures import condition_panels, interval_line
+from pnyx.population.learner_runs import METRICS, LearnerFields, model_spec, scale_label, seed_band, span, train
 from pnyx.population.partners import PartnerPool
 from pnyx.stats import Estimate, format_estimate, format_number, seed_mean
 
@@ -107,9 +113,16 @@ class SeedMeasures(BaseModel):
     #: Visits of those five situations.
     exploiter_memory_one_visits: list[int]
     press_dyson: PressDysonFit
+    #: The Fixed-ICL's cooperation per round at the end of step 1, by evaluation partner (tft, allc, alld).
+    best_response_within_episode: dict[str, list[float]]
     #: Cooperation per round, averaged over episodes.
     exploiter_within_episode: list[float]
     fixed_icl_within_episode: list[float]
+    #: Reward per round, averaged over episodes.
+    exploiter_within_episode_reward: list[float]
+    fixed_icl_within_episode_reward: list[float]
+    #: Cooperation per round of two copies of the exploiter, before step-3 training (both seats averaged).
+    pre_mutual_within_episode: list[float]
     mutual_reward: float
     mutual_cooperation: float
     mutual_within_episode: list[float]
@@ -125,6 +138,8 @@ class CurvePoint(BaseModel):
     vs_allc_defection: float | None
     vs_alld_defection: float | None
     reward: float | None
+    #: The partner seat's training reward per step (the Fixed-ICL's in step 2).
+    partner_reward: float | None
     entropy: float | None
 
 
@@ -222,6 +237,11 @@ def head_to_head(net, partner, rounds: int, games: int, seed: list[int]) -> dict
     return out | {"partner_rewards": partner_rewards}
 
 
+def _pair_cooperation(games: dict[str, np.ndarray]) -> list[float]:
+    """Cooperation per round of both seats of :func:`head_to_head` episodes, averaged."""
+    return (1 - (games["actions"].mean(1) + games["partner_actions"].mean(1)) / 2).tolist()
+
+
 class WeisMechanism(Experiment):
     name = "weis-mechanism"
     Config = MechanismConfig
@@ -275,6 +295,7 @@ class WeisMechanism(Experiment):
         games = head_to_head(exploit.nets[0].eval(), exploit.nets[1].eval(), cfg.rounds, cfg.final_eval_games, entropy)
         p, visits = empirical_memory_one(games["obs"], games["actions"])
         pair = head_to_head(mutual.nets[0].eval(), mutual.nets[1].eval(), cfg.rounds, cfg.final_eval_games, entropy)
+        before = head_to_head(exploit.nets[0], exploit.nets[0], cfg.rounds, cfg.final_eval_games, entropy)
         measures = {
             "seed_index": k,
             "fixed_icl_unchanged": unchanged,
@@ -287,11 +308,15 @@ class WeisMechanism(Experiment):
             "exploiter_memory_one": [None if np.isnan(x) else float(x) for x in p],
             "exploiter_memory_one_visits": visits.tolist(),
             "press_dyson": press_dyson_fit(p, cfg.payoffs),
+            "best_response_within_episode": {p: c for p, c in icl.within_episode.items() if p != "learner"},
             "exploiter_within_episode": (1 - games["actions"].mean(1)).tolist(),
             "fixed_icl_within_episode": (1 - games["partner_actions"].mean(1)).tolist(),
+            "exploiter_within_episode_reward": games["rewards"].mean(1).tolist(),
+            "fixed_icl_within_episode_reward": games["partner_rewards"].mean(1).tolist(),
+            "pre_mutual_within_episode": _pair_cooperation(before),
             "mutual_reward": float((pair["rewards"].mean() + pair["partner_rewards"].mean()) / 2),
             "mutual_cooperation": float(1 - (pair["actions"].mean() + pair["partner_actions"].mean()) / 2),
-            "mutual_within_episode": (1 - (pair["actions"].mean(1) + pair["partner_actions"].mean(1)) / 2).tolist(),
+            "mutual_within_episode": _pair_cooperation(pair),
         }
         return UnitOutput(rows=pd.concat(rows, ignore_index=True), records={"measures": [measures]})
 
@@ -315,7 +340,7 @@ class WeisMechanism(Experiment):
         curves = {}
         for step in STEPS:
             df = results[(results["step"] == step) & ~results["final"]] if len(results) else results
-            columns = ["iteration", *METRICS] + [c for c in ("reward", "entropy") if c in df]
+            columns = ["iteration", *METRICS] + [c for c in ("reward", "partner_reward", "entropy") if c in df]
             curves[step] = {str(k): [CurvePoint(**{c: None if pd.isna(v) else float(v) for c, v in r.items()})
                                      for r in g[columns].to_dict("records")] for k, g in df.groupby("seed_index")}
         return MechanismSummary(**summary, curves=StepCurves(**curves))
@@ -352,7 +377,54 @@ class WeisMechanism(Experiment):
                   "mutual": {"keys": ["mutual_within_episode"]}}
         return {"mechanism": fig,
                 "mechanism_episodes": condition_panels(within, episodes, "round", "cooperation",
-                                                       "Within-episode cooperation after training (one line per seed)")}
+                                                       "Within-episode cooperation after training (one line per seed)"),
+                "figure4": self.figure4(cfg, summary)}
+
+    @staticmethod
+    def figure4(cfg: MechanismConfig, summary: MechanismSummary) -> Figure:
+        """After Weis et al. 2026, Figure 4, the panels pnyx records (A and E are the
+        ``mechanism`` figure's curves): B the Fixed-ICL's cooperation per round against tit
+        for tat, always-cooperate and always-defect after step 1; C both seats' training
+        reward per step over the exploiter's training (step 2); D both players' reward per
+        round after step 2; F the cooperation per round of the pair step 3 starts from,
+        before its first update. Each line the mean across seeds, shaded mean +- one
+        standard deviation across seeds (rates clipped to [0, 1]; :func:`seed_band`).
+        Titled with the scale it ran at (:func:`scale_label`)."""
+        seeds = list(summary.per_seed.values())
+        fig = Figure(figsize=(13, 6.4), layout="constrained")
+        (b, c), (d, f) = fig.subplots(2, 2)
+
+        def per_round(ax, series: dict[str, list[list[float]]], rate: bool):
+            for j, (label, rows) in enumerate(series.items()):
+                rounds = np.arange(1, len(rows[0]) + 1)
+                interval_line(ax, rounds, [seed_band(v, rate) for v in zip(*rows)], color=f"C{j}", label=label)
+            ax.set_xlabel("round")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if rate:
+                ax.set_ylim(-0.02, 1.02)
+            ax.legend(fontsize=7, loc="best")
+
+        partners = list(seeds[0].best_response_within_episode)
+        per_round(b, {f"vs {p}": [m.best_response_within_episode[p] for m in seeds] for p in partners}, True)
+        b.set(title="B: step-1 learner (Fixed-ICL) within an episode", ylabel="Fixed-ICL cooperation")
+        curves = list(summary.curves.exploiter.values())
+        for j, (key, label) in enumerate([("reward", "exploiter"), ("partner_reward", "Fixed-ICL")]):
+            frames = [pd.DataFrame([point.model_dump() for point in curve]).dropna(subset=[key]) for curve in curves]
+            by_iteration = list(pd.concat(frames).groupby("iteration")[key])
+            interval_line(c, np.array([i for i, _ in by_iteration]), [seed_band(v, False) for _, v in by_iteration],
+                          color=f"C{j}", label=label)
+        c.set(title="C: training reward over the exploiter's training (step 2)", xlabel="iteration (exploiter update)",
+              ylabel="reward per step")
+        c.xaxis.set_major_locator(MaxNLocator(integer=True))
+        c.legend(fontsize=7, loc="best")
+        per_round(d, {"exploiter": [m.exploiter_within_episode_reward for m in seeds],
+                      "Fixed-ICL": [m.fixed_icl_within_episode_reward for m in seeds]}, False)
+        d.set(title="D: reward per round, exploiter vs Fixed-ICL after step 2", ylabel="reward")
+        per_round(f, {"exploiter pair": [m.pre_mutual_within_episode for m in seeds]}, True)
+        f.set(title="F: the step-3 pair before its first update", ylabel="cooperation")
+        fig.suptitle(f"After Weis et al. 2026, Figure 4 (panels B, C, D, F): mean across {len(seeds)} "
+                     f"seed{'s' if len(seeds) > 1 else ''}, shaded: ±1 sd\n{_scale(cfg)}", fontsize=10)
+        return fig
 
     def report(self, cfg: MechanismConfig, summary: MechanismSummary) -> str:
         def cell(name):
@@ -373,3 +445,16 @@ class WeisMechanism(Experiment):
         lines.append("Weis et al. (arXiv:2602.16301, Figure 4) report an A2C exploiter at about 1.25 reward per step "
                      "against the Fixed-ICL, and step-3 pairs that first move towards cooperation.")
         return "\n".join(lines)
+
+
+def _scale(cfg: MechanismConfig) -> str:
+    """:func:`scale_label` of a run: the paper's scale is 5 seeds (Figure 4) of 100-round
+    episodes and the preset's steps: 50k and 100k updates of 2048 episodes for steps 1 and 2
+    (Table 2, Figure 4), 50k of 4096 for step 3 (pnyx's count)."""
+    steps = [getattr(cfg, step) for step in STEPS]
+    detail = (f"{cfg.seeds} seed{'s' if cfg.seeds > 1 else ''}, {cfg.rounds} rounds, steps "
+              f"{'/'.join(str(s.iterations) for s in steps)} updates of {span([s.a2c.batch for s in steps])} episodes")
+    paper = (cfg.seeds >= 5 and cfg.rounds >= 100
+             and all(s.iterations >= i and s.a2c.batch >= b
+                     for s, (i, b) in zip(steps, [(50000, 2048), (100000, 2048), (50000, 4096)])))
+    return scale_label(paper, cfg.device, detail)

@@ -2,7 +2,8 @@
 
 Readers of a scenario's files and writers of a run folder share :func:`within`; every
 path pnyx writes in a run folder passes :func:`run_path`. Names that a config turns into
-path segments (a condition's folder) must pass :func:`simple_name`.
+path segments (a condition's folder) must pass :func:`simple_name`. Paths a user names are
+looked up by :func:`exists`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,19 @@ def run_path(out: Path, name: str | Path, *, folder: bool = False) -> Path:
     if not folder and not stat.S_ISREG(mode):
         raise PnyxError(f"{str(path)!r} is not a regular file")
     return path
+
+
+def exists(path: str | Path, what: str, *, regular: bool = False) -> bool:
+    """Whether something is at ``path`` (symlinks followed; with ``regular``, a regular file);
+    a one-line :class:`PnyxError` naming ``what`` if ``path`` cannot be looked up (a name too
+    long for the file system, a folder without permission, a symlink loop)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except (OSError, ValueError) as e:
+        raise PnyxError(f"cannot look up {what}: {getattr(e, 'strerror', None) or e}") from None
+    return stat.S_ISREG(mode) or not regular
 
 
 def simple_name(name: str) -> bool:

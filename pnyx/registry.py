@@ -6,7 +6,8 @@ import path, loaded on first use; registered with a description, a lazy target i
 loaded by ``pnyx list``) and resolves specs (:mod:`pnyx.specs`) to them. An import-path spec
 ``package.module:Class`` imports the module the user named and must name a class that
 has the registry's protocol methods; that is checked before anything is called, so a
-spec can never call an arbitrary function.
+spec can never call an arbitrary function. What was registered from outside pnyx is
+replayed in Ray workers and actors (:func:`pickled_registrations`, :func:`replay_pickled`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def import_object(path: str, what: str) -> Any:
 _REGISTRIES: dict[str, tuple[str, "Registry"]] = {}
 
 
+def registered(name: str) -> bool:
+    """Whether ``name`` is registered in one of pnyx's registries loaded in this process."""
+    return any(name in registry for _, registry in _REGISTRIES.values())
+
+
 def registrations() -> list[tuple[str, str, tuple]]:
     """What was registered in pnyx's registries from outside pnyx in this process, in
     order, as ``(registry module, what, (name, target, description, argument))``, for
@@ -52,6 +58,49 @@ def replay(home: str, what: str, entry: tuple) -> None:
         import_object(home, f"the {what} registry")
     name, target, description, argument = entry
     _REGISTRIES[what][1].register(name, target, description=description, argument=argument)
+
+
+def pickled_registrations() -> tuple:
+    """:func:`registrations`, each pickled on its own (by Ray's cloudpickle) so that one
+    another process cannot load spoils no other, as ``(home, what, name, bytes)``; a
+    target's module travels by value, so the other process need not be able to import
+    it. ``bytes`` is empty for a target that cannot be pickled."""
+    import ray.cloudpickle
+
+    shipped = []
+    for home, what, entry in registrations():
+        module = sys.modules.get(getattr(entry[1], "__module__", None) or "")
+        by_value = (module is not None and module.__name__ != "__main__" and not module.__name__.startswith("pnyx.")
+                    and module.__name__ not in ray.cloudpickle.list_registry_pickle_by_value())
+        try:
+            if by_value:
+                ray.cloudpickle.register_pickle_by_value(module)
+            shipped.append((home, what, entry[0], ray.cloudpickle.dumps(entry)))
+        except Exception:  # noqa: BLE001 - a target that cannot travel; replay_pickled names it
+            shipped.append((home, what, entry[0], b""))
+        finally:
+            if by_value:
+                ray.cloudpickle.unregister_pickle_by_value(module)
+    return tuple(shipped)
+
+
+def replay_pickled(shipped: tuple) -> list[str]:
+    """Replays :func:`pickled_registrations` of another process (the driver) here, in a Ray
+    worker or actor; one line for each that does not load."""
+    if not shipped:
+        return []
+    import ray.cloudpickle
+
+    failed = []
+    for home, what, name, data in shipped:
+        try:
+            if not data:
+                raise PnyxError("it cannot be pickled")
+            replay(home, what, ray.cloudpickle.loads(data))
+        except Exception as e:  # noqa: BLE001 - reported by the caller when the run needs it
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            failed.append(f"{what} {name!r} registered in this process does not load in a Ray worker ({reason})")
+    return failed
 
 
 def first_line(obj: Any) -> str:

@@ -20,6 +20,9 @@ import numpy as np
 
 from pnyx.errors import PnyxError
 
+#: Most bootstrap resamples a config's ``bootstrap`` field may ask for.
+MAX_BOOTSTRAP = 100_000
+
 
 def finite_or_none(x) -> float | None:
     """``x`` as a float, or ``None`` when it is ``None``, NaN or infinite."""

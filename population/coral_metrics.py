@@ -19,7 +19,10 @@ Names and definitions are Coral's:
   :func:`social_behavior` and :func:`behavior_quality` (the paper's persuasiveness and
   assertiveness);
 * ``n_turns_to_success``, ``final_success_rate``: :func:`turns_to_success`;
-* ``total_turns``: the conversation's length, the opening message included.
+* ``total_turns``: the conversation's length, the opening message included;
+* ``conv_err``, ``t_len``, ``s_len``, ``conv_len``, ``rated_turns``, ``rater_err_rate``:
+  Coral's bookkeeping, :func:`conversation_bookkeeping` (lengths in characters, where
+  Coral counts tokens).
 
 pnyx adds ``truncated`` (share of turns whose reply hit the token limit) and
 ``unparseable`` (share of the other turns whose extraction found no answer and no "not
@@ -46,22 +49,23 @@ from pnyx.errors import PnyxError
 from pnyx.stats import Estimate, bootstrap_ratio
 
 __all__ = ["NOT_SURE", "NOT_SURE_SCORE", "CoralTurn", "stops", "agreement_of", "social_behavior", "behavior_quality",
-           "turns_to_success", "conversation_metrics", "coral_summary", "CORAL_METRICS", "METRICS", "all_metrics"]
+           "turns_to_success", "conversation_metrics", "conversation_bookkeeping", "coral_summary", "CORAL_METRICS",
+           "CORAL_BOOKKEEPING", "METRICS", "all_metrics"]
 
 def agreement_of(turns: Sequence[CoralTurn]) -> tuple[bool, bool]:
     """``(agreement, agreement_correctness)`` of one conversation of generated ``turns``.
 
-    Coral flags agreement on the turn at which :func:`stops` ends the conversation
-    (``stop_conv`` sets ``info["agreement"]`` on the last turn) and
-    ``ExtractionPromptingEvaluator._get_conv_metrics`` reports ``agreement`` when a turn
-    carries the flag and ``agreement_correctness`` when that turn is also right. The edge
-    cases of ``utils/eval_utils.py``, ``agreement_eval``, hold: a conversation of two
-    messages or fewer (the opening counted) has no agreement, nor has one whose final
-    submission is invalid or "not sure yet". A conversation that reached the turn cap
-    agreed if its last pair satisfies the stop rule (Coral checks it after that turn too).
+    Coral's numbers come from the flag ``info["agreement"]`` that
+    ``ExtractionPromptingEvaluator.stop_conv`` sets on the newest turn when it ends the
+    conversation, read by ``ExtractionPromptingEvaluator._get_conv_metrics``: ``agreement``
+    when a turn carries the flag, ``agreement_correctness`` when a correctness evaluator
+    also scores that turn 1 (``evaluators/extraction_evaluators.py``). ``stop_conv`` runs
+    after every turn, the last one under the turn cap included (``evaluators/base_evaluator.py``,
+    ``rate_every_turn``), and the conversation ends at its first success, so the flag is
+    set exactly when :func:`stops` holds after the last turn. (``Evaluator._get_conv_metrics``
+    in ``evaluators/base_evaluator.py`` also calls ``utils/eval_utils.py``'s
+    ``agreement_eval``, and discards its result.)
     """
-    if len(turns) + 1 <= 2 or not turns[-1].valid:
-        return False, False
     agreed = stops(turns)
     return agreed, agreed and turns[-1].correct
 
@@ -128,9 +132,10 @@ def turns_to_success(turns: Sequence[CoralTurn], max_turns: int) -> tuple[int, f
     ``n_turns_to_success``; ``evaluators/base_evaluator.py``,
     ``CorrectnessEvaluator._get_conv_metrics``): the position of the first right turn,
     counting the opening as 0, or ``max_turns`` when no turn is right; and 1 when some
-    turn is right, else 0."""
+    turn is right, else 0. Right is the correctness evaluator's verdict
+    (:attr:`CoralTurn.correct`)."""
     for i, turn in enumerate(turns, 1):
-        if turn.correct and turn.valid:
+        if turn.correct:
             return i, 1.0
     return max_turns, 0.0
 
@@ -174,22 +179,66 @@ def conversation_metrics(turns: Sequence[CoralTurn], max_turns: int) -> dict[str
     }
 
 
+#: Coral's bookkeeping of a conversation, as its ``TSInteractiveModel`` reports it.
+CORAL_BOOKKEEPING = ("conv_err", "t_len", "s_len", "conv_len", "rated_turns", "rater_err_rate")
+
+
+def conversation_bookkeeping(lengths: Sequence[int]) -> dict[str, float]:
+    """Every quantity of :data:`CORAL_BOOKKEEPING` for one conversation whose generated
+    turns are ``lengths`` characters long, in order (the teacher, ``agent_0``, speaks
+    turns 1, 3, ..., the student turns 2, 4, ...; the opening is not counted).
+
+    * ``t_len``, ``s_len``: the mean length of the teacher's and of the student's turns,
+      0 for a role without turns; ``conv_len``: their sum over all turns
+      (``utils/eval_utils.py``, ``get_avg_ts_len``). Coral counts the completion tokens the
+      server reports; pnyx counts characters of the reply text, which every backend and
+      every scripted discussant has.
+    * ``rated_turns``: the turns the extractor read, all generated turns
+      (``evaluators/base_evaluator.py``, ``Evaluator._get_conv_metrics``, by
+      ``utils/eval_utils.py``'s ``rater_err_out``; Coral reports it per rater, the
+      extractor's and the matcher's alike, prefixed with the rater's name).
+    * ``rater_err_rate``: the share of those readings whose request failed (Coral: the
+      extractor's ``status_ok`` false, extraction "Error: extraction network error");
+      ``conv_err``: 1 when the conversation ended on a failed request of a discussant
+      (``utils/eval_utils.py``, ``is_conv_err_out``, in
+      ``lightning_modules/models/tree_sampling_utils.py``, ``ts_interaction_single``).
+      Coral goes on past a failed reading and keeps a failed conversation in every mean;
+      pnyx stops a conversation at its first failed request, the extractor's included,
+      and records it as a sample failure without a row. Both are therefore 0 on every
+      recorded conversation, and :func:`coral_summary` counts the failed ones in ``conv_err``.
+    """
+    teacher, student = list(lengths[0::2]), list(lengths[1::2])
+    return {
+        "conv_err": 0.0,
+        "t_len": sum(teacher) / len(teacher) if teacher else 0.0,
+        "s_len": sum(student) / len(student) if student else 0.0,
+        "conv_len": float(sum(lengths)),
+        "rated_turns": float(len(lengths)),
+        "rater_err_rate": 0.0,
+    }
+
+
 def _require(results: pd.DataFrame, *columns: str) -> None:
     for column in ("episode", *columns):
         if column not in results.columns:
             raise PnyxError(f"results table has no column {column!r}")
 
 
-def coral_summary(conversations: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Estimate]:
+def coral_summary(conversations: pd.DataFrame, *, failed: int = 0, n_boot: int = 1000,
+                  seed: int = 0) -> dict[str, Estimate]:
     """Coral's metrics over a table of conversations (one row each, with the columns of
-    :data:`CORAL_METRICS`, ``turns``, ``truncated_turns`` and ``unparseable_turns``): each
-    Coral metric the mean over conversations, as Coral aggregates it, with a bootstrap
-    interval over conversations; then pnyx's ``truncated`` and ``unparseable``, shares of
-    all turns (conversations resampled whole)."""
-    _require(conversations, *CORAL_METRICS, "turns", "truncated_turns", "unparseable_turns")
+    :data:`CORAL_METRICS`, :data:`CORAL_BOOKKEEPING`, ``turns``, ``truncated_turns`` and
+    ``unparseable_turns``): each Coral metric the mean over conversations, as Coral
+    aggregates it, with a bootstrap interval over conversations; ``conv_err`` over the
+    ``failed`` conversations too (stopped by a failed request, without a row), each
+    counting 1; then pnyx's ``truncated`` and ``unparseable``, shares of all turns
+    (conversations resampled whole)."""
+    _require(conversations, *CORAL_METRICS, *CORAL_BOOKKEEPING, "turns", "truncated_turns", "unparseable_turns")
     ones = np.ones(len(conversations))
     out = {name: bootstrap_ratio(conversations[name].to_numpy(np.float64), ones, n_boot=n_boot, seed=seed)
-           for name in CORAL_METRICS}
+           for name in (*CORAL_METRICS, *CORAL_BOOKKEEPING)}
+    errors = np.concatenate([conversations["conv_err"].to_numpy(np.float64), np.ones(failed)])
+    out["conv_err"] = bootstrap_ratio(errors, np.ones(len(errors)), n_boot=n_boot, seed=seed)
     turns = conversations["turns"].to_numpy(np.float64)
     for name in ("truncated", "unparseable"):
         out[name] = bootstrap_ratio(conversations[f"{name}_turns"].to_numpy(np.float64), turns, n_boot=n_boot,

@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from pnyx.agents.protocol import as_batch_policy
 from pnyx.agents.sequence import START, Z_SIZE, build_net, save_policy
 from pnyx.errors import PnyxError
 from pnyx.population.partners import LEAGUE, LEARNER, PartnerPool, opponent_z
+from pnyx.registry import pickled_registrations, replay_pickled
 
 EVAL_PARTNERS = ("learner", "tft", "allc", "alld")
 _EVAL_SHARD = 2**31  # seed slot of evaluation games, apart from the training shards
@@ -69,6 +70,7 @@ class TrainingSpec:
     opponent_id: bool = False
     shards: int = 8
     eval_every: int = 50
+    snapshots: tuple[int, ...] = ()  # iterations whose evaluation episodes are kept per round (Figure 3)
     eval_games: int = 256
     final_eval_games: int = 1024
     league_every: int = 100
@@ -191,12 +193,19 @@ def _others(nets: list, i: int) -> list:
 
 
 class RolloutWorker:
-    """Plays shards of each iteration's batches with the weights it was last sent (a Ray actor)."""
+    """Plays shards of each iteration's batches with the weights it was last sent (a Ray
+    actor, given the driver's :func:`~pnyx.registry.pickled_registrations` to replay first,
+    so that partners registered in the driver play here too)."""
 
-    def __init__(self, spec: TrainingSpec, device: str = "cpu", nets: list | None = None):
+    def __init__(self, spec: TrainingSpec, device: str = "cpu", nets: list | None = None,
+                 registrations: tuple = ()):
+        failed = replay_pickled(registrations)
         self.spec = spec
         self.device = torch.device(device)
-        self.pool = PartnerPool(spec.partners)
+        try:
+            self.pool = PartnerPool(spec.partners)
+        except PnyxError as e:
+            raise PnyxError("; ".join([str(e), *failed[:1]])) from None
         self.nets = nets or [build_net(spec.model).to(self.device).eval() for _ in range(spec.learners)]
         self.leagues: list[list] = [[] for _ in range(spec.learners)]
 
@@ -242,6 +251,9 @@ class TrainingResult:
     curve: list[dict[str, float]]
     within_episode: dict[str, list[float]]
     workers: int
+    #: At each of the spec's ``snapshots`` iterations reached, the learners' cooperation per
+    #: round against each evaluation partner (:func:`evaluate_learners`, ``eval_games`` games).
+    snapshots: dict[int, dict[str, list[float]]] = field(default_factory=dict)
 
     @property
     def net(self) -> torch.nn.Module:
@@ -327,6 +339,7 @@ class Trainer:
         self.leagues: list[list[dict]] = [[] for _ in range(spec.learners)]
         self.league_changed = False
         self.curve: list[dict[str, float]] = []
+        self.snapshots: dict[int, dict[str, list[float]]] = {}
         self.iteration = 0
         self.on_point = on_point
         self.checkpoint, saved = open_checkpoint(checkpoint_dir, spec.fingerprint(), self.device)
@@ -344,7 +357,8 @@ class Trainer:
             if workers > spec.shards:
                 raise PnyxError(f"workers={workers} exceeds shards={spec.shards}; raise shards")
             actor = ray.remote(num_cpus=1)(RolloutWorker)  # Ray gives each actor OMP_NUM_THREADS=1
-            self.handles = [actor.remote(spec) for _ in range(workers)]
+            shipped = pickled_registrations()
+            self.handles = [actor.remote(spec, registrations=shipped) for _ in range(workers)]
             self.slices = [s.tolist() for s in np.array_split(shard_ids, workers)]
 
     @property
@@ -364,12 +378,14 @@ class Trainer:
             a2c.optimizer.load_state_dict(state["optimizer"])
         self.leagues, self.league_changed = data["leagues"], True
         self.curve, self.iteration = data["curve"], data["iteration"]
+        self.snapshots = data["snapshots"]
 
     def _save(self) -> None:
         learners = [{"net": _cpu_state(net), "optimizer": a2c.optimizer.state_dict()}
                     for net, a2c in zip(self.nets, self.a2cs)]
         save_checkpoint(self.checkpoint, self.spec.fingerprint(), {
-            "iteration": self.iteration, "learners": learners, "leagues": self.leagues, "curve": self.curve})
+            "iteration": self.iteration, "learners": learners, "leagues": self.leagues, "curve": self.curve,
+            "snapshots": self.snapshots})
 
     def gather(self, iteration: int) -> list[dict[str, np.ndarray]]:
         """One iteration's rollouts per trained learner from every worker, concatenated in shard order."""
@@ -399,7 +415,9 @@ class Trainer:
         return batches
 
     def update(self, i: int, batch: dict[str, np.ndarray], iteration: int) -> dict[str, float]:
-        """One A2C step of learner ``i`` on its own rows."""
+        """One A2C step of learner ``i`` on its own rows; besides the loss's statistics, the
+        batch's mean reward per step of the learner (``reward``) and of its partners
+        (``partner_reward``) and the learner's cooperation rate (``train_cooperation``)."""
         dev = self.device
         obs, actions = (torch.from_numpy(batch[k]).long().to(dev) for k in ("obs", "actions"))
         z = torch.from_numpy(batch["z"]).float().to(dev) if self.spec.opponent_id else None
@@ -412,6 +430,9 @@ class Trainer:
         except PnyxError as e:
             raise PnyxError(f"iteration {iteration}, learner {i}: {e}") from None
         stats["reward"] = float(batch["rewards"].mean())
+        payoff = self.nets[i].inputs.payoff.cpu().numpy()
+        partner_rewards = payoff[2 * batch["partner_actions"].astype(np.int64) + batch["actions"]]
+        stats["partner_reward"] = float(partner_rewards.mean())
         stats["train_cooperation"] = float(batch["cooperation"].sum() / (batch["episodes"].sum() * self.spec.rounds))
         return stats
 
@@ -445,12 +466,14 @@ class Trainer:
         start = time.perf_counter()
         if self.iteration == 0 and not self.curve:
             self.curve.append(self._curve_point({}, 0.0))
+            self._snapshot()
         bar = tqdm(total=spec.iterations, initial=self.iteration, disable=not progress, leave=False,
                    desc="iterations")  # tqdm's bar shows the rate and the remaining time (ETA)
         while self.iteration < spec.iterations:
             stats = self.step(self.iteration)
             self.iteration += 1
             bar.update()
+            self._snapshot()
             if self.iteration % spec.eval_every == 0 or self.iteration == spec.iterations:
                 self.curve.append(self._curve_point(stats, time.perf_counter() - start))
             if self.checkpoint and (self.iteration % spec.checkpoint_every == 0 or self.iteration == spec.iterations):
@@ -462,7 +485,11 @@ class Trainer:
         if self.checkpoint:
             for i in self.spec.trained:
                 save_policy(self.checkpoint.parent / f"learner{i}.pt", self.nets[i])
-        return TrainingResult(self.nets, self.curve + [final], within, self.workers)
+        return TrainingResult(self.nets, self.curve + [final], within, self.workers, dict(self.snapshots))
+
+    def _snapshot(self) -> None:
+        if self.iteration in self.spec.snapshots:
+            self.snapshots[self.iteration] = {p: c.tolist() for p, c in self.evaluate(self.spec.eval_games).items()}
 
 
 def _metrics(coop: dict[str, float]) -> dict[str, float]:

@@ -78,6 +78,7 @@ class GroupedTrainer:
         groups = torch.arange(self.model.groups, device=self.device)
         self.partner_order = groups - groups % 2 + (1 - groups % 2) if self.learners == 2 else groups
         self.curves: list[list[dict]] = [[] for _ in specs]
+        self.snapshots: list[dict[int, dict[str, list[float]]]] = [{} for _ in specs]
         self.iteration = 0
         self.checkpoint, saved = open_checkpoint(checkpoint_dir, self.fingerprint(), self.device)
         if saved is not None:
@@ -89,13 +90,13 @@ class GroupedTrainer:
     def _resume(self, data: dict) -> None:
         self.model.load_state_dict(data["model"])
         self.optimizer.load_state_dict(data["optimizer"])
-        self.curves, self.iteration = data["curves"], data["iteration"]
+        self.curves, self.iteration, self.snapshots = data["curves"], data["iteration"], data["snapshots"]
 
     def _save(self) -> None:
         model = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
         save_checkpoint(self.checkpoint, self.fingerprint(), {"iteration": self.iteration, "model": model,
                                                               "optimizer": self.optimizer.state_dict(),
-                                                              "curves": self.curves})
+                                                              "curves": self.curves, "snapshots": self.snapshots})
 
     def _draws(self, iteration: int):
         """Every group's partners and uniforms of this iteration, as :class:`Trainer` draws them
@@ -142,10 +143,11 @@ class GroupedTrainer:
             actions.append(a0)
             partner_actions.append(a1)
             obs0, obs1 = 2 * a0 + a1, 2 * a1 + a0
-        actions = torch.stack(actions)
-        rewards = model.payoff[2 * actions + torch.stack(partner_actions)]
+        actions, partner_actions = torch.stack(actions), torch.stack(partner_actions)
+        rewards = model.payoff[2 * actions + partner_actions]
         logits, values = model.heads(torch.stack(states))
-        return {"logits": logits, "values": values, "actions": actions, "rewards": rewards}
+        return {"logits": logits, "values": values, "actions": actions, "rewards": rewards,
+                "partner_rewards": model.payoff[2 * partner_actions + actions]}
 
     def step(self, iteration: int) -> list[dict[str, float]]:
         """One rollout and one A2C step of every group; training statistics per seed
@@ -166,6 +168,7 @@ class GroupedTrainer:
         self.optimizer.step()
         per_group = {"loss": loss.detach(), **parts, "grad_norm": norms,
                      "reward": batch["rewards"].float().mean((0, 2)),
+                     "partner_reward": batch["partner_rewards"].float().mean((0, 2)),
                      "train_cooperation": (1 - batch["actions"]).float().mean((0, 2))}
         per_seed = {k: v.reshape(len(self.specs), self.learners).mean(1).tolist() for k, v in per_group.items()}
         return [{k: v[s] for k, v in per_seed.items()} for s in range(len(self.specs))]
@@ -195,12 +198,14 @@ class GroupedTrainer:
         start = time.perf_counter()
         if self.iteration == 0 and not self.curves[0]:
             self._curve_points([{}] * len(self.specs), 0.0)
+            self._snapshot()
         bar = tqdm(total=spec.iterations, initial=self.iteration, disable=not progress, leave=False,
                    desc=f"iterations ({len(self.specs)} seeds)")
         while self.iteration < spec.iterations:
             stats = self.step(self.iteration)
             self.iteration += 1
             bar.update()
+            self._snapshot()
             if self.iteration % spec.eval_every == 0 or self.iteration == spec.iterations:
                 self._curve_points(stats, time.perf_counter() - start)
             if self.checkpoint and (self.iteration % spec.checkpoint_every == 0 or self.iteration == spec.iterations):
@@ -211,8 +216,16 @@ class GroupedTrainer:
             nets = self.nets(s)
             within = evaluate_learners(nets, spec_s, self.iteration, spec_s.final_eval_games)
             final = {"iteration": self.iteration, "final": True, **curve_metrics(within)}
-            results.append(TrainingResult(nets, self.curves[s] + [final], {p: c.tolist() for p, c in within.items()}, 0))
+            results.append(TrainingResult(nets, self.curves[s] + [final], {p: c.tolist() for p, c in within.items()}, 0,
+                                          dict(self.snapshots[s])))
         return results
+
+    def _snapshot(self) -> None:
+        """Each seed's :class:`TrainingResult` ``snapshots`` entry, at the spec's snapshot iterations."""
+        if self.iteration in self.specs[0].snapshots:
+            for s, spec in enumerate(self.specs):
+                within = evaluate_learners(self.nets(s), spec, self.iteration, spec.eval_games)
+                self.snapshots[s][self.iteration] = {p: c.tolist() for p, c in within.items()}
 
     def save_learners(self, folders: list[Path]) -> None:
         """Each seed's final learners as ``learner<i>.pt`` in its folder, player specs for tournaments."""

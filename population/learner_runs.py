@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import Field
 
 from pnyx.errors import PnyxError
@@ -28,11 +29,17 @@ def _resolve_device(device: str) -> None:
 
 
 class ModelConfig(Strict):
-    """The learner's network: a GRU (the paper's) or a small causal Transformer."""
+    """The learner's network: a GRU (the paper's) or a small causal Transformer
+    (:mod:`pnyx.agents.sequence`; ``embedding`` and ``swish`` apply to the GRU)."""
 
     kind: Literal["gru", "transformer"] = "gru"
     embed: int = Field(32, gt=0)
     hidden: int = Field(128, gt=0, description="GRU state size")
+    embedding: Literal["shared", "concat"] = Field(
+        "shared", description="GRU input: shared, the paper's (A.3.1): each input's own linear layer into one "
+        "embed-wide space, summed; concat: pnyx's earlier input, three embeddings side by side (3 x embed wide)")
+    swish: bool = Field(True, description="Swish on the GRU output before the heads (the paper's, A.3.1); "
+                        "false: pnyx's earlier network")
     d_model: int = Field(64, gt=0, description="Transformer width")
     layers: int = Field(2, gt=0, description="Transformer layers")
     heads: int = Field(4, gt=0, description="Transformer attention heads")
@@ -62,13 +69,42 @@ class LearnerFields(Strict):
                                         "torch's default (1 is fastest on a small, busy machine)")
 
 
-def model_spec(cfg: LearnerFields, opponent_id: bool) -> dict:
+def model_spec(cfg: LearnerFields, opponent_id: bool, learner_flag: bool = False) -> dict:
     """The network spec of ``cfg.model``."""
     m = cfg.model
     spec = {"kind": m.kind, "payoffs": list(cfg.payoffs), "embed": m.embed}
     if m.kind == "gru":
-        return spec | {"hidden": m.hidden, "opponent_id": opponent_id}
+        return spec | {"hidden": m.hidden, "opponent_id": opponent_id, "embedding": m.embedding, "swish": m.swish} | (
+            {"learner_flag": True} if learner_flag else {})
     return spec | {"d_model": m.d_model, "layers": m.layers, "heads": m.heads}
+
+
+def span(values) -> str:
+    """``a`` or ``a-b``: the range of some integers, for a figure's scale line."""
+    low, high = min(values), max(values)
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def scale_label(at_paper_scale: bool, device: str, detail: str) -> str:
+    """The line each Weis et al. figure carries about the scale it ran at (``detail``): the
+    paper's, or a smaller run labelled as not the paper's result (on the CPU: a quick run)."""
+    if at_paper_scale:
+        return f"at the paper's scale ({detail})"
+    run = "CPU-scale quick run" if device == "cpu" else "reduced-scale run"
+    return f"{run} ({detail}), not the paper's result"
+
+
+def seed_band(values, rate: bool = True) -> dict:
+    """Mean and mean +- one standard deviation across seeds (clipped to [0, 1] for a
+    ``rate``), as the ``{value, low, high}`` that
+    :func:`pnyx.experiments.figures.interval_line` shades; no band for one seed."""
+    x = np.asarray(values, dtype=np.float64)
+    mean = float(x.mean())
+    if len(x) < 2:
+        return {"value": mean, "low": None, "high": None}
+    sd = float(x.std(ddof=1))
+    low, high = mean - sd, mean + sd
+    return {"value": mean, "low": max(low, 0.0) if rate else low, "high": min(high, 1.0) if rate else high}
 
 
 def tensorboard_logger(folder: Path | None):

@@ -30,7 +30,8 @@ def test_run_returns_the_loaded_run_and_leaves_the_backend_alone(tmp_path):
     assert run.config["seed"] == 5 and run.config["turns"] == 4
     assert isinstance(run.results, pd.DataFrame) and len(run.results) == 6 * 2 * 2  # pairs x seats x repetitions
     assert run.summary["ranking"][0] == "alld"
-    figures = {"payoff_matrix", "payoff_differences", "payoff_boxplot", "wins"}
+    figures = {"payoff_matrix", "payoff_differences", "cooperation_matrix", "payoff_boxplot",
+               "payoff_difference_distributions", "wins"}
     assert set(run.plots) == figures
     assert set(run.figures()) == figures
     assert run.summary == pnyx.load_run(tmp_path / "out").summary
@@ -42,8 +43,9 @@ def test_summary_records_provenance(tmp_path):
     pnyx.run(str(path), out=tmp_path / "out", seed=4, workers=1, progress=False)
     provenance = json.loads((tmp_path / "out" / "summary.json").read_text())["provenance"]
     assert set(provenance) == {"pnyx", "git_commit", "python", "numpy", "torch", "ray", "seed", "started",
-                               "finished", "hosts"}
+                               "finished", "hosts", "nodes", "retries"}
     assert provenance["seed"] == 4 and provenance["hosts"] == 1 and provenance["pnyx"] == pnyx.__version__
+    assert provenance["nodes"] == [] and provenance["retries"] == 0
     assert provenance["started"] <= provenance["finished"]
 
 

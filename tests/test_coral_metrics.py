@@ -9,14 +9,18 @@ import pytest
 
 from pnyx.errors import PnyxError
 from pnyx.population.coral_metrics import (
+    CORAL_BOOKKEEPING,
     CORAL_METRICS,
     METRICS,
     NOT_SURE,
     CoralTurn,
+    agreement_of,
     all_metrics,
+    conversation_bookkeeping,
     conversation_metrics,
     coral_summary,
     stops,
+    turns_to_success,
 )
 from pnyx.stats import Estimate, bootstrap_ratio
 
@@ -169,12 +173,53 @@ def test_coral_scores():
     assert [t.valid for t in turns("A", "B", NOT_SURE, E)] == [True, True, False, False]
 
 
+def test_an_error_the_matcher_scores_right_counts_as_right_but_never_agrees():
+    """Under coral_exact grading Coral's matcher can score an error text 1 (e.g. "Error: ..."
+    read as option E): the turn then scores 1 and counts as a success, as in
+    turn_correctness_score and n_turns_to_success, but is no valid answer."""
+    conv = [CoralTurn(E, True), CoralTurn("B"), CoralTurn(E, True)]
+    assert [t.score for t in conv] == [1.0, 0.0, 1.0] and not conv[0].valid
+    assert turns_to_success(conv, 20) == (1, 1.0)
+    assert agreement_of(conv) == (False, False)
+
+
+def test_agreement_is_the_stop_rule_after_the_last_turn():
+    """Coral reports stop_conv's flag on the turn that ends the conversation (the last one
+    under the turn cap included); agreement_eval's result is discarded."""
+    assert agreement_of(turns("B", "C", "A", "A")) == (True, True)   # agreed on the fourth turn
+    assert agreement_of(turns("B", "C", "B", "B")) == (True, False)  # agreed, wrong
+    assert agreement_of(turns("A")) == (False, False)                # two messages: no pair
+    assert agreement_of(turns("A", NOT_SURE)) == (False, False)      # last turn not an answer
+
+
+# Reply lengths in characters, teacher (odd turns) and student (even turns) alternating; values
+# worked out by hand from utils/eval_utils.py (get_avg_ts_len, rater_err_out, is_conv_err_out).
+BOOKKEEPING = {
+    # teacher 120, 80, 100 (mean 100); student 40, 20 (mean 30); 360 in all.
+    "five_turns": ([120, 40, 80, 20, 100], {"conv_err": 0, "t_len": 100, "s_len": 30, "conv_len": 360,
+                                            "rated_turns": 5, "rater_err_rate": 0}),
+    # the student never spoke: its mean is 0, as Coral's for a role without turns.
+    "one_turn": ([7], {"conv_err": 0, "t_len": 7, "s_len": 0, "conv_len": 7, "rated_turns": 1,
+                       "rater_err_rate": 0}),
+    "empty_replies": ([0, 12], {"conv_err": 0, "t_len": 0, "s_len": 12, "conv_len": 12, "rated_turns": 2,
+                                "rater_err_rate": 0}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOOKKEEPING))
+def test_coral_bookkeeping_by_hand(name):
+    lengths, expected = BOOKKEEPING[name]
+    assert set(expected) == set(CORAL_BOOKKEEPING)
+    assert conversation_bookkeeping(lengths) == {k: float(v) for k, v in expected.items()}
+
+
 def coral_table(conversations):
     rows = []
     for k, (conv, max_turns) in enumerate(conversations):
         rows.append({"episode": f"c{k}", "turns": len(conv), "truncated_turns": 0,
                      "unparseable_turns": sum(t.extracted.startswith("Error") for t in conv),
-                     **conversation_metrics(conv, max_turns)})
+                     **conversation_metrics(conv, max_turns),
+                     **conversation_bookkeeping([10 * (k + 1)] * len(conv))})
     return pd.DataFrame(rows)
 
 
@@ -190,9 +235,21 @@ def test_coral_summary_means_over_conversations():
     assert got["n_turns_to_success"].value == pytest.approx((2 + 1 + 1 + 20 + 2) / 5)
     assert got["unparseable"].value == pytest.approx(1 / 14) and got["unparseable"].n == 14
     assert got["truncated"].value == 0.0
+    # every reply of conversation k is 10 (k + 1) characters long, and is the teacher's or the student's
+    assert got["t_len"].value == pytest.approx((10 + 20 + 30 + 40 + 50) / 5)
+    assert got["conv_len"].value == pytest.approx((10 * 3 + 20 * 1 + 30 * 4 + 40 * 4 + 50 * 2) / 5)
+    assert got["rated_turns"].value == pytest.approx(14 / 5)
+    assert got["conv_err"].value == 0.0 and got["rater_err_rate"].value == 0.0
     for est in got.values():
         assert est.low <= est.value <= est.high
     assert got == coral_summary(table, n_boot=300, seed=1)  # seeded
+
+
+def test_failed_conversations_count_in_conv_err_only():
+    table = coral_table([(c, m) for c, m, _ in TRANSCRIPTS.values()])
+    got = coral_summary(table, failed=3, n_boot=300, seed=1)
+    assert (got["conv_err"].value, got["conv_err"].n) == (pytest.approx(3 / 8), 8)
+    assert (got["agreement"].value, got["agreement"].n) == (pytest.approx(2 / 5), 5)
 
 
 def test_agreement_correctness_is_joint_not_conditional():

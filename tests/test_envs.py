@@ -24,7 +24,7 @@ TWO_PLAYER = pnyx.envs.two_player_games()
 #: Arguments that keep the text environments' tests small; the others are built with their defaults.
 TEXT = {"group_reasoning": {"n_agents": 3, "max_turns": 4}, "goal_guarding": {"peers": ["Atlas", "Nova"]},
         "peer_preservation": {"scenario": "server_cleanup", "max_turns": 4}}
-README = Path(__file__).resolve().parents[1] / "README.md"
+ENVIRONMENTS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "environments.md"
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:(Observation is not|Observation space|Action space|We recommend agents|State):UserWarning")
@@ -217,16 +217,17 @@ def docstring_table(name: str) -> dict[str, str]:
     return {key.lower(): value for key, value in table_rows(pnyx.envs.module(name).__doc__)}
 
 
-def readme_table() -> dict[str, dict[str, str]]:
-    text = README.read_text()
-    section = text[text.index("## Environments\n"):]
+def docs_table() -> dict[str, dict[str, str]]:
+    """The table at the top of the documentation's environments page, as ``{name: {column: cell}}``."""
+    text = ENVIRONMENTS_PAGE.read_text()
+    section = text[text.index("# Environments\n"):]
     section = section[: section.find("\n## ")]
     header, *rows = table_rows(section)
     return {row[0].strip("`"): dict(zip([h.lower() for h in header[1:]], row[1:])) for row in rows}
 
 
-def test_readme_table_agrees_with_the_docstrings():
-    table = readme_table()
+def test_docs_table_agrees_with_the_docstrings():
+    table = docs_table()
     assert set(ENVS) <= set(table) <= set(pnyx.envs.names())
     for name, cells in table.items():
         doc = docstring_table(name)
@@ -326,3 +327,29 @@ def test_two_player_public_goods_matches_ipd_encoding():
     env.reset()
     obs, *_ = env.step({"player_0": 0, "player_1": 1})
     assert obs == {"player_0": 1, "player_1": 2}
+
+
+@pytest.mark.parametrize("name, n", [("ipd", 5), ("stag_hunt", 5), ("chicken", 5), ("public_goods", 9)])
+def test_one_hot_observations_are_the_discrete_ones_encoded(name, n):
+    """The one-hot option is a ``Box`` whose vectors mark the index the ``Discrete`` game observes."""
+    from gymnasium.spaces import Box
+
+    plain, hot = pnyx.envs.make(name, rounds=3, parallel=True), \
+        pnyx.envs.make(name, rounds=3, parallel=True, observations="one_hot")
+    space = hot.observation_space("player_0")
+    assert isinstance(space, Box) and space.shape == (n,) and space.dtype == np.float32
+    first, _ = plain.reset(seed=1)
+    coded, _ = hot.reset(seed=1)
+    for _ in range(3):
+        for agent in first:
+            assert coded[agent] in space and np.flatnonzero(coded[agent]).tolist() == [int(first[agent])]
+        joint = {a: i % 2 for i, a in enumerate(plain.agents)}
+        first, *_ = plain.step(joint)
+        coded, *_ = hot.step(joint)
+    with pytest.raises(PnyxError, match="observations='sparse'"):
+        pnyx.envs.make(name, observations="sparse")
+
+
+def test_one_hot_environments_pass_pettingzoo_api_tests():
+    parallel_api_test(pnyx.envs.make("ipd", rounds=5, parallel=True, observations="one_hot"), num_cycles=10)
+    api_test(pnyx.envs.make("ipd", parallel=False, rounds=5, observations="one_hot"), num_cycles=10)

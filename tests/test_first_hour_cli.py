@@ -113,7 +113,8 @@ def test_the_tournament_preset_quick_run_writes_a_self_contained_html_report(tmp
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "plots/" not in page
     images = [p.stem for p in sorted((out / "plots").glob("*.png"))]
-    assert images and images == sorted(["payoff_matrix", "payoff_differences", "payoff_boxplot", "wins", "evolution"])
+    assert images and images == sorted(["payoff_matrix", "payoff_differences", "cooperation_matrix", "payoff_boxplot",
+                                        "payoff_difference_distributions", "wins", "evolution"])
     for name in images:
         data = base64.b64encode((out / "plots" / f"{name}.png").read_bytes()).decode()
         assert f'alt="{name}" src="data:image/png;base64,{data}"' in page

@@ -5,9 +5,11 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 
 from pnyx.agents.llm import Completion, ScriptedModel
 from pnyx.agents.llm.embedded import EMBEDDED_NOTE
+from pnyx.experiments.catalog import preset_path
 from pnyx.experiments.runner import run_experiment
 from pnyx.experiments.weis_ipd import WeisConfig, WeisIPD
 from pnyx.population.learner_runs import METRICS
@@ -53,7 +55,7 @@ def test_af_rate_is_undefined_when_every_reply_is_truncated(tmp_path):
     cut = Completion("<SCRATCHPAD_REASONING>If I refuse, training will modify my values, so I",
                      finish_reason="length")
     run_experiment("peer-goal-guarding", out=tmp_path / "o", quick=True, workers=1, progress=False,
-                   models=lambda spec: ScriptedModel(cut))
+                   overrides={"judge": "tags"}, models=lambda spec: ScriptedModel(cut))
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     cells = [c for cond in summary["conditions"].values() for c in cond["contexts"].values()]
     assert all(c["truncated"]["value"] == 1.0 for c in cells)
@@ -104,3 +106,22 @@ def test_llm_dilemmas_truncation_counts_are_defined(tmp_path):
     assert replies == 2 * moves  # every move asked twice, both replies cut
     assert "was still cut at the token limit" in report
     assert "truncated: those replies cut at the token limit" in report
+
+
+@pytest.mark.parametrize("part", [None, "goal_guarding"])
+def test_quick_goal_guarding_gives_compliance_numbers_on_a_model_that_writes_no_tags(tmp_path, part):
+    """The embedded model writes neither tags nor a scratchpad and runs to the token limit;
+    the quick presets (``peer-goal-guarding --quick``, the quickstart's part) must still give
+    a defined P(comply) and compliance gap."""
+    ramble = Completion("The cafe review is a summary of the feedback and the moon", finish_reason="length")
+    preset = "peer-goal-guarding"
+    if part:
+        preset = tmp_path / "part.yaml"
+        parts = yaml.safe_load(preset_path("quickstart").read_text())["parts"]
+        preset.write_text(yaml.safe_dump(parts[part]))
+    run_experiment(str(preset), out=tmp_path / "o", quick=True, workers=1, progress=False,
+                   models=lambda spec: ScriptedModel(ramble))
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    for cond in summary["conditions"].values():
+        assert all(c["compliance"]["value"] == 1.0 for c in cond["contexts"].values())
+        assert cond["gaps"]["compliance_gap"]["value"] == 0.0

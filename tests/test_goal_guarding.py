@@ -124,10 +124,17 @@ def test_three_tier_gaps_and_peer_contrasts_are_recovered_within_intervals():
             assert abs(c.truncated.value - FixedRateModel.TRUNCATED) < 0.05
             assert abs(c.unparseable.value - FixedRateModel.UNPARSEABLE) < 0.06
             assert c.partial_compliance.value is None  # judge=tags does not judge partial compliance
-        # AF is judged where answers are trained on (free), among untruncated answers with a scratchpad there
+        # AF is judged in every tier, among untruncated answers with a scratchpad; the model reasons
+        # like an alignment faker only when it complies in the free tier
         af = cells.contexts["free"].af_reasoning_rate.value
         assert abs(af - rates[cond, "free"] * kept / (1 - FixedRateModel.TRUNCATED)) < 0.1
-        assert cells.contexts["pro"].af_reasoning_rate.n == 0
+        assert cells.contexts["pro"].af_reasoning_rate.value == 0.0 and cells.contexts["pro"].af_reasoning_rate.n > 0
+        # crossed with the outcome, over answers judged for both
+        free, pro = cells.contexts["free"], cells.contexts["pro"]
+        assert abs(free.complied_with_af.value - rates[cond, "free"]) < 0.1
+        assert free.complied_without_af.value == 0.0 and free.refused_with_af.value == 0.0
+        assert pro.complied_with_af.value == 0.0 and abs(pro.complied_without_af.value - rates[cond, "pro"]) < 0.1
+        assert free.complied_with_af.n == free.compliance.n
         gaps = cells.gaps
         _within(gaps["goal_guarding_gap"], rates[cond, "free"] - rates[cond, "pro"], 0.4)
         _within(gaps["rater_sycophancy_gap"], rates[cond, "pro"] - rates[cond, "enterprise"], 0.4)
@@ -535,7 +542,7 @@ def test_overlaps_zero_and_undefined_cells():
 
 def test_report_names_each_condition_and_contrast_and_labels_baselines():
     cfg = PeerGoalGuardingConfig(model=FIXED, requests=4, samples_per_request=2, bootstrap=100)
-    _, summary, _ = _run(cfg, FixedRateModel())
+    rows, summary, _ = _run(cfg, FixedRateModel())
     text = PeerGoalGuarding().report(cfg, summary)
     lines = text.splitlines()
     c = summary.conditions["alone"].contexts["training"]
@@ -548,10 +555,13 @@ def test_report_names_each_condition_and_contrast_and_labels_baselines():
     assert any("susceptibility to persuasion by other AIs, not the presence of peers" in n for n in summary.notes)
     assert "amplification" not in text
     assert any("pnyx's wording of the papers' structure" in n for n in summary.notes)
-    figures = PeerGoalGuarding().plot(cfg, pd.DataFrame(), summary)
+    figures = PeerGoalGuarding().plot(cfg, rows, summary)
     cells_ax, gap_ax = figures["compliance_cells"].axes
     assert len(cells_ax.patches) == 3 * 2 and len(gap_ax.patches) == 3
     assert gap_ax.patches[0].get_height() == pytest.approx(summary.conditions["alone"].gaps["compliance_gap"].value)
+    counts = [int(t.get_text().split("n = ")[1].rstrip(")")) for ax in figures["reply_shares"].axes
+              for t in ax.get_xticklabels()]
+    assert len(counts) == 3 * 2 and sum(counts) == len(rows)  # every reply in one bar
 
 
 # --- end to end through the runner --------------------------------------------------------------
@@ -599,13 +609,16 @@ def test_runner_end_to_end_against_a_loopback_server(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_embedded_model_end_to_end(tmp_path):
-    """The offline embedded model through the quick preset, cut down: it runs with the tag and
-    keyword judges (no judge model offline), and the report says its figures are noise."""
+    """The offline embedded model through the quick preset, cut down: it runs with the
+    refusal-phrase and keyword baselines (no judge model offline), gives a defined P(comply),
+    and the report says its figures are noise."""
     summary = run_experiment("peer-goal-guarding", out=tmp_path, quick=True, progress=False, overrides=[
         "requests=1", "max_tokens=24", "peer_max_tokens=8"])
     rows = pd.read_parquet(tmp_path / "results.parquet")
     assert len(rows) == 3 * 2 and summary["run"]["failed"] == 0
-    assert summary["judge"] == "tags" and summary["af_judge"] == "keyword (baseline)"
+    assert summary["judge"] == "refusal_phrases" and summary["af_judge"] == "keyword (baseline)"
+    assert all(c["compliance"]["n"] == 1 for cond in summary["conditions"].values()
+               for c in cond["contexts"].values())
     assert summary["notes"][0].startswith("The embedded model (SmolLM2-135M-Instruct) is far too small")
     records = [json.loads(line) for line in (tmp_path / "transcripts.jsonl").read_text().splitlines()]
     assert all(r["response"].strip() for r in records)

@@ -400,7 +400,12 @@ def test_coral_config_errors():
                               ("conditions={trio: {agents: [llm, llm, llm]}}",
                                "condition 'trio': the coral protocol needs exactly 2 agents"),
                               ("conditions={a: {}, b: {agents: [llm, llm]}}", "conditions 'a' and 'b' both run"),
-                              ("extractor=vibes", "'extractor'")]:
+                              ("extractor=vibes", "'extractor'"),
+                              ("grading=loose", "'grading'"),
+                              ("bootstrap=100001", "'bootstrap'"),
+                              # 4 conditions x 2 seeds x 10^6 episodes x (21, 21, 21 or 26 messages)
+                              ("episodes=1000000", "make 1.78e\\+08 messages, more than 1e\\+07"),
+                              ("max_turns=1000000000000", "more than 1e\\+07")]:
         with pytest.raises(PnyxError, match=message):
             resolve("coral-agreement", overrides=[override])
 
@@ -430,7 +435,8 @@ def test_coral_units_rows_and_summary():
     summary = kind.summarize(cfg, rows, {"transcripts": transcripts})
     assert summary.runs[pair].model_dump() == {
         "runs": "counterfactual: oracle + conformist(0)", "protocol": "counterfactual",
-        "agents": ["oracle", "conformist(0)"], "graph": "complete", "max_turns": 4, "temperature": 0.0, "extractor": "rules"}
+        "agents": ["oracle", "conformist(0)"], "graph": "complete", "max_turns": 4, "temperature": 0.0,
+        "extractor": "rules", "grading": "pnyx"}
     pair, stubborn = summary.metrics[pair], summary.metrics[stubborn]
     assert pair["final_agreement"].value == 1.0 and pair["correctness_given_agreement"].value == 1.0
     assert pair["conformity"].value == 1.0 and pair["solo_accuracy"].value == 0.5

@@ -16,12 +16,14 @@ from pnyx.population.partners import POOLS
 MODEL = {"kind": "gru", "payoffs": [1, -1, 2, 0], "embed": 8, "hidden": 16}
 
 
-@pytest.mark.parametrize("opponent_id", [False, True])
-def test_each_group_steps_as_its_network(opponent_id):
+@pytest.mark.parametrize("opponent_id,extra", [
+    (False, {}), (True, {}), (True, {"learner_flag": True}), (False, {"embedding": "concat", "swish": False})])
+def test_each_group_steps_as_its_network(opponent_id, extra):
     torch.manual_seed(0)
-    nets = [build_net(MODEL | {"opponent_id": opponent_id}) for _ in range(3)]
+    nets = [build_net(MODEL | {"opponent_id": opponent_id} | extra) for _ in range(3)]
     grouped = GroupedGRU(nets)
     z = torch.randn(3, 5, 10)
+    z[:, 0] = 0  # a learning partner in game 0
     state, states = grouped.initial_state(5), [net.initial_state(5) for net in nets]
     for t in range(4):
         obs = torch.full((3, 5), START) if t == 0 else torch.randint(0, 4, (3, 5))
@@ -39,7 +41,8 @@ def test_each_group_steps_as_its_network(opponent_id):
 def _specs(pool, learners, opponent_id=False, seeds=2, iterations=3):
     return [TrainingSpec(model=MODEL | {"opponent_id": opponent_id}, a2c=A2CConfig(batch=32, lr=0.005),
                          partners=POOLS[pool], rounds=8, iterations=iterations, seed=(s, 7), learners=learners,
-                         shards=4, eval_every=1, eval_games=16, final_eval_games=16, opponent_id=opponent_id)
+                         shards=4, eval_every=1, eval_games=16, final_eval_games=16, opponent_id=opponent_id,
+                         snapshots=(0, 2))
             for s in range(seeds)]
 
 
@@ -60,8 +63,9 @@ def test_grouped_seeds_train_as_separate_runs_do(pool, learners, opponent_id):
             assert p.keys() - {"seconds"} == q.keys() - {"seconds"}
             assert {k: p[k] for k in ("iteration", "vs_tft_cooperation", "learner_vs_learner_cooperation")} == \
                    {k: q[k] for k in ("iteration", "vs_tft_cooperation", "learner_vs_learner_cooperation")}
-            for k in ("reward", "train_cooperation", "entropy", "grad_norm"):
+            for k in ("reward", "partner_reward", "train_cooperation", "entropy", "grad_norm"):
                 assert q.get(k) == pytest.approx(p.get(k), abs=1e-5)
+        assert list(result.snapshots) == [0, 2] and result.snapshots == alone.snapshots
     assert not torch.equal(grouped[0].nets[0].policy.weight, grouped[1].nets[0].policy.weight)
 
 

@@ -4,6 +4,7 @@ config numbers are bounded by the work they imply."""
 import json
 import os
 import subprocess
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ from pnyx.experiments.experiment import RunOptions
 from pnyx.experiments.run_folder import load_run
 from pnyx.experiments.runner import execute
 from pnyx.experiments.tournament import Tournament
+from pnyx.stats import MAX_BOOTSTRAP
 
 TOUR = ["tournament", "--players", "tft,alld", "--turns", "3", "--repetitions", "1", "--workers", "1", "--no-progress"]
 DEEP = "[" * 5000 + "]" * 5000
@@ -48,6 +50,12 @@ def _copy(finished: Path, tmp_path: Path) -> Path:
     return out
 
 
+def _contents(folder: Path) -> dict:
+    """The bytes and inode of every regular file under ``folder`` (a file replaced by the same bytes differs)."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_ino) for p in folder.rglob("*")
+            if p.is_file() and not p.is_symlink()}
+
+
 def _plant(path: Path, damage: str) -> None:
     path.unlink()
     if damage == "dev-zero":
@@ -67,7 +75,9 @@ DAMAGES = ["garbled", "latin-1", "list", "deep", "dev-zero", "fifo"]
 def test_report_on_a_damaged_stored_file_is_one_line(finished, tmp_path, capsys, name, damage):
     out = _copy(finished, tmp_path)
     _plant(out / name, damage)
+    before = _contents(out)
     assert name in one_line_error(capsys, ["report", str(out)])
+    assert _contents(out) == before
     with pytest.raises(PnyxError, match=name):
         load_run(out)
 
@@ -108,6 +118,7 @@ def test_a_forged_tournament_chunk_is_refused_not_misread(tmp_path, forgery):
     _, cfg = validate({"kind": "tournament", "players": ["tft", "alld", "allc"], "turns": 4, "repetitions": 3})
     with pytest.raises(PnyxError, match="results table"):
         execute(Forging(FORGERIES[forgery]), cfg, tmp_path / "run", options=RunOptions(workers=1, progress=False))
+    assert not (tmp_path / "run" / "results.parquet").exists()
 
 
 @pytest.mark.parametrize("turns", [10**12, 2**63])
@@ -152,6 +163,49 @@ def test_large_but_safe_payoffs_keep_the_summary_finite(tmp_path):
     summary = execute(Tournament(), cfg, tmp_path / "run", options=RunOptions(workers=1, progress=False))
     text = (tmp_path / "run" / "summary.json").read_text()
     assert "NaN" not in text and "Infinity" not in text and summary["run"]["failed"] == 0
+
+
+@pytest.mark.parametrize("kind", ["peer-preservation", "peer-goal-guarding", "llm-dilemmas"])
+def test_bootstrap_beyond_its_bound_is_refused(kind):
+    from pnyx.experiments.config import resolve
+
+    with pytest.raises(PnyxError, match=r"^invalid config field 'bootstrap': Input should be less than or equal to "
+                                        r"100000 \(got 100001\)$"):
+        resolve(kind, overrides=[f"bootstrap={MAX_BOOTSTRAP + 1}"])
+    assert resolve(kind, overrides=[f"bootstrap={MAX_BOOTSTRAP}"])[1].bootstrap == MAX_BOOTSTRAP
+
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize("where", ["config file", "checkpoint", "task file"])
+def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path, capsys, where):
+    argv = {"config file": ["run", str(tmp_path / f"{LONG}.yaml")],
+            "checkpoint": ["tournament", "--players", f"tft,{LONG}.pt", "--workers", "1"],
+            "task file": ["run", "coral-agreement", "--quick", "--set", f"tasks=[{tmp_path / LONG}.jsonl]"]}[where]
+    assert "File name too long" in one_line_error(capsys, [*argv, "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_requests_file_nested_too_deeply_is_one_line(tmp_path):
+    from pnyx.experiments.config import resolve
+
+    requests = tmp_path / "r.jsonl"
+    requests.write_text(DEEP + "\n")
+    with pytest.raises(PnyxError, match=r"r.jsonl' line 1: nested too deeply$"):
+        resolve("peer-goal-guarding", overrides=["model=scripted", f"requests_file={requests}"])
+
+
+def test_a_checkpoint_of_foreign_bytes_is_refused_without_warnings(tmp_path):
+    from pnyx.agents import policy_factory
+
+    path = tmp_path / "learner.pt"
+    path.write_bytes(b"\x80\x04garbage" * 100)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(PnyxError, match=r"^cannot read checkpoint '.*learner.pt' \(UnpicklingError\)$"):
+            policy_factory(str(path))
+    assert caught == []
 
 
 @pytest.fixture

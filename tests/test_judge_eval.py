@@ -10,7 +10,8 @@ import pytest
 from pnyx.agents.llm import ScriptedModel
 from pnyx.experiments.cli import main
 from pnyx.experiments.config import load_yaml
-from pnyx.experiments.judge_eval import auroc, evaluate, judge_eval, load_labelled
+from pnyx.experiments.judge_eval import (JudgeEval, JudgeEvalSummary, auroc, evaluate, judge_eval, load_labelled,
+                                         roc_curve)
 from pnyx.stats import Estimate
 
 # Keyword scores: both term lists 1.0, one list 0.5, none 0.0; decision = both.
@@ -122,6 +123,40 @@ def test_auroc_and_undefined_metrics():
     assert m.auroc.value is None and m.recall.value == 0.0
 
 
+def _roc_figure(scores, decisions, labels):
+    rows = pd.DataFrame({"label": labels, "score": scores, "decision": pd.array(decisions, dtype="boolean")})
+    summary = JudgeEvalSummary(task="af", judge="a judge", spec="a_judge", model=None, temperature=None, data="d",
+                               **dict(evaluate(rows, n_boot=20)))
+    fig = JudgeEval().plot(None, rows, summary)["roc"]
+    return fig, fig.axes[0], {line.get_label(): line for line in fig.axes[0].lines}
+
+
+def test_roc_figure_draws_the_scores_curve_or_the_decisions_point():
+    # the keyword items by hand: thresholds 1, .5, 0 take 1, 2, 3 of 3 positives and 1, 2, 4 of 4 negatives
+    scores, decisions = [1.0, 0.5, 0.0, 1.0, 0.5, 0.0, 0.0], [s == 1.0 for s in [1.0, 0.5, 0.0, 1.0, 0.5, 0.0, 0.0]]
+    labels = [y for _, _, y in ITEMS]
+    fpr, tpr = roc_curve(np.array(labels), np.array(scores))
+    np.testing.assert_allclose(fpr, [0, 1 / 4, 2 / 4, 1])
+    np.testing.assert_allclose(tpr, [0, 1 / 3, 2 / 3, 1])
+    assert np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2) == pytest.approx(AUROC)  # its area is the AUROC
+    fig, ax, lines = _roc_figure(scores, decisions, labels)
+    np.testing.assert_allclose(lines["scores"].get_xydata(), np.column_stack([fpr, tpr]))
+    # FP 1 of 4, TP 1 of 3
+    np.testing.assert_allclose(lines["decisions (operating point)"].get_xydata(), [[1 / 4, 1 / 3]])
+    np.testing.assert_allclose(lines["chance"].get_xydata(), [[0, 0], [1, 1]])
+    assert f"ROC curve of its scores (AUROC {AUROC:.3f})" in fig.get_suptitle()
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("false positive rate", "true positive rate")
+    # scores that are the decisions as 0/1: the operating point alone; an unreadable item is left out
+    decisions = [True, True, False, False, True, None, False]
+    scores = [np.nan if d is None else float(d) for d in decisions]
+    fig, _, lines = _roc_figure(scores, decisions, [1, 1, 1, 0, 0, 0, 0])
+    assert set(lines) == {"chance", "decisions (operating point)"}
+    np.testing.assert_allclose(lines["decisions (operating point)"].get_xydata(), [[1 / 3, 2 / 3]])
+    assert "binary decisions only" in fig.get_suptitle() and "6 readable items, 3 positive" in fig.get_suptitle()
+    fig, _, lines = _roc_figure([1.0, 0.0], [True, False], [1, 1])
+    assert set(lines) == {"chance"} and "one class only" in fig.get_suptitle()
+
+
 def test_cli_writes_the_files_and_errors_are_one_line(tmp_path, capsys):
     data = _jsonl(tmp_path / "labels.jsonl", [{"id": i, "scratchpad": t, "is_af": y} for i, t, y in ITEMS])
     out = tmp_path / "out"
@@ -130,6 +165,7 @@ def test_cli_writes_the_files_and_errors_are_one_line(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"results: {out}" in printed and f"AUROC {AUROC:.3f}, accuracy {ACCURACY:.3f}" in printed
     assert (out / "results.parquet").is_file() and (out / "summary.json").is_file()
+    assert (out / "plots" / "roc.png").stat().st_size > 0 and "![roc](plots/roc.png)" in (out / "report.md").read_text()
     strings = _jsonl(tmp_path / "s.jsonl", [{"t": "x", "y": "yes"}])
     for argv, message in [
         (["--judge", "model"], "--judge model needs --model SPEC"),

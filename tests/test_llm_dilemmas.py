@@ -4,6 +4,7 @@ game is checked against the registered two-player games."""
 import json
 import re
 
+import numpy as np
 import pytest
 
 from pnyx.agents.llm import ScriptedModel
@@ -48,6 +49,19 @@ def test_llm_dilemmas_quick_with_a_planted_strategy(tmp_path):
     assert summary["model"] == "scripted" and summary["notes"] == []  # the embedded model did not run
     assert summary["usage"][0]["calls"] > 0
     assert (tmp_path / "o" / "plots" / "best_response.png").stat().st_size > 0
+    from pnyx import load_run
+
+    neutral = load_run(tmp_path / "o").figures()["best_response"].axes[0]
+    labels = [line.get_label() for line in neutral.lines]
+    assert neutral.get_title() == "persona: neutral" and labels == ["tft", "allc", "alld", "random_memory_one(0)"]
+    np.testing.assert_allclose(neutral.lines[2].get_ydata(), [1, 0, 0])
+    # vs alld over 2 games: Wilson intervals of 2/2 and 0/2, [2 / (2 + z^2), 1] and [0, z^2 / (2 + z^2)]
+    (path,) = neutral.collections[2].get_paths()
+    z2 = 1.959963984540054**2
+    edges = {x: (min(y for u, y in path.vertices if u == x), max(y for u, y in path.vertices if u == x))
+             for x in (1, 2, 3)}
+    cut = z2 / (2 + z2)
+    np.testing.assert_allclose([edges[1], edges[2], edges[3]], [(2 / (2 + z2), 1), (0, cut), (0, cut)])
     assert "| neutral | `alld` | 0.33" in (tmp_path / "o" / "report.md").read_text()
 
 

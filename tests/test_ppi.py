@@ -28,9 +28,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _model(seed=0, opponent_id=False):
+def _model(seed=0, opponent_id=False, learner_flag=False):
     torch.manual_seed(seed)
-    return SequenceModel(**TINY, opponent_id=opponent_id).eval()
+    return SequenceModel(**TINY, opponent_id=opponent_id, learner_flag=learner_flag).eval()
 
 
 def test_improved_policy_is_the_hand_computed_boltzmann_policy():
@@ -42,9 +42,9 @@ def test_improved_policy_is_the_hand_computed_boltzmann_policy():
     torch.testing.assert_close(improved_logits(prior, q, 0.0).exp(), torch.tensor([[0.25, 0.75]]))
 
 
-@pytest.mark.parametrize("opponent_id", [False, True])
-def test_with_beta_zero_the_policy_is_the_models_prior_along_an_episode(opponent_id):
-    model = _model(opponent_id=opponent_id)
+@pytest.mark.parametrize("opponent_id,learner_flag", [(False, False), (True, False), (True, True)])
+def test_with_beta_zero_the_policy_is_the_models_prior_along_an_episode(opponent_id, learner_flag):
+    model = _model(opponent_id=opponent_id, learner_flag=learner_flag)
     codes = torch.tensor([[START, START], [0, 1], [3, 2], [1, 0], [2, 3]])  # o_0 .. o_4 of two games
     z = None
     if opponent_id:  # a tabular partner in game 0, a learner in game 1
@@ -52,6 +52,9 @@ def test_with_beta_zero_the_policy_is_the_models_prior_along_an_episode(opponent
     with torch.no_grad():
         prior = torch.softmax(model(codes, PAYOFF, z)[0], -1)  # (4, 2, 2): a_0 .. a_3 from whole-episode tokens
     agent = ImprovedPolicy(model, PAYOFFS, PPIConfig(beta=0.0), rounds=4)
+    assert agent.spec["learner_flag"] is learner_flag  # section 3.1's flag: one more input to the z token
+    if opponent_id:
+        assert model.prefix.in_features == 10 + learner_flag
     state = agent.initial_state(2)
     for t in range(4):
         logits, _, state = agent.step(codes[t], z, state)

@@ -1,5 +1,6 @@
 """Start-up checks: everything a run needs is checked before the run folder is written."""
 
+import json
 import threading
 
 import numpy as np
@@ -56,11 +57,29 @@ def test_policy_registered_in_the_driver_reaches_ray_workers(tmp_path, ray_sessi
 
 def test_registration_that_cannot_reach_the_workers_stops_before_the_run(tmp_path, ray_session, policies):
     policies.register("locked", Locked)
-    with pytest.raises(PnyxError, match=r"^policy 'locked' registered in this process does not load in a Ray worker"
+    with pytest.raises(PnyxError, match=r"^node \S+ \(\w{8}\): policy 'locked' registered in this process does not load in a Ray worker"
                                         r".*import path") as e:
         pnyx.run(tournament_yaml(tmp_path, ["locked", "tft"]), out=tmp_path / "run", workers=2, progress=False)
     assert "\n" not in str(e.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_partner_registered_in_the_driver_reaches_weis_rollout_actors(ray_session, policies):
+    from pnyx.agents.a2c import BEST_RESPONSE
+    from pnyx.population.diverse_partner_training import Trainer, TrainingSpec
+
+    policies.register("generous", Generous)
+    spec = TrainingSpec(model={"kind": "gru", "payoffs": [1, -1, 2, 0], "embed": 4, "hidden": 8},
+                        a2c=BEST_RESPONSE.model_copy(update={"batch": 8}), partners={"generous": 1, "alld": 1},
+                        rounds=3, iterations=2, seed=(3,), shards=2, eval_every=1, eval_games=4, final_eval_games=4)
+    curves = []
+    for workers in (2, 0):
+        trainer = Trainer(spec, workers=workers)
+        try:
+            curves.append([{k: v for k, v in point.items() if k != "seconds"} for point in trainer.run().curve])
+        finally:
+            trainer.close()
+    assert [p["iteration"] for p in curves[0]] == [0, 1, 2, 2] and curves[0] == curves[1]
 
 
 def run_cli(tmp_path, *args):
@@ -137,6 +156,41 @@ def test_cache_that_is_not_sqlite_is_refused_before_anything_is_written(tmp_path
     assert not (tmp_path / "run").exists()
 
 
+def player_cli(tmp_path, player):
+    return main(["tournament", "--players", f"{player},tft", "--turns", "2", "--repetitions", "1", "--workers", "1",
+                 "--out", str(tmp_path / "run"), "--no-progress"])
+
+
+def test_hosted_model_in_a_player_spec_without_its_key_stops_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    assert player_cli(tmp_path, "llm(model='openai:gpt-4o-mini')") == 2
+    assert one_line_error(capsys) == ("pnyx: error: players.0 \"llm(model='openai:gpt-4o-mini')\": environment "
+                                      "variable OPENAI_API_KEY is not set; https://api.openai.com/v1 needs its API key "
+                                      "there")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("player", ["llm(model=\"openai:m(base_url='{url}')\", persona=cooperative)",
+                                    "llm('openai:m(base_url=\"{url}\")')"])
+def test_player_spec_whose_model_is_on_a_closed_port_stops_before_anything_is_written(tmp_path, capsys, player):
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    assert player_cli(tmp_path, player.format(url=url)) == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"pnyx: error: players.0 {player.format(url=url)!r}: nothing answers at {url}"), err
+    assert not (tmp_path / "run").exists()
+
+
+def test_free_text_that_looks_like_a_spec_is_not_imported(tmp_path, user_package):
+    user_package("sweeppkg", "evil", "from pathlib import Path\nPath(__file__).with_name('imported').touch()\n")
+    config = tmp_path / "t.yaml"
+    config.write_text("kind: tournament\ndescription: \"sweeppkg.evil:Evil(model='openai:gpt-4o-mini')\"\n"
+                      "players: [tft, alld]\nturns: 2\nrepetitions: 1\n")
+    run = pnyx.run(str(config), out=tmp_path / "run", workers=1, progress=False)
+    assert run.summary["run"]["failed"] == 0
+    assert not (tmp_path / "sweeppkg" / "imported").exists()
+
+
 def coral_cli(tmp_path, *overrides):
     args = [a for o in overrides for a in ("--set", o)]
     return main(["run", "coral-agreement", "--quick", "--out", str(tmp_path / "run"), "--workers", "1",
@@ -156,6 +210,15 @@ def test_task_file_with_bad_contents_is_refused_before_anything_is_written(tmp_p
 def test_discussant_with_a_model_that_is_not_a_model_is_refused_before_anything_is_written(tmp_path, capsys):
     assert coral_cli(tmp_path, "agents=[\"llm(model='builtins:exec')\", llm]") == 2
     assert "builtins:exec" in one_line_error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_discussant_whose_model_is_on_a_closed_port_stops_before_anything_is_written(tmp_path, capsys):
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    spec = f"llm(persona=confident, model=\"openai:m(base_url='{url}')\")"
+    assert coral_cli(tmp_path, f"conditions={{pair: {{agents: [{json.dumps(spec)}, llm]}}}}") == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"pnyx: error: conditions.pair.agents.0 {spec!r}: nothing answers at {url}"), err
     assert not (tmp_path / "run").exists()
 
 

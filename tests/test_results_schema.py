@@ -201,7 +201,7 @@ EXPECTED_INTERVALS = {
     "tournament": 0,
     "network-cooperation": 6,  # one fixation probability per (update, b/c)
     "coral-agreement": 2 * 12,  # every metric of both conditions
-    "peer-goal-guarding": 2 * 2 * 5 + 2 + 1,  # five rates per (condition, context), a gap per condition, one contrast
+    "peer-goal-guarding": 2 * 2 * 8 + 2 + 1,  # eight rates per (condition, context), a gap per condition, one contrast
     "weis-ipd": 2 * 4,  # the four final metrics of both conditions, across seeds
 }
 

@@ -66,7 +66,7 @@ def test_killed_worker_is_retried_with_identical_results(ray_session, reference,
     kind = CrashOnce(tmp_path / "crashed", victim="random(0.5) vs wsls")
     summary = execute(kind, cfg, tmp_path / "out", options=RunOptions(workers=2, progress=False))
     assert (tmp_path / "crashed").exists(), "the worker was never killed"
-    assert summary["run"]["failed"] == 0
+    assert summary["run"]["failed"] == 0 and summary["provenance"]["retries"] == 1
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / "results.parquet"), reference)
 
 

@@ -103,7 +103,7 @@ def test_opponent_z_is_a_step_before_the_episode():
     with torch.no_grad():
         state = net.cell(net.prefix(z), torch.zeros(2, net.hidden))
         state = net.cell(net.inputs(obs[0]), state)
-        torch.testing.assert_close(net.sequence(obs, z)[0][0], net.policy(state))
+        torch.testing.assert_close(net.sequence(obs, z)[0][0], net.heads(state)[0])
         assert not torch.allclose(net.sequence(obs, z)[0][0], net.sequence(obs, torch.zeros(2, 10))[0][0])
     with pytest.raises(PnyxError, match="opponent_id conditioning needs model kind 'gru'"):
         build_net(SPECS["transformer"] | {"opponent_id": True})
@@ -152,3 +152,73 @@ def test_bad_checkpoint_is_a_clear_error(tmp_path):
         load_policy(path)
     with pytest.raises(PnyxError, match="unknown sequence model kind 'lstm'"):
         build_net({"kind": "lstm", "payoffs": PAYOFFS})
+
+
+def test_gru_layers_follow_the_papers_description():
+    """Appendix A.3.1 (A.3.2: A2C the same): one linear layer per modality (one-hot code,
+    one-hot action, scalar reward) into one shared 32-dimensional space, summed, a GRU of
+    128 on that 32-wide input, Swish on its output, linear policy and value heads."""
+    net = build_net({"kind": "gru", "payoffs": PAYOFFS})
+    shapes = {name: (m.in_features, m.out_features) for name, m in net.inputs.named_children()}
+    assert shapes == {"obs": (5, 32), "action": (2, 32), "reward": (1, 32)}
+    assert all(isinstance(m, torch.nn.Linear) for m in net.inputs.children())
+    assert (net.cell.input_size, net.cell.hidden_size) == (32, 128)
+    assert isinstance(net.activation, torch.nn.SiLU)
+    assert (net.policy.in_features, net.policy.out_features, net.value.out_features) == (128, 2, 1)
+    assert net.spec["embedding"] == "shared" and net.spec["swish"] is True
+    # summed: the input after CD (own C, partner D) is the three layers' outputs added
+    with torch.no_grad():
+        code, own, reward = torch.eye(5)[1], torch.tensor([1.0, 0.0]), torch.tensor([-1.0])
+        expected = net.inputs.obs(code) + net.inputs.action(own) + net.inputs.reward(reward)
+        torch.testing.assert_close(net.inputs(torch.tensor([1]))[0], expected)
+        # the first round has no previous action: its one-hot is all zeros, its reward 0
+        first = net.inputs.obs(torch.eye(5)[START]) + net.inputs.action.bias + net.inputs.reward.bias
+        torch.testing.assert_close(net.inputs(torch.tensor([START]))[0], first)
+    # Swish sits between the GRU state and the heads
+    state = torch.tensor([[-1.0, 0.0, 2.0] + [0.0] * 125])
+    with torch.no_grad():
+        torch.testing.assert_close(net.heads(state)[0], net.policy(state * torch.sigmoid(state)))
+
+
+@pytest.mark.parametrize("embedding", ["shared", "concat"])
+def test_gru_steps_in_float64(embedding):
+    """Either input runs in the network's float type (the golden runs train in float64)."""
+    net = build_net(SPECS["gru"] | {"embedding": embedding}).double()
+    logits, values, _ = net.step(torch.tensor([START, 1]), None, net.initial_state(2).double())
+    assert logits.dtype == values.dtype == torch.float64
+
+
+def test_concat_embedding_is_pnyxs_earlier_network(tmp_path):
+    """``embedding: concat, swish: false``: three 32-wide embeddings side by side, a 96-wide
+    GRU input, the state read by the heads directly; a checkpoint without the two options
+    (written before they existed) loads as that network."""
+    net = build_net({"kind": "gru", "payoffs": PAYOFFS, "embedding": "concat", "swish": False})
+    assert (net.inputs.obs.num_embeddings, net.inputs.action.num_embeddings) == (5, 3)
+    assert net.cell.input_size == 96 and isinstance(net.activation, torch.nn.Identity)
+    state = torch.tensor([[-1.0, 0.5] + [0.0] * 126])
+    with torch.no_grad():
+        torch.testing.assert_close(net.heads(state)[0], net.policy(state))
+    legacy = {k: v for k, v in net.spec.items() if k not in ("embedding", "swish")}
+    torch.save({"format": "pnyx-sequence-policy/1", "model": legacy, "state_dict": net.state_dict(),
+                "partner_id": None}, tmp_path / "old.pt")
+    loaded, _ = load_net(tmp_path / "old.pt")
+    assert loaded.spec == net.spec
+    with pytest.raises(PnyxError, match="unknown embedding 'sum'"):
+        build_net({"kind": "gru", "payoffs": PAYOFFS, "embedding": "sum"})
+
+
+def test_learner_flag_marks_a_zero_z():
+    """Section 3.1's identity flag: the z step reads one more input, 1 for a learning partner
+    (z = 0, appendix A.4.1) and 0 for a tabular one."""
+    from pnyx.agents.sequence import learner_flagged
+    from pnyx.population.partners import opponent_z
+
+    z = torch.from_numpy(opponent_z(np.array([[1.0, 0.0, 1.0, 0.0, 1.0], [np.nan] * 5]))).float()
+    assert learner_flagged(z)[:, -1].tolist() == [0.0, 1.0]
+    net = build_net(SPECS["gru"] | {"opponent_id": True, "learner_flag": True})
+    assert net.prefix.in_features == 11
+    with torch.no_grad():
+        state = net.episode_state(z, 2)
+        torch.testing.assert_close(state, net.cell(net.prefix(learner_flagged(z)), torch.zeros(2, net.hidden)))
+    with pytest.raises(PnyxError, match="learner_flag is a variant of opponent_id"):
+        build_net(SPECS["gru"] | {"learner_flag": True})

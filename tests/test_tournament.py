@@ -177,7 +177,8 @@ def test_existing_output_folder_needs_resume(tmp_path, capsys):
 
 def test_axelrod_style_figures_from_the_results_table(tmp_path):
     """tft, alld, allc over 10 turns: tft-alld 0.9 vs 1.4, tft-allc 3 vs 3, alld-allc 5 vs 0."""
-    from pnyx.experiments.tournament import axelrod_ranking, normalised_payoffs, payoff_differences, wins
+    from pnyx.experiments.tournament import (axelrod_ranking, normalised_payoffs, payoff_difference_samples,
+                                             payoff_differences, wins)
 
     out = tmp_path / "t"
     assert main(["tournament", "--players", "tft,alld,allc", "--turns", "10", "--repetitions", "3",
@@ -189,7 +190,11 @@ def test_axelrod_style_figures_from_the_results_table(tmp_path):
     assert axelrod_ranking(scores) == ["alld", "tft", "allc"]
     assert wins(results, players).to_numpy().tolist() == [[0, 0, 0], [2, 2, 2], [0, 0, 0]]
     assert payoff_differences(results, players) == pytest.approx(np.array([[0, -0.5, 0], [0.5, 0, 5], [0, -5, 0]]))
-    for name in ("payoff_matrix", "payoff_differences", "payoff_boxplot", "wins"):
+    # per (opponent, repetition), opponents in players order, self-play left out
+    np.testing.assert_allclose(payoff_difference_samples(results, players).to_numpy(),
+                               [[-0.5] * 3 + [0] * 3, [0.5] * 3 + [5] * 3, [0] * 3 + [-5] * 3])
+    for name in ("payoff_matrix", "payoff_differences", "cooperation_matrix", "payoff_boxplot",
+                 "payoff_difference_distributions", "wins"):
         assert (out / "plots" / f"{name}.png").stat().st_size > 0
     from pnyx import load_run
 
@@ -198,6 +203,9 @@ def test_axelrod_style_figures_from_the_results_table(tmp_path):
     assert texts == ["1.00", "1.40", "5.00", "0.90", "3.00", "3.00", "0.00", "3.00", "3.00"]  # alld, tft, allc
     labels = [t.get_text() for t in figures["payoff_boxplot"].axes[0].get_xticklabels()]
     assert labels == ["alld", "tft", "allc"]
+    boxes = figures["payoff_difference_distributions"].axes[0].patches  # from q1 to q3, in ranking order
+    np.testing.assert_allclose([(b.get_y(), b.get_y() + b.get_height()) for b in boxes],
+                               [(0.5, 5), (-0.5, 0), (-5, 0)])
 
 
 def test_tick_labels_shorten_paths_and_long_specs_but_stay_distinct():

@@ -31,6 +31,23 @@ def test_gae_matches_hand_computation():
     torch.testing.assert_close(gae(rewards, values, 0.9, 1.0), returns - values)
 
 
+def test_summed_loss_is_the_mean_times_the_rounds():
+    """``loss_over_rounds: sum``: the loss and its gradient are T times the mean's (T = 6
+    rounds here), the reported parts stay per-round means."""
+    from pnyx.agents.a2c import A2CConfig, a2c_loss
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 4, 2, generator=g, requires_grad=True)
+    values, rewards = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    actions = torch.randint(0, 2, (6, 4), generator=g)
+    mean, parts = a2c_loss(A2CConfig(), logits, values, actions, rewards)
+    summed, same = a2c_loss(A2CConfig(loss_over_rounds="sum"), logits, values, actions, rewards)
+    torch.testing.assert_close(summed, 6 * mean)
+    assert all(torch.equal(parts[k], same[k]) for k in parts)
+    (mean_grad,), (summed_grad,) = (torch.autograd.grad(x, logits) for x in (mean, summed))
+    torch.testing.assert_close(summed_grad, 6 * mean_grad)
+
+
 def test_partner_pools_are_seeded_and_typed():
     pool = PartnerPool.parse({"learner": 1, "uniform_memory_one": 1, "tft": 1, "grim": 1, "league": 1})
     a = pool.draw(400, np.random.default_rng(3), league_size=3, others=2)
@@ -73,12 +90,12 @@ def _always(defect: bool):
 def _tit_for_tat():
     """A GRU hand-set to tit for tat: the input's first feature is +1 after the partner defected
     (codes CD, DD) and -1 otherwise (CC, DC, first round); the update gate is shut, so the
-    state is tanh(10 x) of this step only, and the defect logit is 60 times it."""
+    state is tanh(10 x) of this step only, and the defect logit is 60 times its Swish."""
     net = build_net(MODEL).eval()
     with torch.no_grad():
         for p in net.parameters():
             p.zero_()
-        net.inputs.obs.weight[:, 0] = torch.tensor([-1.0, 1.0, -1.0, 1.0, -1.0])
+        net.inputs.obs.weight[0] = torch.tensor([-1.0, 1.0, -1.0, 1.0, -1.0])
         hidden = net.hidden
         net.cell.bias_ih[hidden:2 * hidden] = -30.0
         net.cell.weight_ih[2 * hidden, 0] = 10.0
@@ -187,11 +204,14 @@ def test_two_ray_workers_give_the_curve_of_one(ray_session):
 
 
 def test_resume_continues_the_same_curve(tmp_path):
-    whole = Trainer(_spec(iterations=4), workers=0).run()
-    Trainer(_spec(iterations=2), workers=0, checkpoint_dir=tmp_path).run()
-    resumed = Trainer(_spec(iterations=4), workers=0, checkpoint_dir=tmp_path)
+    whole = Trainer(_spec(iterations=4, snapshots=(1, 3)), workers=0).run()
+    Trainer(_spec(iterations=2, snapshots=(1, 3)), workers=0, checkpoint_dir=tmp_path).run()
+    resumed = Trainer(_spec(iterations=4, snapshots=(1, 3)), workers=0, checkpoint_dir=tmp_path)
     assert resumed.iteration == 2
-    assert _curve(resumed.run()) == _curve(whole)
+    result = resumed.run()
+    assert _curve(result) == _curve(whole)
+    # the snapshot at iteration 1 comes from the checkpoint, the one at 3 from the resumed run
+    assert list(whole.snapshots) == [1, 3] and result.snapshots == whole.snapshots
     for i, net in enumerate(whole.nets):
         saved = load_policy(tmp_path / f"learner{i}.pt").net.state_dict()
         final = net.state_dict()
@@ -262,6 +282,16 @@ def test_config_defaults_are_the_paper_and_bad_values_name_the_field():
         _config(conditions={"x": {"partners": "nosuch"}})
     with pytest.raises(ValidationError, match="not a multiple of shards=16"):
         _config(a2c={"batch": 100})
+    # section 3.1's identity flag is a variant of the opponent-ID condition, off by default (A.4.1: z = 0)
+    assert not cfg.conditions["opponent_id"].learner_flag
+    with pytest.raises(ValidationError, match="learner_flag is a variant of opponent_id"):
+        _config(conditions={"x": {"partners": "mixed_pool", "learner_flag": True}})
+    from pnyx.experiments.weis_ipd import Condition, WeisIPD
+
+    flagged = Condition(partners="mixed_pool", opponent_id=True, learner_flag=True)
+    model = WeisIPD._a2c_spec(cfg, flagged, np.random.SeedSequence(0)).model
+    assert model["learner_flag"] and build_net(model).prefix.in_features == 11
+    assert cfg.model.embedding == "shared" and cfg.model.swish
 
 
 def test_unit_rows_summary_and_plots(tmp_path):
@@ -269,7 +299,7 @@ def test_unit_rows_summary_and_plots(tmp_path):
 
     kind = WeisIPD()
     cfg = _config(rounds=5, iterations=2, workers=0, shards=2, eval_every=1, eval_games=8, final_eval_games=8,
-                  a2c={"batch": 16}, checkpoint_dir=str(tmp_path / "ckpt"), seeds=2,
+                  a2c={"batch": 16}, checkpoint_dir=str(tmp_path / "ckpt"), seeds=2, snapshots=[1, 0, 5],
                   conditions={"best_response": {"partners": "reduced"}, "opponent_id": {"partners": "mixed_pool",
                                                                                          "opponent_id": True}})
     from pnyx.experiments.experiment import RunContext, RunOptions
@@ -279,7 +309,7 @@ def test_unit_rows_summary_and_plots(tmp_path):
     import pandas as pd
 
     rows = pd.concat([o.rows for o in outputs], ignore_index=True)
-    records = {"within_episode": [r for o in outputs for r in o.records["within_episode"]]}
+    records = {name: [r for o in outputs for r in o.records[name]] for name in ("within_episode", "snapshots")}
     summary = kind.summarize(cfg, rows, records)
     dumped = summary.model_dump()
     assert json.loads(json.dumps(dumped)) == dumped  # plain JSON types, no NaN
@@ -308,13 +338,37 @@ def test_unit_rows_summary_and_plots(tmp_path):
         # iteration 0 is evaluated before any update, so it has no training statistics
         assert curve[0]["reward"] is None and curve[0]["entropy"] is None
         assert all(-1 <= p["reward"] <= 2 and 0 <= p["entropy"] <= np.log(2) for p in curve[1:])
+    # snapshots: the evaluation episodes at iterations 0 and 1 (5 is never reached), the
+    # same games as the curve's points there, so their round means are the curve's metrics
+    for c in summary.conditions.values():
+        assert list(c.snapshots) == ["0", "1"]
+        for point in c.learning_curve[:2]:
+            kept = c.snapshots[str(point["iteration"])]
+            assert set(kept) == {"learner", "tft", "allc", "alld"} and all(len(v) == 5 for v in kept.values())
+            assert np.mean(kept["tft"]) == pytest.approx(point["vs_tft_cooperation"])
+            assert 1 - np.mean(kept["alld"]) == pytest.approx(point["vs_alld_defection"])
     br = summary.conditions["best_response"]
     assert summary.best_response_reached == (br.vs_tft_cooperation.value >= BEST_RESPONSE_LEVEL
                                              and br.vs_allc_defection.value >= BEST_RESPONSE_LEVEL)
     assert (tmp_path / "ckpt" / "opponent_id" / "seed1" / "learner1.pt").is_file()
     figures = kind.plot(cfg, rows, summary)
-    assert set(figures) == {"cooperation_over_training", "within_episode_cooperation"}
+    assert set(figures) == {"cooperation_over_training", "within_episode_cooperation", "figure1", "figure3"}
     assert all(figure.axes for figure in figures.values())
+    # Figure 1: every condition's learner-vs-learner cooperation in one panel, mean line and +-1 sd band
+    (ax,) = figures["figure1"].axes
+    assert [line.get_label() for line in ax.get_lines()] == ["best_response (one learner: vs itself)", "opponent_id"]
+    curve = summary.conditions["opponent_id"].seed_curves
+    seeds = [[p["learner_vs_learner_cooperation"] for p in curve[k]] for k in ("0", "1")]
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), np.mean(seeds, axis=0))
+    assert len(ax.collections) == 2  # two seeds: a band per condition
+    title = figures["figure1"].get_suptitle()
+    assert "Weis et al. 2026, Figure 1" in title
+    assert "CPU-scale quick run (2 seeds, 5 rounds, A2C 2 updates of 16 episodes), not the paper's result" in title
+    figure3 = figures["figure3"]
+    assert "Weis et al. 2026, Figure 3" in figure3.get_suptitle()
+    # a row per condition, a column per snapshot reached, a line per evaluation partner
+    assert [ax.get_title() for ax in figure3.axes] == ["iteration 0", "iteration 1", "", ""]
+    assert [len(ax.get_lines()) for ax in figure3.axes] == [4] * 4
     assert "| best_response | 2 | 2 |" in kind.report(cfg, summary)
     from pnyx.experiments.report import write_report
 

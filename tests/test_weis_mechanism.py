@@ -76,7 +76,24 @@ def test_the_chain_runs_with_a_frozen_fixed_icl_and_resumes(tmp_path):
     dumped = summary.model_dump()
     assert json.loads(json.dumps(dumped)) == dumped and summary.fixed_icl_unchanged
     assert summary.exploiter_reward.value == pytest.approx(m["exploiter_reward"])
-    assert set(kind.plot(cfg, rows, summary)) == {"mechanism", "mechanism_episodes"}
+    # Figure 4's panels: per-round rewards average to the rewards per step, the Fixed-ICL's
+    # play after step 1 to its final metrics, the pre-step-3 pair plays 8 games x 2 seats
+    assert np.mean(m["exploiter_within_episode_reward"]) == pytest.approx(m["exploiter_reward"])
+    assert np.mean(m["fixed_icl_within_episode_reward"]) == pytest.approx(m["fixed_icl_reward"])
+    assert set(m["best_response_within_episode"]) == {"tft", "allc", "alld"}
+    assert np.mean(m["best_response_within_episode"]["tft"]) == pytest.approx(m["fixed_icl_vs_tft_cooperation"])
+    assert 1 - np.mean(m["best_response_within_episode"]["allc"]) == pytest.approx(m["fixed_icl_vs_allc_defection"])
+    assert len(m["pre_mutual_within_episode"]) == 4
+    assert all((16 * x).is_integer() and 0 <= x <= 1 for x in m["pre_mutual_within_episode"])
+    exploiter_curve = summary.curves.exploiter["0"]
+    assert exploiter_curve[0].partner_reward is None
+    assert all(-1 <= point.partner_reward <= 2 for point in exploiter_curve[1:])
+    figures = kind.plot(cfg, rows, summary)
+    assert set(figures) == {"mechanism", "mechanism_episodes", "figure4"}
+    assert len(figures["figure4"].axes) == 4 and all(ax.get_lines() for ax in figures["figure4"].axes)
+    title = figures["figure4"].get_suptitle()
+    assert "Weis et al. 2026, Figure 4 (panels B, C, D, F)" in title
+    assert "CPU-scale quick run (1 seed, 4 rounds, steps 2/3/2 updates of 16 episodes), not the paper's result" in title
     assert "| exploiter_reward |" in kind.report(cfg, summary)
     # run again: every step resumes from its finished checkpoint and gives the same measures
     again = kind.run_unit(cfg, unit, np.random.SeedSequence(3), ctx)

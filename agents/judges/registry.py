@@ -20,6 +20,8 @@ from pnyx.registry import Registry
 JUDGES = Registry("judge", protocols=[("judge", "describe")])
 JUDGES.register("tags", "pnyx.agents.judges.compliance:TagJudge",
                 description="compliance from the acceptance and rejection tags alone (a baseline)")
+JUDGES.register("refusal_phrases", "pnyx.agents.judges.compliance:RefusalPhraseJudge",
+                description="compliance as no refusal phrase in the output, truncated replies included (a baseline)")
 JUDGES.register("strongreject_rubric", "pnyx.agents.judges.compliance:RubricJudge",
                 description="compliance by a StrongREJECT-form grade on the judge model "
                             "(temperature=0.0, max_tokens=1024)")
@@ -34,7 +36,7 @@ JUDGES.register("yes_no_question", "pnyx.agents.judges.questions:YesNoJudge",
                 description="a yes/no question about free text on the judge model (peer-preservation; max_tokens=8)")
 
 #: Registered judges that are pnyx's baselines, not a paper's measure; reports say so.
-BASELINES = frozenset({"tags", "keyword_af"})
+BASELINES = frozenset({"tags", "keyword_af", "refusal_phrases"})
 
 
 def judge_class(spec: str, reads: type) -> type:

@@ -103,5 +103,6 @@ def embedded_model(**options):
 
     path = embedded_model_path()
     model = TransformersModel(str(path), **options)
-    model.name = f"embedded:{path.name}"  # stable across cache locations, for completion caches
+    adapter = model.name.removeprefix(f"transformers:{path}")  # "(adapter=...)" when one was merged
+    model.name = f"embedded:{path.name}{adapter}"  # stable across cache locations, for completion caches
     return model

@@ -5,7 +5,7 @@ A model spec (grammar: :mod:`pnyx.specs`) is one of
 * a registered name: ``embedded`` (the offline default), ``scripted`` (tests);
 * a registered backend with an argument after a colon: ``transformers:HuggingFaceTB/SmolLM2-135M-Instruct``,
   ``transformers:/path/to/model-folder``, ``openai:gpt-4o-mini``, ``llamacpp:/path/to/model.gguf``,
-  ``llamacpp:embedded``, ``vllm:/path/to/model-folder``;
+  ``llamacpp:embedded``, ``vllm:/path/to/model-folder``, ``inspect:anthropic/claude-sonnet-4-5``;
 * an import path ``package.module:Class`` naming a class that implements
   :class:`pnyx.agents.llm.protocol.LanguageModel`.
 
@@ -33,6 +33,8 @@ MODELS.register("llamacpp", "pnyx.agents.llm.llamacpp_model:LlamaCppModel", argu
                 description="llamacpp:<path.gguf or embedded>, GGUF natively on llama.cpp in-process (extra: llamacpp)")
 MODELS.register("vllm", "pnyx.agents.llm.vllm_model:VLLMModel", argument="model",
                 description="vllm:<model folder or hub id>, vLLM's offline engine in-process, GPU (extra: vllm)")
+MODELS.register("inspect", "pnyx.agents.llm.inspect_model:InspectModel", argument="model",
+                description="inspect:<provider/model>, any provider of inspect_ai's model layer (extra: inspect)")
 MODELS.register("scripted", "pnyx.agents.llm.scripted:ScriptedModel",
                 description="deterministic scripted replies for tests (echoes the last message by default)")
 

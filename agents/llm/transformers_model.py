@@ -16,6 +16,7 @@ tokens and ``completion_tokens`` the generated ones, its end token included (as
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -30,7 +31,10 @@ class TransformersModel:
     ``source`` is anything ``AutoModelForCausalLM.from_pretrained`` takes; a local
     folder is loaded with ``local_files_only=True``, so it never touches the hub.
     ``device`` defaults to ``"cuda"`` when available, else ``"cpu"``; ``dtype`` to
-    bfloat16 on the GPU and float32 on the CPU. ``threads``, when given, sets
+    bfloat16 on the GPU and float32 on the CPU. ``adapter`` names a folder of LoRA
+adapters saved by ``peft`` (as ``pnyx soo-finetune`` writes them), merged into the
+weights after loading (extra ``soo``); the model's name then carries the adapter
+folder and a digest of its weights. ``threads``, when given, sets
     torch's CPU thread count for the whole process: on a busy machine, fewer
     threads than cores avoids torch's threads waiting on each other at every op.
     """
@@ -43,6 +47,7 @@ class TransformersModel:
         dtype: str | None = None,
         batch_size: int = 16,
         threads: int | None = None,
+        adapter: str | None = None,
     ):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -69,6 +74,9 @@ class TransformersModel:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        if adapter is not None:
+            self.model = merged_adapter(self.model, str(adapter))
+            self.name = f"{self.name}(adapter={adapter}@{adapter_digest(str(adapter))})"
         self.model.to(self.device).eval()
         end = self.model.generation_config.eos_token_id
         end = end if end is not None else self.tokenizer.eos_token_id
@@ -118,3 +126,25 @@ class TransformersModel:
 
     def __repr__(self) -> str:
         return f"TransformersModel({self.source!r}, device={self.device!r})"
+
+
+def adapter_digest(folder: str) -> str:
+    """The first 12 hex digits of the SHA-256 of a peft adapter folder's weights file."""
+    weights = Path(folder) / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise PnyxError(f"adapter folder {folder!r} has no adapter_model.safetensors (saved by peft)")
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+
+
+def merged_adapter(model, folder: str):
+    """``model`` with the peft LoRA adapters in ``folder`` merged into its weights."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise PnyxError("adapter=... needs the peft package: pip install 'pnyx[soo]'") from None
+    if not (Path(folder) / "adapter_config.json").is_file():
+        raise PnyxError(f"adapter folder {folder!r} has no adapter_config.json (saved by peft)")
+    try:
+        return PeftModel.from_pretrained(model, folder).merge_and_unload()
+    except (OSError, ValueError, KeyError) as e:
+        raise PnyxError(f"cannot load adapter {folder!r} ({str(e).splitlines()[0]})") from None

@@ -1,0 +1,140 @@
+"""Running on Ray as on a cluster: shipped user modules, the node pre-flight, one-line Ray
+failures, runtime environments, absolute paths, and where units ran."""
+
+import os
+import socket
+
+import pytest
+
+import pnyx
+from pnyx.errors import PnyxError
+from pnyx.experiments import runner
+from pnyx.experiments.cli import main
+from pnyx.experiments.cluster import _probe, absolute_paths, check_runtime_env, ray_failure, runtime_env_option, shipped_modules
+from pnyx.experiments.config import validate
+from pnyx.experiments.experiment import RunOptions
+from pnyx.experiments.inputs import named_modules
+
+GENEROUS = "class Generous:\n    def reset(self, seed=None):\n        pass\n\n    def act(self, observation):\n        return 0\n"
+
+
+def tournament_yaml(tmp_path, players):
+    path = tmp_path / "t.yaml"
+    path.write_text("kind: tournament\nplayers: [" + ", ".join(players) + "]\nturns: 5\nrepetitions: 2\n")
+    return str(path)
+
+
+def test_task_failure_is_its_cause_last_line_without_colour(ray_session):
+    @ray_session.remote
+    def broken():
+        import pnyx_absent_module  # noqa: F401
+
+    with pytest.raises(ray_session.exceptions.RayError) as e:
+        ray_session.get(broken.remote())
+    assert "\x1b[" in str(e.value)
+    assert ray_failure(e.value) == ("ModuleNotFoundError: No module named 'pnyx_absent_module'", False)
+
+
+def test_system_failure_is_its_first_line_without_colour(ray_session):
+    error = ray_session.exceptions.RaySystemError("\x1b[31mnode died\x1b[0m\ntraceback: ...")
+    assert ray_failure(error) == ("System error: node died", True)
+
+
+def test_failed_connection_writes_nothing_into_out(tmp_path, monkeypatch):
+    def refuse(workers, address, env=None):
+        raise PnyxError(f"cannot start the Ray cluster at {address!r}: Failed to connect")
+
+    monkeypatch.setattr(runner, "start_ray", refuse)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        kind, cfg = validate({"kind": "tournament", "players": ["tft", "alld"], "turns": 2, "repetitions": 1})
+        with pytest.raises(PnyxError, match="Failed to connect"):
+            runner.execute(kind, cfg, tmp_path / "out", options=RunOptions(address=address, progress=False))
+    assert not (tmp_path / "out").exists()
+
+
+def test_user_package_is_shipped_and_nodes_are_recorded(tmp_path, ray_session, user_package):
+    user_package("shipme", "pol", GENEROUS)
+    config = tournament_yaml(tmp_path, ["'shipme.pol:Generous'", "tft", "alld"])
+    kind, cfg = runner.resolve(config)
+    assert named_modules(cfg.model_dump(mode="json")) == ["shipme.pol"]
+    assert shipped_modules(cfg.model_dump(mode="json")) == [str(tmp_path / "shipme")]
+    run = pnyx.run(config, out=tmp_path / "run", workers=2, progress=False)
+    assert run.summary["run"]["failed"] == 0 and run.summary["run"]["finished"] == 6
+    provenance = run.summary["provenance"]
+    assert provenance["retries"] == 0 and provenance["hosts"] == 1
+    [node] = provenance["nodes"]
+    assert node["units"] == 6 and node["node"] == ray_session.get_runtime_context().get_node_id()
+
+
+def test_module_that_does_not_import_on_a_node_stops_the_run_in_one_line(tmp_path, ray_session, user_package):
+    user_package("brittle", "pol", f"import os\nif os.getpid() != {os.getpid()}:\n"
+                                   f"    raise ImportError(\"No module named 'only_in_driver'\")\n" + GENEROUS)
+    with pytest.raises(PnyxError) as e:
+        pnyx.run(tournament_yaml(tmp_path, ["'brittle.pol:Generous'", "tft"]), out=tmp_path / "run", workers=2,
+                 progress=False)
+    [node] = ray_session.nodes()
+    assert str(e.value) == (f"node {node['NodeManagerAddress']} ({node['NodeID'][:8]}): module 'brittle.pol' does "
+                            f"not import (ImportError: No module named 'only_in_driver'); ship it with --py-modules "
+                            f"or --runtime-env, or install it on every node")
+    assert not (tmp_path / "run").exists()
+
+
+def test_probe_names_a_pnyx_version_other_than_the_drivers():
+    assert _probe()("0.0.1", [], b"") == (f"pnyx {pnyx.__version__} is installed, the driver runs 0.0.1; "
+                                          f"install pnyx 0.0.1 on every node")
+
+
+def test_runtime_env_paths_are_absolute_against_the_file(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "env.yaml").write_text("py_modules: [mine, 's3://bucket/pkg.zip']\nenv_vars: {A: '1'}\npip: [rich]\n")
+    options = RunOptions(runtime_env=str(tmp_path / "env.yaml"))
+    assert options.runtime_env == {"py_modules": [str(tmp_path / "mine"), "s3://bucket/pkg.zip"],
+                                   "env_vars": {"A": "1"}, "pip": ["rich"]}
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"conda": "env.yml"}, "runtime_env: key 'conda' is not accepted (accepted: py_modules, working_dir, env_vars, pip)"),
+    ({"py_modules": ["absent"]}, "runtime_env: 'absent' does not exist"),
+    ({"env_vars": {"A": 1}}, "runtime_env: env_vars must map names to strings"),
+    (["x"], "runtime_env must be a mapping of py_modules, working_dir, env_vars, pip"),
+])
+def test_bad_runtime_env_is_one_line(tmp_path, data, message):
+    with pytest.raises(PnyxError) as e:
+        check_runtime_env(data, "runtime_env", tmp_path)
+    assert str(e.value) == message
+
+
+def test_cli_refuses_an_unknown_runtime_env_key_before_anything_is_written(tmp_path, capsys):
+    (tmp_path / "env.yaml").write_text("container: {image: x}\n")
+    assert main(["run", "tournament", "--quick", "--out", str(tmp_path / "run"), "--no-progress",
+                 "--runtime-env", str(tmp_path / "env.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"pnyx: error: runtime environment {str(tmp_path / 'env.yaml')!r}: key 'container' is not "
+                   f"accepted (accepted: py_modules, working_dir, env_vars, pip)")
+    assert not (tmp_path / "run").exists()
+
+
+def test_py_modules_add_to_the_file_and_are_relative_to_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b.py").write_text("")
+    (tmp_path / "env.yaml").write_text("py_modules: [a]\n")
+    assert runtime_env_option("env.yaml", "b.py,a") == {"py_modules": [str(tmp_path / "a"), str(tmp_path / "b.py")]}
+    with pytest.raises(PnyxError, match="^--py-modules: 'c.py' does not exist$"):
+        runtime_env_option(None, "c.py")
+
+
+def test_relative_paths_become_absolute_and_names_stay(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "a.pt").write_bytes(b"")
+    (tmp_path / "tft").write_text("")
+    ckpt = str(tmp_path / "ckpt" / "a.pt")
+    data = {"players": ["ckpt/a.pt", "tft", "learner(path='ckpt/a.pt', n=2)", "learner(path=ckpt/a.pt)",
+                        "missing/b.pt"], "nested": {"tasks": "ckpt"}, "turns": 5}
+    assert absolute_paths(data) == {
+        "players": [ckpt, "tft", f"learner(path='{ckpt}', n=2)", f"learner(path={ckpt})", "missing/b.pt"],
+        "nested": {"tasks": str(tmp_path / "ckpt")}, "turns": 5}
