@@ -1,4 +1,4 @@
-"""A sweep of hostile probes against the ``pnyx`` command line (issue 27's categories).
+"""A sweep of hostile probes against the ``pnyx`` command line, each classified as a refusal, a run or a fault.
 
 Run as ``.venv/bin/python tests/hostile_sweep.py`` (not collected by pytest). Each probe
 prepares a folder of its own under one temporary root, runs ``pnyx`` once as a
@@ -40,13 +40,13 @@ from typing import Callable
 import pyarrow.parquet as pq
 
 from loopback import ChatServer, DripServer, EndlessServer, HangingServer, chat_reply, free_port
+from test_hostile_files import DEEP, plant
 
 PNYX = str(Path(sys.executable).with_name("pnyx"))
 KEY = "sk-pnyxsweep-5f0c2b9e8d7a41c3b6e0"
 CATEGORIES = ("clean refusal", "correct run", "security", "data loss", "hang", "silent wrong", "traceback",
               "late refusal", "other")
 CLEAN = ("clean refusal", "correct run")
-DEEP = "[" * 5000 + "]" * 5000
 LONG = "x" * 300
 TOURNAMENT = "kind: tournament\nplayers: [tft, alld]\nturns: 3\nrepetitions: 1\n"
 
@@ -210,19 +210,6 @@ def labelled(root: Path) -> Path:
 def judge_eval(data: Path | str, out: Path, *extra: str) -> list[str]:
     return ["judge-eval", "--judge", "keyword", "--data", str(data), "--text-field", "text", "--label-field", "label",
             "--no-progress", "--out", str(out), *extra]
-
-
-def plant(path: Path, damage: str) -> None:
-    """Replaces ``path`` by a hostile file."""
-    if os.path.lexists(path):
-        path.unlink()
-    if damage == "dev-zero":
-        path.symlink_to("/dev/zero")
-    elif damage == "fifo":
-        os.mkfifo(path)
-    else:
-        path.write_bytes({"garbled": b"{ not: [valid", "latin-1": b"kind: tournament\nname: caf\xe9\n",
-                          "list": b"[1, 2, 3]\n", "deep": DEEP.encode()}[damage])
 
 
 def outside_secret() -> Path:

@@ -56,8 +56,11 @@ def _contents(folder: Path) -> dict:
             if p.is_file() and not p.is_symlink()}
 
 
-def _plant(path: Path, damage: str) -> None:
-    path.unlink()
+def plant(path: Path, damage: str) -> None:
+    """Replaces ``path`` (if there is one) by a hostile file: garbled, not UTF-8, a list, deeply
+    nested, a link to ``/dev/zero`` or a FIFO."""
+    if os.path.lexists(path):
+        path.unlink()
     if damage == "dev-zero":
         path.symlink_to("/dev/zero")
     elif damage == "fifo":
@@ -74,7 +77,7 @@ DAMAGES = ["garbled", "latin-1", "list", "deep", "dev-zero", "fifo"]
 @pytest.mark.parametrize("name", ["summary.json", "config.yaml"])
 def test_report_on_a_damaged_stored_file_is_one_line(finished, tmp_path, capsys, name, damage):
     out = _copy(finished, tmp_path)
-    _plant(out / name, damage)
+    plant(out / name, damage)
     before = _contents(out)
     assert name in one_line_error(capsys, ["report", str(out)])
     assert _contents(out) == before
@@ -86,7 +89,7 @@ def test_report_on_a_damaged_stored_file_is_one_line(finished, tmp_path, capsys,
 @pytest.mark.parametrize("name", ["config.yaml", "inputs.json"])
 def test_resume_on_a_damaged_stored_file_is_one_line(finished, tmp_path, capsys, name, damage):
     out = _copy(finished, tmp_path)
-    _plant(out / name, damage)
+    plant(out / name, damage)
     assert name in one_line_error(capsys, [*TOUR, "--out", str(out), "--resume"])
 
 
