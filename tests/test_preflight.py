@@ -207,6 +207,17 @@ def test_task_file_with_bad_contents_is_refused_before_anything_is_written(tmp_p
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("damage", ["fifo", "dev-zero"])
+def test_task_file_that_is_not_a_regular_file_is_refused_before_anything_is_written(tmp_path, capsys, damage):
+    from tests.test_hostile_files import plant
+
+    tasks = tmp_path / "tasks.jsonl"
+    plant(tasks, damage)
+    assert coral_cli(tmp_path, f"tasks=['{tasks}']") == 2
+    assert "tasks.jsonl" in one_line_error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
 def test_discussant_with_a_model_that_is_not_a_model_is_refused_before_anything_is_written(tmp_path, capsys):
     assert coral_cli(tmp_path, "agents=[\"llm(model='builtins:exec')\", llm]") == 2
     assert "builtins:exec" in one_line_error(capsys)
