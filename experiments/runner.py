@@ -200,6 +200,8 @@ def execute(kind: Experiment, cfg: ExperimentConfig, out: Path, *, resume: bool 
         raise PnyxError(f"the experiment has {len(units)} units, more than max_units={cfg.max_units}; "
                         f"raise it with --set max_units=N")
     preflight(kind, cfg, options)
+    if resume and out.is_dir():
+        _check_parts(kind, cfg, out)
     workers, address = options.workers, options.address
     use_ray = not kind.runs_in_driver and (address is not None or (workers or os.cpu_count()) > 1)
     # the kind distributes inside its units on this Ray
@@ -315,49 +317,78 @@ def _named_model(text: str) -> str | None:
     return None
 
 
+def _stored_inputs(cfg: ExperimentConfig, out: Path) -> dict | None:
+    """Check that the run folder ``out`` can continue ``cfg``: its ``config.yaml`` is ``cfg``'s
+    and the input files fingerprinted in its ``inputs.json`` are unchanged. Returns those
+    fingerprints (``None`` when the folder is new or has none); reads, never writes."""
+    data = cfg.model_dump(mode="json")
+    if out.exists() and not out.is_dir():
+        raise PnyxError(f"output folder {str(out)!r} is a file, not a folder")
+    if not (out.exists() and any(out.iterdir())):
+        return None
+    config_file, inputs_file = run_path(out, "config.yaml"), run_path(out, "inputs.json")
+    if not config_file.is_file():
+        raise PnyxError(f"cannot resume {str(out)!r}: it is not a pnyx run folder (no config.yaml)")
+    stored = read_text(config_file, f"config {str(config_file)!r}")
+    if stored != yaml.safe_dump(data, sort_keys=False):
+        old = parse_yaml(stored, f"config {str(config_file)!r}")
+        field = next((k for k in sorted(set(old) | set(data)) if old.get(k) != data.get(k)), "?")
+        raise PnyxError(f"cannot resume {str(out)!r}: its config differs in field {field!r}")
+    if not inputs_file.exists():
+        return None
+    try:
+        recorded = read_json(inputs_file, f"{str(inputs_file)!r}")
+    except PnyxError:
+        recorded = None
+    if not isinstance(recorded, dict) or not all(isinstance(v, str) for v in recorded.values()):
+        raise PnyxError(f"cannot resume {str(out)!r}: {str(inputs_file)!r} is damaged; "
+                        "delete it to resume without checking the input files")
+    change = first_change(recorded, fingerprint(data))
+    if change:
+        path, how = change
+        what = "changed since" if how == "changed" else "is missing; it existed when"
+        raise PnyxError(f"cannot resume {str(out)!r}: input file {path!r} {what} the run started")
+    return recorded
+
+
+def _check_parts(kind: Experiment, cfg: ExperimentConfig, out: Path) -> None:
+    """Check every started part folder of ``out`` (a suite's) as a run folder of its own, before
+    ``pnyx report`` or ``--resume`` writes anything: its config is the part's, its input files
+    are unchanged and its ``summary.json``, where there is one, is readable; a one-line
+    :class:`PnyxError` naming the damaged file otherwise."""
+    for name, part in kind.parts(cfg).items():
+        folder = run_path(out, name, folder=True)
+        if not folder.exists():
+            continue
+        part_kind, part_cfg = validate(part, stored=True)
+        _stored_inputs(part_cfg, folder)
+        summary = run_path(folder, "summary.json")
+        if summary.exists() or summary.is_symlink():
+            try:
+                read_summary(summary, part_kind)
+            except PnyxError as e:
+                raise PnyxError(f"{e}; delete it and run `pnyx report {out}` to rebuild it") from None
+        _check_parts(part_kind, part_cfg, folder)
+
+
 def _prepare_out(cfg: ExperimentConfig, out: Path, resume: bool) -> None:
     """Create ``out`` with ``config.yaml`` and ``inputs.json``, or check that a resume continues
     the same run on the same input files; a one-line :class:`PnyxError` otherwise, leaving nothing behind."""
-    data = cfg.model_dump(mode="json")
-    resolved = yaml.safe_dump(data, sort_keys=False)
     made_dirs: list[Path] = []
     made_files: list[Path] = []
     try:
-        if out.exists() and not out.is_dir():
-            raise PnyxError(f"output folder {str(out)!r} is a file, not a folder")
+        if out.exists() and out.is_dir() and any(out.iterdir()) and not resume:
+            raise PnyxError(f"output folder {str(out)!r} is not empty; pass --resume to continue it or choose another --out")
+        recorded = _stored_inputs(cfg, out)
         config_file, inputs_file = run_path(out, "config.yaml"), run_path(out, "inputs.json")
-        recorded = None
-        if out.exists() and any(out.iterdir()):
-            if not resume:
-                raise PnyxError(f"output folder {str(out)!r} is not empty; pass --resume to continue it or choose another --out")
-            if not config_file.is_file():
-                raise PnyxError(f"cannot resume {str(out)!r}: it is not a pnyx run folder (no config.yaml)")
-            stored = read_text(config_file, f"config {str(config_file)!r}")
-            if stored != resolved:
-                old = parse_yaml(stored, f"config {str(config_file)!r}")
-                field = next((k for k in sorted(set(old) | set(data)) if old.get(k) != data.get(k)), "?")
-                raise PnyxError(f"cannot resume {str(out)!r}: its config differs in field {field!r}")
-            if inputs_file.exists():
-                try:
-                    recorded = read_json(inputs_file, f"{str(inputs_file)!r}")
-                except PnyxError:
-                    recorded = None
-                if not isinstance(recorded, dict) or not all(isinstance(v, str) for v in recorded.values()):
-                    raise PnyxError(f"cannot resume {str(out)!r}: {str(inputs_file)!r} is damaged; "
-                                    "delete it to resume without checking the input files")
-                change = first_change(recorded, fingerprint(data))
-                if change:
-                    path, how = change
-                    what = "changed since" if how == "changed" else "is missing; it existed when"
-                    raise PnyxError(f"cannot resume {str(out)!r}: input file {path!r} {what} the run started")
         made_dirs = [p for p in (out, *out.parents) if not p.exists()]
         out.mkdir(parents=True, exist_ok=True)
         if not config_file.exists():
             made_files.append(config_file)
-        atomic_write_text(config_file, resolved)
+        atomic_write_text(config_file, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
         if recorded is None:
             made_files.append(inputs_file)
-            atomic_write_text(inputs_file, json.dumps(fingerprint(data), indent=2))
+            atomic_write_text(inputs_file, json.dumps(fingerprint(cfg.model_dump(mode="json")), indent=2))
     except (OSError, PnyxError) as e:
         try:
             for path in made_files:
@@ -418,9 +449,10 @@ def finalize(kind: Experiment, cfg: ExperimentConfig, out: Path, *, units: list[
     (``pnyx report``) the run's recorded provenance and workers are kept.
     """
     if provenance is None:
+        _check_parts(kind, cfg, out)
         for name, part in kind.parts(cfg).items():
             folder = run_path(out, name, folder=True)
-            if (folder / "summary.json").is_file():
+            if (folder / "config.yaml").is_file():
                 finalize(*validate(part, stored=True), folder)
     units = kind.units(cfg) if units is None else units
     store = UnitStore(out)

@@ -371,7 +371,10 @@ class _Games:
         p, o, r = self.p[others], self.o[others], self.r[others]
         ordered = np.lexsort((r, o, p))
         rows = np.split(difference[ordered], np.cumsum(np.bincount(p, minlength=self.P))[:-1])
-        return pd.DataFrame(rows, index=self.players, dtype=np.float64)
+        samples = np.full((self.P, max(len(row) for row in rows)), np.nan)  # failed units leave rows short
+        for i, row in enumerate(rows):
+            samples[i, :len(row)] = row
+        return pd.DataFrame(samples, index=self.players)
 
 
 def normalised_payoffs(results: pd.DataFrame, players: list[str]) -> pd.DataFrame:

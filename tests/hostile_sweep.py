@@ -599,6 +599,19 @@ for stored in ("config.yaml", "inputs.json"):
             return Probe(tour(run, extra=("--resume",)), "refuse", run)
         probe(f"run folder: {stored} {damage} before --resume")(_resume)
 
+for command, stored in (("report", "summary.json"), ("report", "config.yaml"), ("--resume", "summary.json"),
+                        ("--resume", "config.yaml"), ("--resume", "inputs.json")):
+    for damage in ("garbled", "latin-1", "list", "deep", "dev-zero", "fifo"):
+        def _part(root, command=command, stored=stored, damage=damage):
+            (root / "suite.yaml").write_text("kind: suite\nparts:\n  t: {kind: tournament, players: [tft, alld], "
+                                             "turns: 3, repetitions: 1}\n")
+            run = ["run", str(root / "suite.yaml"), "--workers", "1", "--no-progress", "--out", str(root / "suite")]
+            prepare(run, root)
+            plant(root / "suite" / "t" / stored, damage)
+            argv = ["report", str(root / "suite")] if command == "report" else [*run, "--resume"]
+            return Probe(argv, "refuse", root / "suite")
+        probe(f"run folder: suite part's {stored} {damage} before {command}")(_part)
+
 
 @probe("run folder: summary.json of another shape before report")
 def _(root):

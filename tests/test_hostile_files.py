@@ -93,6 +93,40 @@ def test_resume_on_a_damaged_stored_file_is_one_line(finished, tmp_path, capsys,
     assert name in one_line_error(capsys, [*TOUR, "--out", str(out), "--resume"])
 
 
+SUITE = "kind: suite\nparts:\n  t: {kind: tournament, players: [tft, alld], turns: 3, repetitions: 1}\n"
+
+
+@pytest.fixture(scope="module")
+def finished_suite(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("suite")
+    (folder / "suite.yaml").write_text(SUITE)
+    assert main(["run", str(folder / "suite.yaml"), "--workers", "1", "--no-progress", "--out", str(folder / "run")]) == 0
+    return folder
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("command, name", [("report", "summary.json"), ("report", "config.yaml"),
+                                           ("resume", "summary.json"), ("resume", "config.yaml"),
+                                           ("resume", "inputs.json")])
+def test_a_damaged_file_in_a_suite_part_is_one_line_and_nothing_is_written(finished_suite, tmp_path, capsys,
+                                                                            command, name, damage):
+    out = _copy(finished_suite / "run", tmp_path)
+    plant(out / "t" / name, damage)
+    before = _contents(out)
+    argv = (["report", str(out)] if command == "report" else
+            ["run", str(finished_suite / "suite.yaml"), "--workers", "1", "--no-progress", "--out", str(out), "--resume"])
+    assert f"{out / 't' / name}" in one_line_error(capsys, argv)
+    assert _contents(out) == before
+
+
+def test_a_suite_part_whose_summary_was_deleted_is_rebuilt_by_report(finished_suite, tmp_path):
+    out = _copy(finished_suite / "run", tmp_path)
+    (out / "t" / "summary.json").unlink()
+    assert main(["report", str(out)]) == 0
+    rebuilt = json.loads((out / "t" / "summary.json").read_text())
+    assert rebuilt["ranking"] == json.loads((finished_suite / "run" / "t" / "summary.json").read_text())["ranking"]
+
+
 class Forging(Tournament):
     """A tournament whose first unit's chunk is forged by ``forge`` (its rows in, rows out)."""
 
