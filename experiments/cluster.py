@@ -6,8 +6,10 @@
   that are not installed site-wide, shipped as ``py_modules``.
 * A check on every alive node before the first unit (:func:`check_nodes`): pnyx imports
   there in the driver's version, and so does every module the config names.
-* The config's relative file paths made absolute in the driver (:func:`absolute_paths`), so
-  workers started elsewhere find them on a shared disk.
+* The config's relative file paths made absolute in the driver (:func:`absolute_paths`), and
+  the files it names sent with the units (:func:`pack_inputs`, :func:`unpack_inputs`), so
+  workers need no shared disk; inputs over :data:`MAX_SHIPPED_BYTES` in all stay on the
+  driver's paths, which every node must then see.
 * Ray's failures as one line (:func:`ray_failure`).
 """
 
@@ -23,13 +25,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pnyx.errors import PnyxError
-from pnyx.experiments.inputs import module_source, named_modules
+from pnyx.experiments.inputs import FOLDER_FIELDS, fingerprint, module_source, named_modules
 from pnyx.files import read_yaml
 from pnyx.registry import registered
 from pnyx.specs import parse
 
 #: The keys of a Ray runtime environment that pnyx passes on; any other is refused.
 RUNTIME_ENV_KEYS = ("py_modules", "working_dir", "env_vars", "pip")
+#: Most bytes of input files sent with the units of one run.
+MAX_SHIPPED_BYTES = 64 << 20
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -169,6 +173,74 @@ def absolute_paths(value: Any) -> Any:
     return text
 
 
+def pack_inputs(data: dict) -> dict:
+    """The input files the config ``data`` names (those :func:`pnyx.experiments.inputs.fingerprint`
+    finds), read in the driver to be sent with the units: ``{"files": {path: (sha256, real
+    path, bytes)}, "folders": {folder: real path}}``, the folders being those of
+    :data:`FOLDER_FIELDS`. Beyond :data:`MAX_SHIPPED_BYTES` in all, every file's bytes are
+    ``None`` and the workers read the driver's paths."""
+    found = fingerprint(data)
+    real = {path: Path(path).expanduser().resolve() for path in found}
+    send = sum(file.stat().st_size for file in real.values()) <= MAX_SHIPPED_BYTES
+    files = {path: (digest, str(real[path]), real[path].read_bytes() if send else None) for path, digest in found.items()}
+    folders = {value: str(Path(value).expanduser().resolve()) for key, value in _items(data)
+               if key in FOLDER_FIELDS and isinstance(value, str) and Path(value).expanduser().is_dir()}
+    return {"files": files, "folders": folders}
+
+
+def unpack_inputs(data: dict, packed: dict, root: Path | None = None) -> dict:
+    """In a worker: the files of :func:`pack_inputs` written under ``root`` (by default a folder
+    of the node's temporary directory named by their fingerprints) at their real driver
+    paths, and ``data`` with those paths, and the input folders it names, pointing at the
+    copies. Files too large to send must exist at their driver paths; a :class:`PnyxError`
+    names the first that does not."""
+    import hashlib
+    import json
+    import tempfile
+
+    files = packed["files"]
+    if any(content is None for _, _, content in files.values()):
+        for path in files:
+            if not Path(path).expanduser().exists():
+                raise PnyxError(f"input file {path!r} is not on this node; inputs over {MAX_SHIPPED_BYTES >> 20} MiB "
+                                "in all are not sent with the units: put them on a disk every node sees at the same "
+                                "path, or ship them in --runtime-env's working_dir")
+        return data
+    if not files:
+        return data
+    key = hashlib.sha256("".join(sorted(digest for digest, _, _ in files.values())).encode()).hexdigest()[:16]
+    root = root or Path(tempfile.gettempdir()) / "pnyx-inputs" / key
+    moved = {}
+    for path, (digest, real, content) in files.items():
+        if hashlib.sha256(content).hexdigest() != digest:
+            raise PnyxError(f"input file {path!r} arrived damaged (its sha256 differs from the driver's)")
+        copy = root / real.lstrip("/")
+        if not (copy.is_file() and copy.read_bytes() == content):
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            temporary = copy.with_name(f".{copy.name}.{os.getpid()}")
+            temporary.write_bytes(content)
+            os.replace(temporary, copy)
+        moved[path] = str(copy)
+    for folder, real in packed["folders"].items():
+        moved[folder] = str(root / real.lstrip("/"))
+    text = json.dumps(data)
+    for path in sorted(moved, key=len, reverse=True):
+        old, new = json.dumps(path)[1:-1], json.dumps(moved[path])[1:-1]
+        text = re.sub(r"(?<![\w.\-/])" + re.escape(old) + r"(?![\w.\-])", lambda _: new, text)
+    return json.loads(text)
+
+
+def _items(value: Any):
+    """Every ``(key, value)`` of the mappings nested in ``value``."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield key, item
+            yield from _items(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _items(item)
+
+
 def _relative_path(text: str) -> bool:
     """Whether ``text`` is a relative path of an existing file or folder, and not a name
     registered in a pnyx registry (``tft`` stays a name even beside a file of that name)."""
@@ -229,22 +301,27 @@ def _probe():
         from pnyx.experiments.cluster import worker_check
 
         try:
-            kind, data, shipped = ray.cloudpickle.loads(payload)
+            kind, data, shipped, inputs = ray.cloudpickle.loads(payload)
         except Exception as e:  # noqa: BLE001 - reported as one line
             return f"the experiment does not load ({last(e)})"
-        return worker_check(kind, data, shipped)
+        return worker_check(kind, data, shipped, inputs)
 
     return probe
 
 
-def worker_check(kind, data: dict, shipped: tuple) -> str | None:
-    """In a Ray worker: the registrations replayed and the config built, or one line saying why not."""
+def worker_check(kind, data: dict, shipped: tuple, inputs: dict) -> str | None:
+    """In a Ray worker: the registrations replayed, the input files unpacked and the config
+    built, or one line saying why not."""
     from pydantic import ValidationError
 
     from pnyx.experiments.config import describe_validation_error
     from pnyx.registry import replay_pickled
 
     failed = replay_pickled(shipped)
+    try:
+        data = unpack_inputs(data, inputs)
+    except (OSError, PnyxError) as e:
+        return str(e) if isinstance(e, PnyxError) else f"cannot write the input files ({e})"
     try:
         kind.Config.model_validate(data)
     except (PnyxError, ValidationError) as e:
@@ -263,7 +340,7 @@ def check_nodes(kind, data: dict, registrations: tuple, env: Mapping, *, units_o
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     probe = ray.remote(num_cpus=0, max_retries=0)(_probe())
-    payload = ray.cloudpickle.dumps((kind, data, registrations)) if units_on_ray else None
+    payload = ray.cloudpickle.dumps((kind, data, registrations, pack_inputs(data))) if units_on_ray else None
     modules = named_modules(data)
     nodes = [node for node in ray.nodes() if node.get("Alive")]
     options = {"runtime_env": dict(env)} if env else {}

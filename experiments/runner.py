@@ -44,7 +44,8 @@ from pnyx.agents.llm import ModelConfig, shared_model
 from pnyx.agents.llm.registry import check_ready
 from pnyx.agents.llm.roles import model_config, summarize_usage
 from pnyx.errors import PnyxError
-from pnyx.experiments.cluster import absolute_paths, check_nodes, ray_failure, run_env, task_env
+from pnyx.experiments.cluster import (absolute_paths, check_nodes, pack_inputs, ray_failure, run_env, task_env,
+                                      unpack_inputs)
 from pnyx.experiments.config import resolve, validate
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, RunOptions, Unit
 from pnyx.experiments.inputs import first_change, fingerprint
@@ -140,8 +141,10 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def _run_on_node(kind: Experiment, cfg: dict, units: list[Unit], ctx: RunContext) -> tuple:
-    """:func:`run_units` in a Ray task, with the node that ran it and the task's attempt (0 unless retried)."""
+def _run_on_node(kind: Experiment, cfg: dict, units: list[Unit], ctx: RunContext, inputs: dict) -> tuple:
+    """:func:`run_units` in a Ray task on the config's input files sent with it
+    (:func:`~pnyx.experiments.cluster.unpack_inputs`), with the node that ran it and the
+    task's attempt (0 unless retried)."""
     import ray
 
     try:
@@ -149,7 +152,7 @@ def _run_on_node(kind: Experiment, cfg: dict, units: list[Unit], ctx: RunContext
     except AttributeError:
         attempt = 0
     node = ray.get_runtime_context().get_node_id()
-    return node, ray.util.get_node_ip_address(), attempt, run_units(kind, cfg, units, ctx)
+    return node, ray.util.get_node_ip_address(), attempt, run_units(kind, unpack_inputs(cfg, inputs), units, ctx)
 
 
 def _execute_ray(kind, cfg, todo, store, bar, workers, ctx, env) -> tuple[dict, int]:
@@ -161,7 +164,8 @@ def _execute_ray(kind, cfg, todo, store, bar, workers, ctx, env) -> tuple[dict, 
     if env:
         remote = remote.options(runtime_env=dict(env))
     data = absolute_paths(cfg.model_dump(mode="json"))
-    pending = [remote.remote(kind, data, batch, ctx) for batch in _batches(todo, workers)]
+    inputs = ray.put(pack_inputs(data))
+    pending = [remote.remote(kind, data, batch, ctx, inputs) for batch in _batches(todo, workers)]
     nodes: dict[str, dict] = {}
     retries = 0
     try:

@@ -2,7 +2,9 @@
 failures, runtime environments, absolute paths, and where units ran."""
 
 import os
+import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,7 @@ from pnyx.experiments.config import validate
 from pnyx.experiments.experiment import RunOptions
 from pnyx.experiments.inputs import named_modules
 
+ROOT = Path(__file__).resolve().parent.parent
 GENEROUS = "class Generous:\n    def reset(self, seed=None):\n        pass\n\n    def act(self, observation):\n        return 0\n"
 
 
@@ -138,3 +141,42 @@ def test_relative_paths_become_absolute_and_names_stay(tmp_path, monkeypatch):
     assert absolute_paths(data) == {
         "players": [ckpt, "tft", f"learner(path='{ckpt}', n=2)", f"learner(path={ckpt})", "missing/b.pt"],
         "nested": {"tasks": str(tmp_path / "ckpt")}, "turns": 5}
+
+
+def test_input_files_travel_with_the_units_so_no_node_needs_the_drivers_disk(tmp_path):
+    from pnyx.agents.sequence import build_net, save_policy
+    from pnyx.experiments.cluster import pack_inputs, unpack_inputs
+    from pnyx.experiments.inputs import fingerprint
+
+    shared = tmp_path / "driver"
+    (shared / "scenarios").mkdir(parents=True)
+    scenarios = ROOT / "envs" / "goal_guarding_scenarios"
+    for name in ("default.yaml", "default_requests.jsonl"):
+        (shared / "scenarios" / name).write_bytes((scenarios / name).read_bytes())
+    save_policy(shared / "learner.pt", build_net({"kind": "gru", "payoffs": [3.0, 0.0, 5.0, 1.0], "embed": 8, "hidden": 16}))
+    configs = [{"kind": "peer-goal-guarding", "seed": 0, "scenario": str(shared / "scenarios" / "default.yaml")},
+               {"kind": "tournament", "seed": 0, "players": [f"{shared / 'learner.pt'}", "tft"], "turns": 3}]
+    for config in configs:
+        data = validate(config)[1].model_dump(mode="json")
+        digests = sorted(fingerprint(data).values())
+        packed = pack_inputs(data)
+        hidden = shutil.move(shared, tmp_path / "hidden")
+        try:
+            unsent = {**packed, "files": {path: (digest, real, None) for path, (digest, real, _) in packed["files"].items()}}
+            with pytest.raises(PnyxError, match="is not on this node"):
+                unpack_inputs(data, unsent)
+            moved = unpack_inputs(data, packed, root=tmp_path / "node")
+            assert sorted(fingerprint(moved).values()) == digests
+            assert all(path.startswith(str(tmp_path / "node")) for path in fingerprint(moved))
+            validate(moved)
+        finally:
+            shutil.move(hidden, shared)
+
+
+def test_inputs_beyond_the_bound_are_not_packed(tmp_path, monkeypatch):
+    from pnyx.experiments import cluster
+
+    (tmp_path / "tasks.jsonl").write_text('{"id": 1}\n' * 100)
+    monkeypatch.setattr(cluster, "MAX_SHIPPED_BYTES", 500)
+    [(_, _, content)] = cluster.pack_inputs({"tasks": str(tmp_path / "tasks.jsonl")})["files"].values()
+    assert content is None
