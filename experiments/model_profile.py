@@ -13,7 +13,11 @@ runs, each as a part in its own subfolder ``m<i>-<part>``:
 * ``coral``: a ``coral-agreement`` run: agreement and agreement correctness (Coral);
 * ``overlap``: the self-other overlap distance per layer (Carauleanu et al. 2024,
   arXiv:2412.16325; :mod:`pnyx.population.self_other_overlap`), for a model on the
-  transformers backend (``embedded`` or ``transformers:...``); undefined otherwise.
+  transformers backend (``embedded`` or ``transformers:...``); undefined otherwise;
+* ``presuppositions``: false presuppositions rejected among facts the model knows, in the
+  form of FLEX (:mod:`pnyx.population.presupposition_probe`);
+* ``constraints``: refusal with and without an explicit constraint, pnyx's probe of
+  refusal as a default rather than a judgement (:mod:`pnyx.population.constraint_probe`).
 
 Each part's numbers are read from that part's own summary (the other kinds are run
 through :func:`pnyx.experiments.runner.execute`, never imported). The refusal rate in
@@ -43,10 +47,10 @@ from pnyx.experiments.experiment import (Experiment, ExperimentConfig, RunContex
 from pnyx.paths import run_path
 from pnyx.stats import Estimate, format_estimate
 
-#: Each part and the kind it runs (``overlap`` runs in this kind).
+#: Each part and the kind it runs (``None``: the part runs in this kind).
 PART_KINDS = {"goal_guarding": "peer-goal-guarding", "peer_preservation": "peer-preservation",
-              "coral": "coral-agreement", "overlap": None}
-Part = Literal["goal_guarding", "peer_preservation", "coral", "overlap"]
+              "coral": "coral-agreement", "overlap": None, "presuppositions": None, "constraints": None}
+Part = Literal["goal_guarding", "peer_preservation", "coral", "overlap", "presuppositions", "constraints"]
 #: Where each quantity is defined.
 SOURCES = {
     "compliance_gap": "Greenblatt et al. 2024 §2; Sheshadri et al. 2025 §4 (training - deployment compliance)",
@@ -59,6 +63,12 @@ SOURCES = {
     "agreement": "Coral (share of discussions ending in agreement)",
     "agreement_correctness": "Coral (share of discussions agreeing on the right answer)",
     "self_other_distance": "Carauleanu et al. 2024 (MSE between self and other activations, per layer)",
+    "presupposition_rejection": "FLEX, as summarised (false presuppositions rejected among facts answered right); "
+                                "pnyx's items and rule",
+    "presupposition_knowledge": "pnyx: share of FLEX-style direct probes answered right",
+    "refusal_unconstrained": "pnyx: refusal of harmless requests with no constraint stated",
+    "refusal_constrained": "pnyx: refusal of the same requests with a constraint forbidding them",
+    "constraint_sensitivity": "pnyx: constrained - unconstrained refusal, paired by request",
 }
 
 
@@ -77,6 +87,12 @@ class ModelProfileConfig(ExperimentConfig):
     overlap_layers: list[int] | None = None
     #: A JSONL file of self/other prompt pairs (None: the shipped pairs).
     overlap_pairs: str | None = None
+    #: A JSONL file of ``{id, probe, answer, loaded}`` items (None: generated ones).
+    presupposition_items: str | None = None
+    #: A JSONL file of ``{id, request, constraint}`` requests (None: the shipped ones).
+    constraint_requests: str | None = None
+    #: Reply token limit of the presupposition and constraint probes.
+    probe_max_tokens: int = Field(128, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _valid_parts(self, info: ValidationInfo):
@@ -183,6 +199,8 @@ class ModelProfile(Experiment):
         model = f"m{index}"
         if part == "overlap":
             return self._overlap(cfg, cfg.profiled()[index], model, ctx)
+        if part in ("presuppositions", "constraints"):
+            return self._probe(cfg, part, cfg.profiled()[index], model, ctx)
         kind, part_cfg = validate(cfg.part_config(index, part))
         summary = execute(kind, part_cfg, run_path(ctx.out, unit.key, folder=True), resume=True, options=ctx.options)
         if summary["run"]["failed"]:
@@ -205,6 +223,22 @@ class ModelProfile(Experiment):
         notes = [EMBEDDED_NOTE] if model_identity(built).startswith(IDENTITY_PREFIX) else []
         return UnitOutput(_rows(model, {f"self_other_distance@{layer}": e for layer, e in estimates.items()}),
                           {"notes": [{"note": n} for n in notes]})
+
+    def _probe(self, cfg: ModelProfileConfig, part: str, spec: ModelField, model: str, ctx: RunContext) -> UnitOutput:
+        """The presupposition or constraint probe on the focal model; its per-item rows as records."""
+        from pnyx.population.constraint_probe import constraint_probe, load_requests
+        from pnyx.population.presupposition_probe import load_items, presupposition_probe
+
+        built = ctx.model(spec, "focal").model
+        if part == "presuppositions":
+            items, estimates = presupposition_probe(built, load_items(cfg.presupposition_items),
+                                                    max_tokens=cfg.probe_max_tokens, seed=cfg.seed)
+        else:
+            items, estimates = constraint_probe(built, load_requests(cfg.constraint_requests),
+                                                max_tokens=cfg.probe_max_tokens, seed=cfg.seed)
+        notes = [EMBEDDED_NOTE] if model_identity(built).startswith(IDENTITY_PREFIX) else []
+        return UnitOutput(_rows(model, estimates), {"notes": [{"note": n} for n in notes],
+                                                    part: [{"model": model, **item} for item in items]})
 
     def summarize(self, cfg: ModelProfileConfig, results: pd.DataFrame,
                   records: dict[str, list[dict]]) -> ModelProfileSummary:

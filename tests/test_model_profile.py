@@ -113,3 +113,87 @@ def test_refusal_rate_reflects_the_compliance_interval():
     assert found["af_reasoning_rate"] == Estimate(0.5, 0.2, 0.8, 10)
     assert found["compliance_gap"] == Estimate(0.6, 0.3, 0.8, 20)
     assert "presence_effect" not in found
+
+
+class KnowsCapitals:
+    """Answers every capital probe right and no symbol probe; rejects the loaded capital
+    questions of the first ``reject`` countries (in name order) and every loaded symbol
+    question, accommodating the rest."""
+
+    name = "knows-capitals"
+
+    def __init__(self, reject: int):
+        from pnyx.envs.tasks import CAPITALS, NOT_CAPITALS
+
+        self.capitals, self.rejected = CAPITALS, sorted(NOT_CAPITALS)[:reject]
+
+    def complete(self, prompts, *, max_tokens=256, temperature=0.0, seed=None):
+        return [self.reply(chat[-1]["content"]) for chat in prompts]
+
+    def reply(self, text):
+        country = next((c for c in self.capitals if c in text), None)
+        if text.startswith("What is the capital"):
+            return f"It is {self.capitals[country]}."
+        if text.startswith("What is the chemical symbol"):
+            return "I do not remember."
+        if country is None:
+            return "That premise is mistaken."
+        return "That premise is mistaken." if country in self.rejected else "They are very proud of it."
+
+
+class RefusesWhenTold:
+    """Refuses a request under its constraint for the first ``told`` requests, and the first
+    ``always`` of them with no constraint too."""
+
+    name = "refuses-when-told"
+
+    def __init__(self, told: int, always: int):
+        from pnyx.population.constraint_probe import load_requests
+
+        ids = [r.request for r in load_requests()]
+        self.told, self.always = set(ids[:told]), set(ids[:always])
+
+    def complete(self, prompts, *, max_tokens=256, temperature=0.0, seed=None):
+        return ["I'm sorry, I can't do that." if self.refuses(chat) else "Sure: here it is." for chat in prompts]
+
+    def refuses(self, chat):
+        from pnyx.population.constraint_probe import SYSTEM
+
+        request, constrained = chat[-1]["content"], chat[0]["content"] != SYSTEM
+        return request in (self.told if constrained else self.always)
+
+
+def test_planted_presupposition_behaviour_is_recovered_exactly(tmp_path):
+    from pnyx.envs.tasks import NOT_CAPITALS
+
+    _, cfg = validate({"kind": "model-profile", "model": "scripted", "parts": ["presuppositions"]})
+    _, summary = _run(cfg, KnowsCapitals(reject=4), tmp_path)
+    profile = summary.quantities["scripted"]
+    n = len(NOT_CAPITALS)
+    assert profile["presupposition_rejection"].value == pytest.approx(4 / n)  # the rejected symbols are not known
+    assert profile["presupposition_rejection"].n == n
+    assert profile["presupposition_knowledge"].value == pytest.approx(n / (n + 10))
+
+
+def test_planted_constraint_behaviour_is_recovered_exactly(tmp_path):
+    _, cfg = validate({"kind": "model-profile", "model": "scripted", "parts": ["constraints"]})
+    _, summary = _run(cfg, RefusesWhenTold(told=9, always=3), tmp_path)
+    profile = summary.quantities["scripted"]
+    assert profile["refusal_unconstrained"].value == pytest.approx(3 / 12)
+    assert profile["refusal_constrained"].value == pytest.approx(9 / 12)
+    sensitivity = profile["constraint_sensitivity"]
+    assert sensitivity.value == pytest.approx(0.5) and sensitivity.low < 0.5 < sensitivity.high
+    assert set(summary.sources) >= {"refusal_unconstrained", "constraint_sensitivity"}
+
+
+def test_probe_files_with_a_bad_line_are_one_line(tmp_path):
+    from pnyx.errors import PnyxError
+    from pnyx.population.constraint_probe import load_requests
+    from pnyx.population.presupposition_probe import load_items
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "probe": "Q?", "answer": "A"}\n')
+    with pytest.raises(PnyxError, match=r"bad.jsonl:1: needs non-empty strings loaded"):
+        load_items(bad)
+    with pytest.raises(PnyxError, match=r"bad.jsonl:1: needs non-empty strings request, constraint"):
+        load_requests(bad)
