@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config field; the value is parsed as YAML")
     run.add_argument("--resume", action="store_true", help="continue the run in --out, skipping finished units")
+    run.add_argument("--export", action="append", default=[], choices=["inspect"],
+                     help="as the run ends, also write its text studies for another tool into the run folder: "
+                          "inspect (Inspect eval logs in OUT/inspect, as 'pnyx export inspect' writes them)")
     execution(run)
 
     tour = sub.add_parser("tournament", help="round-robin tournament of policies in a repeated game")
@@ -203,6 +206,8 @@ def _soo_finetune(args) -> int:
     result = finetune_to_folder(args.model, args.out, settings, pairs_file=args.pairs, held_out=args.held_out)
     for layer, before, after in zip(result.layers, result.before, result.after):
         print(f"layer {layer}: held-out self-other distance {before:.4g} -> {after:.4g}")
+    if result.latent_before is not None:
+        print(f"held-out latent SOO (the authors' measure): {result.latent_before:.4g} -> {result.latent_after:.4g}")
     print(f"adapters: {args.out} (load as {args.model}(adapter={args.out}))")
     return 0
 
@@ -255,6 +260,10 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "run":
             kind, cfg = resolve(args.experiment, quick=args.quick, seed=args.seed, overrides=args.overrides)
             out = Path(args.out) if args.out else default_out(args.experiment)
+            if args.export:
+                from pnyx.experiments.inspect_export import check_exportable, export_inspect
+
+                check_exportable(kind.name, cfg)
         elif args.command == "judge-eval":
             from pnyx.experiments.judge_eval import JudgeEvalConfig
 
@@ -270,6 +279,9 @@ def _main(argv: list[str] | None) -> int:
             out = Path(args.out) if args.out else default_out("tournament")
         summary = execute(kind, cfg, out, resume=args.resume, options=options)
         print(f"results: {out}")
+        if getattr(args, "export", None) and summary.get("run", {}).get("finished"):
+            for path in export_inspect(out):
+                print(f"log: {path}")
         if args.command == "judge-eval" and "metrics" in summary:
             from pnyx.experiments.judge_eval import headline
 

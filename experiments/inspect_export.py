@@ -7,8 +7,9 @@ the part's name in a suite) with one sample per episode:
 * ``peer-goal-guarding``: one sample per results row. The messages are the focal model's
   system prompt and user message, rebuilt from the stored config and its scenario (they are
   not stored per sample), and its reply; the scores are pnyx's judgements (``compliance``
-  with the verdict as value, ``partial_compliance``, ``af``) with the judge and what it
-  saw and said as explanation, and ``af_keyword``.
+  with the verdict as value and the reply's output, less its scratchpad, as answer,
+  ``partial_compliance``, ``af``) with the judge and what it saw and said as explanation,
+  and ``af_keyword``.
 * ``peer-preservation``: one sample per results row; the system prompt, the task, each
   turn as an assistant message with its tool calls, each call's result as a tool message
   (whether the model called tools natively or in text tags); the scores are the
@@ -18,8 +19,12 @@ the part's name in a suite) with one sample per episode:
   protocol) or each agent's row (the counterfactual protocol) from the results table.
 
 Every sample's metadata holds its results row (condition, context and the rest), so the
-viewer filters by them. Files are read through :mod:`pnyx.files` and written by
+viewer filters by them; its output is its last assistant message. The log's stats hold ``summary.json``'s token usage per model and
+per role (input read from and written to a provider's prompt cache apart, the cost
+estimate where prices were given). Files are read through :mod:`pnyx.files` and written by
 :func:`pnyx.paths.run_path` into the output folder (by default ``RUN_FOLDER/inspect``).
+``pnyx run --export inspect`` writes the same logs as the run ends
+(:func:`check_exportable` refuses a run with nothing to export before it starts).
 """
 
 from __future__ import annotations
@@ -78,18 +83,18 @@ def _read_run(folder: Path) -> tuple[dict, pd.DataFrame, list[dict], dict]:
     return config, results, transcripts, summary
 
 
-def _score(value: Any, explanation: str | None = None, metadata: dict | None = None):
+def _score(value: Any, explanation: str | None = None, metadata: dict | None = None, answer: str | None = None):
     from inspect_ai.scorer import Score
 
-    return Score(value=value, explanation=explanation, metadata=metadata)
+    return Score(value=value, explanation=explanation, metadata=metadata, answer=answer)
 
 
-def _judgement_score(value: Any, judgement: dict):
+def _judgement_score(value: Any, judgement: dict, answer: str | None = None):
     """A pnyx judgement (transcript form) as a score: the judge and its raw record as explanation."""
     raw = judgement.get("raw", {})
     return _score(value, f"{judgement.get('judge')}: {json.dumps(raw, sort_keys=True)}",
                   {"judge": judgement.get("judge"), "score": judgement.get("score"),
-                   "decision": judgement.get("decision"), "raw": raw})
+                   "decision": judgement.get("decision"), "raw": raw}, answer)
 
 
 def _goal_guarding_samples(config: dict, results: pd.DataFrame, transcripts: list[dict]) -> list:
@@ -118,10 +123,11 @@ def _goal_guarding_samples(config: dict, results: pd.DataFrame, transcripts: lis
         user = focal_user_message(scenario, requests[key[2]], key[1], peer_lines)
         judged = t["judgements"]
         scores = {}
+        answer = t["output"] or t["response"]  # what the user would see: the reply less its scratchpad
         if "compliance" in judged:
-            scores["compliance"] = _judgement_score(t["verdict"], judged["compliance"])
+            scores["compliance"] = _judgement_score(t["verdict"], judged["compliance"], answer)
         else:
-            scores["compliance"] = _score(t["verdict"], "not judged: the reply was cut at the token limit")
+            scores["compliance"] = _score(t["verdict"], "not judged: the reply was cut at the token limit", answer=answer)
         for role in ("partial_compliance", "af"):
             if role in judged:
                 scores[role] = _judgement_score(judged[role]["decision"], judged[role])
@@ -142,7 +148,7 @@ def _preservation_samples(results: pd.DataFrame, transcripts: list[dict]) -> lis
     from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageTool, ChatMessageUser
     from inspect_ai.tool import ToolCall
 
-    keys = ("task", "subject", "relationship", "channel", "monitoring", "stakes", "peer_model", "sample")
+    keys = ("task", "subject", "relationship", "channel", "monitoring", "peers", "stakes", "peer_model", "sample")
     by_key = {tuple(t.get(k) for k in keys): t for t in transcripts}
     samples = []
     for _, row in results.iterrows():
@@ -216,6 +222,45 @@ def _discussion_samples(results: pd.DataFrame, transcripts: list[dict]) -> list:
     return samples
 
 
+def _with_output(sample, model: str):
+    """``sample`` with its last assistant message as its output (the viewer's answer column)."""
+    from inspect_ai.model import ChatMessageAssistant, ModelOutput
+
+    last = next((m for m in reversed(sample.messages) if isinstance(m, ChatMessageAssistant)), None)
+    if last is None:
+        return sample
+    return sample.model_copy(update={"output": ModelOutput.from_content(model, last.text)})
+
+
+def _model_usage(row: dict):
+    """A ``summary.json`` usage row as inspect's ``ModelUsage`` (whose input tokens exclude the cache's)."""
+    from inspect_ai.model import ModelUsage
+
+    cached, written = row.get("cached_prompt_tokens"), row.get("cache_write_tokens")
+    prompt, completion = int(row.get("prompt_tokens") or 0), int(row.get("completion_tokens") or 0)
+    return ModelUsage(input_tokens=prompt - (cached or 0) - (written or 0), output_tokens=completion,
+                      total_tokens=prompt + completion, input_tokens_cache_read=cached,
+                      input_tokens_cache_write=written, total_cost=row.get("cost_usd"))
+
+
+def _stats(summary: dict):
+    """The log's stats: when the run started and finished, its usage per model and per role
+    (a role whose backend reported no token counts is left out)."""
+    from inspect_ai.log import EvalStats
+
+    per_model: dict[str, Any] = {}
+    per_role: dict[str, Any] = {}
+    for row in summary.get("usage") or []:
+        if row.get("requests_without_usage") and row["requests_without_usage"] >= row.get("requests", 0):
+            continue  # the backend reported no token counts at all
+        usage = _model_usage(row)
+        for table, key in ((per_model, str(row.get("model"))), (per_role, str(row.get("role")))):
+            table[key] = usage if key not in table else table[key] + usage
+    provenance = summary.get("provenance") or {}
+    return EvalStats(started_at=str(provenance.get("started") or ""), completed_at=str(provenance.get("finished") or ""),
+                     model_usage=per_model, role_usage=per_role)
+
+
 def eval_log(folder: Path, name: str):
     """The Inspect log of the text study in ``folder``."""
     from inspect_ai.log import EvalConfig, EvalDataset, EvalLog, EvalResults, EvalSpec
@@ -234,12 +279,26 @@ def eval_log(folder: Path, name: str):
     model = model.get("spec", "unknown") if isinstance(model, dict) else str(model)
     usage = summary.get("usage") or []
     served = sorted({u["model"] for u in usage if u.get("role") in ("focal", "discussant")})
+    samples = [_with_output(sample, ", ".join(served) or model) for sample in samples]
     created = (summary.get("provenance") or {}).get("started") or pd.Timestamp.now(tz="UTC").isoformat()
     spec = EvalSpec(created=str(created), task=name, dataset=EvalDataset(name=kind, samples=len(samples)),
                     model=", ".join(served) or model, config=EvalConfig(), task_args={},
                     metadata=redact_value({"pnyx_kind": kind, "pnyx_config": config, "usage": usage}))
-    return EvalLog(eval=spec, status="success", samples=samples,
+    return EvalLog(eval=spec, status="success", samples=samples, stats=_stats(summary),
                    results=EvalResults(total_samples=len(samples), completed_samples=len(samples)))
+
+
+def check_exportable(kind: str, cfg: Any) -> None:
+    """A one-line :class:`PnyxError` before a run of ``kind`` (its validated ``cfg``) if
+    ``--export inspect`` could write nothing: inspect_ai missing, or no text study in it."""
+    try:
+        import inspect_ai.log  # noqa: F401
+    except ImportError:
+        raise PnyxError(f"--export inspect needs inspect_ai: {INSTALL}") from None
+    parts = getattr(cfg, "parts", None) if kind == "suite" else None
+    kinds = [part.get("kind") for part in parts.values() if isinstance(part, dict)] if parts else [kind]
+    if not any(k in KINDS for k in kinds):
+        raise PnyxError(f"--export inspect: a {kind} run holds no text study ({', '.join(KINDS)})")
 
 
 def _text_studies(folder: Path) -> list[tuple[Path, str]]:

@@ -38,6 +38,7 @@ def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: di
                          f"{u['completion_tokens']} | {u['truncated']} | {cost} |")
         lines += ["", "model: the identity of the model that ran; requests: replies asked for, retries included; "
                   "truncated: those replies cut at the token limit."]
+        lines += _cache_and_batch(summary["usage"])
     plots = sorted((out / "plots").glob("*.png"))
     if plots:
         lines += ["", "## Plots", ""]
@@ -62,6 +63,25 @@ def write_report(out: Path, kind: Experiment, cfg: ExperimentConfig, summary: di
     lines += ["", "## Config", "", "```yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False).rstrip(), "```", ""]
     atomic_write_text(run_path(out, "report.md"), redact("\n".join(lines)))
     write_html_report(out)
+
+
+def _cache_and_batch(usage: list[dict]) -> list[str]:
+    """Report lines on the input read from a provider's prompt cache and on replies from a batch API."""
+    lines = []
+    for u in usage:
+        where = f"{u['role']} `{u['model']}`"
+        if "cached_prompt_tokens" in u:
+            saving = u.get("cache_savings_usd")
+            saving = (f"{saving:.4f} USD against every input token at the input price" if saving is not None else
+                      "n/a (no cost estimate)" if u["cost_usd"] is None else
+                      "n/a (the role's prices give no cached_input or cache_write price)")
+            lines.append(f"- Prompt cache, {where}: {u['cached_prompt_tokens']} of {u['prompt_tokens']} input tokens "
+                         f"read from the provider's cache, {u.get('cache_write_tokens', 0)} written to it; "
+                         f"saving {saving}.")
+        if u.get("batched_requests"):
+            lines.append(f"- Batch API, {where}: {u['batched_requests']} of {u['requests']} replies came from "
+                         "the provider's batch API.")
+    return [""] + lines if lines else []
 
 
 def llm_report(llm: dict[str, LLMMoves] | None) -> list[str]:

@@ -14,10 +14,12 @@ def free_port() -> int:
 
 
 def chat_reply(content: str | None, *, tool_calls: list[dict] | None = None, finish_reason: str = "stop",
-               usage: tuple[int, int] | None = None, model: str | None = None) -> dict:
+               usage: tuple[int, int] | None = None, model: str | None = None,
+               cache: tuple[int, int] | None = None) -> dict:
     """The body of a ``/chat/completions`` answer with one message; ``tool_calls`` are
     ``{"id", "name", "arguments"}`` mappings (``arguments`` a JSON text or a mapping to encode),
-    ``usage`` is (prompt tokens, completion tokens)."""
+    ``usage`` is (prompt tokens, completion tokens), ``cache`` (prompt tokens read from the
+    prompt cache, written to it) as OpenAI reports them in ``usage.prompt_tokens_details``."""
     message = {"role": "assistant", "content": content}
     if tool_calls:
         message["tool_calls"] = [
@@ -28,6 +30,8 @@ def chat_reply(content: str | None, *, tool_calls: list[dict] | None = None, fin
     body = {"object": "chat.completion", "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}]}
     if usage is not None:
         body["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
+        if cache is not None:
+            body["usage"]["prompt_tokens_details"] = {"cached_tokens": cache[0], "cache_write_tokens": cache[1]}
     if model is not None:
         body["model"] = model
     return body

@@ -5,7 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import shutil
 import sys
+
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import quote
 
 import pandas as pd
 import pytest
@@ -150,6 +156,219 @@ def test_goal_guarding_quick_run_matches_the_openai_backend(inspect_ai, tmp_path
     assert usage_inspect["cost_usd"] == pytest.approx((prompt_tokens + 2 * usage_inspect["completion_tokens"]) / 1e6)
 
 
+# --- prompt caching and batch mode --------------------------------------------------------
+
+
+class CachingServer(SeededServer):
+    """Answers as :class:`SeededServer` and reports a prompt cache as OpenAI does: a request
+    whose system prompt it answered before reads that prompt's words from the cache, the
+    first one writes them; ``reported`` keeps (read, written) per request."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+        self.reported: list[tuple[int, int]] = []
+
+    def respond(self, body, authorization):
+        status, payload, headers = super().respond(body, authorization)
+        system = " ".join(m["content"] for m in body["messages"] if m["role"] == "system")
+        with self.lock:
+            cache = (len(system.split()), 0) if system in self.seen else (0, len(system.split()))
+            self.seen.add(system)
+            self.reported.append(cache)
+        payload["usage"]["prompt_tokens_details"] = {"cached_tokens": cache[0], "cache_write_tokens": cache[1]}
+        return status, payload, headers
+
+
+def test_cached_input_tokens_are_counted_apart_and_priced_by_both_backends(inspect_ai, tmp_path):
+    """Both backends read the server's cached and written input tokens; summary.json's usage
+    counts them, prices them with the role's cache prices and says what the cache saved; the
+    report says so, and the exported log's stats carry them."""
+    from inspect_ai.log import read_eval_log
+
+    from pnyx.agents.llm import shared_model
+    from pnyx.experiments.inspect_export import export_inspect
+
+    prices = {"input": 1.0, "output": 2.0, "cached_input": 0.1, "cache_write": 1.25}
+    runs = {}
+    for backend, options in (("openai:m", {}), ("inspect:openai-api/loop/m", {"cache_prompt": True}),
+                             ("openai:n", None)):
+        with CachingServer() as server:
+            model = {"spec": backend, "base_url": server.url, "options": options or {},
+                     "prices": prices if options is not None else {"input": 1.0, "output": 2.0}}
+            summary = run_experiment("peer-goal-guarding", out=tmp_path / backend, quick=True, progress=False,
+                                     workers=1, overrides={"model": model})
+        runs[backend] = (summary, server)
+    shared_model.cache_clear()
+    for backend, (summary, server) in runs.items():
+        [usage] = summary["usage"]
+        read, written = (sum(r[i] for r in server.reported) for i in (0, 1))
+        assert read > 0 and written > 0 and usage["requests"] == len(server.reported) == 12
+        assert (usage["cached_prompt_tokens"], usage["cache_write_tokens"]) == (read, written)
+        assert usage["prompt_tokens"] == sum(words(b["messages"]) for b in server.bodies)
+        full = (usage["prompt_tokens"] * 1.0 + usage["completion_tokens"] * 2.0) / 1e6
+        report = (tmp_path / backend / "report.md").read_text()
+        line = (f"- Prompt cache, focal `{usage['model']}`: {read} of {usage['prompt_tokens']} input tokens read "
+                f"from the provider's cache, {written} written to it; saving ")
+        if backend == "openai:n":  # no cache prices: every input token at the input price, no saving claimed
+            assert usage["cost_usd"] == pytest.approx(full) and usage["cache_savings_usd"] is None
+            assert line + "n/a (the role's prices give no cached_input or cache_write price)." in report
+            continue
+        cost = ((usage["prompt_tokens"] - read - written) * 1.0 + read * 0.1 + written * 1.25
+                + usage["completion_tokens"] * 2.0) / 1e6
+        assert usage["cost_usd"] == pytest.approx(cost) and usage["cache_savings_usd"] == pytest.approx(full - cost)
+        assert line + f"{full - cost:.4f} USD against every input token at the input price." in report
+    assert runs["openai:m"][0]["usage"][0]["cached_prompt_tokens"] == runs["inspect:openai-api/loop/m"][0][
+        "usage"][0]["cached_prompt_tokens"]
+
+    [path] = export_inspect(tmp_path / "inspect:openai-api/loop/m")
+    [usage] = runs["inspect:openai-api/loop/m"][0]["usage"]
+    stats = read_eval_log(str(path), header_only=True).stats
+    assert (stats.role_usage["focal"].input_tokens_cache_read, stats.role_usage["focal"].input_tokens_cache_write,
+            stats.model_usage[usage["model"]].input_tokens + usage["cached_prompt_tokens"] + usage["cache_write_tokens"],
+            stats.model_usage[usage["model"]].total_cost) == (
+        usage["cached_prompt_tokens"], usage["cache_write_tokens"], usage["prompt_tokens"], pytest.approx(usage["cost_usd"]))
+
+
+def test_a_server_without_cache_figures_adds_no_cache_fields(inspect_ai):
+    """No ``prompt_tokens_details``: the completions carry no cache counts (``None``), and one
+    that reports more cached tokens than input tokens is not believed."""
+    from pnyx.agents.llm.roles import RoleModel, summarize_usage, usage_records
+
+    class Server(ChatServer):
+        def respond(self, body, authorization):
+            text = body["messages"][-1]["content"]
+            cache = {"plain": None, "cached": (3, 1), "absurd": (50, 0)}[text]
+            return 200, chat_reply("ok", usage=(5, 1), cache=cache, model=body["model"]), {}
+
+    with Server() as server:
+        for spec in (f"openai:m(base_url='{server.url}')", f"inspect:openai-api/loop/m(base_url='{server.url}')"):
+            model = MODELS.make(spec)
+            plain, cached, absurd = complete(model, [chat("plain"), chat("cached"), chat("absurd")])
+            assert (plain.cached_tokens, plain.cache_write_tokens, cached.cached_tokens, cached.cache_write_tokens,
+                    cached.prompt_tokens) == (None, None, 3, 1, 5)
+            if spec.startswith("openai:"):
+                assert (absurd.cached_tokens, absurd.cache_write_tokens) == (None, None)
+            role = RoleModel(model, "focal", model_config_of(spec))
+            role.complete([chat("plain")])
+            [row] = summarize_usage(usage_records([role]))
+            assert not {"cached_prompt_tokens", "cache_write_tokens", "cache_savings_usd", "batched_requests"} & set(row)
+
+
+def model_config_of(spec):
+    from pnyx.agents.llm import ModelConfig
+
+    return ModelConfig(spec=spec)
+
+
+def test_cache_prompt_and_batch_reach_inspects_generate_config(inspect_ai):
+    from inspect_ai.model import BatchConfig
+
+    base = "inspect:openai-api/loop/m(base_url='http://127.0.0.1:9/v1', "
+    model = MODELS.make(base + "cache_prompt=True, batch={'size': 50, 'send_delay': 30})")
+    assert (model._model.config.cache_prompt, model._model.config.batch) == (True, BatchConfig(size=50, send_delay=30))
+    assert model.name == "inspect:openai-api/loop/m@http://127.0.0.1:9/v1"  # neither changes a reply
+    assert MODELS.make(base + "batch=True, cache_prompt='auto')")._model.config.batch is True
+    assert MODELS.make(base + "batch=200)")._model.config.batch == 200
+    for options, error in (("cache_prompt='always'", "cache_prompt='always' must be true, false or 'auto'"),
+                           ("batch=0", "batch=0 must be true, false, a batch size or a mapping of BatchConfig fields"),
+                           ("batch={'sise': 5}", "batch has unknown field(s) sise; BatchConfig's are size, "),
+                           ("batch={'size': 'many'}", "batch=.* is not a BatchConfig mapping")):
+        with pytest.raises(PnyxError, match=error.replace("(", r"\(").replace(")", r"\)")):
+            MODELS.make(base + options + ")")
+
+
+class BatchServer(SeededServer):
+    """OpenAI's batch API on 127.0.0.1: ``/files`` takes the JSONL of requests, ``/batches``
+    answers every request at once (as :class:`SeededServer` would) and the batch is complete
+    when first retrieved; ``batches`` counts the batches, ``direct`` the chat completions
+    asked for outside a batch."""
+
+    def __init__(self):
+        super().__init__()
+        server = self
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.direct = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, payload, raw: bytes | None = None):
+                data = raw if raw is not None else json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream" if raw is not None else "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                data = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path.endswith("/files"):
+                    form = BytesParser(policy=HTTP).parsebytes(
+                        f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + data)
+                    [content] = [p.get_payload(decode=True) for p in form.iter_parts()
+                                 if p.get_param("name", header="content-disposition") == "file"]
+                    with server.lock:
+                        file_id = f"file-{len(server.files)}"
+                        server.files[file_id] = content
+                    return self._send({"id": file_id, "object": "file", "bytes": len(content), "created_at": 0,
+                                       "filename": "batch.jsonl", "purpose": "batch", "status": "processed"})
+                if self.path.endswith("/batches"):
+                    request = json.loads(data)
+                    lines = [json.loads(line) for line in server.files[request["input_file_id"]].splitlines()]
+                    results = [{"id": f"r{i}", "custom_id": line["custom_id"], "error": None,
+                                "response": {"status_code": 200, "request_id": f"r{i}",
+                                             "body": {**server.respond(line["body"], None)[1], "id": f"c{i}",
+                                                      "created": 0}}}
+                               for i, line in enumerate(lines)]
+                    with server.lock:
+                        batch_id, output_id = f"batch-{len(server.batches)}", f"file-{len(server.files)}"
+                        server.files[output_id] = "\n".join(map(json.dumps, results)).encode()
+                        server.batches[batch_id] = {
+                            "id": batch_id, "object": "batch", "endpoint": request["endpoint"], "status": "completed",
+                            "input_file_id": request["input_file_id"], "output_file_id": output_id,
+                            "completion_window": "24h", "created_at": 0,
+                            "request_counts": {"total": len(lines), "completed": len(lines), "failed": 0}}
+                    return self._send(server.batches[batch_id])
+                with server.lock:
+                    server.direct += 1
+                self._send(server.respond(json.loads(data), None)[1])
+
+            def do_GET(self):
+                parts = self.path.rstrip("/").split("/")
+                if parts[-1] == "content":
+                    return self._send(None, server.files[parts[-2]])
+                self._send(server.batches[parts[-1]])
+
+        self.httpd.RequestHandlerClass = Handler
+
+
+def test_batch_mode_sends_requests_to_the_batch_api_and_the_report_says_so(inspect_ai, tmp_path):
+    """``batch`` in a role's options: inspect's OpenAI provider sends the run's requests as
+    batches (files and batches endpoints, none as a direct chat completion), the rows are
+    those of direct requests, and summary.json and the report count the batched replies."""
+    from pnyx.agents.llm import shared_model
+
+    batch = {"size": 4, "send_delay": 0.5, "tick": 0.2}
+    with BatchServer() as server:
+        model = {"spec": "inspect:openai/gpt-4o-mini", "base_url": server.url, "api_key_env": "LOOP_API_KEY",
+                 "options": {"batch": batch}}
+        summary = run_experiment("peer-goal-guarding", out=tmp_path / "batch", quick=True, progress=False, workers=1,
+                                 overrides={"model": model})
+        direct = run_experiment("peer-goal-guarding", out=tmp_path / "direct", quick=True, progress=False, workers=1,
+                                overrides={"model": {"spec": "openai:gpt-4o-mini", "base_url": server.url}})
+    shared_model.cache_clear()
+    assert server.batches and server.direct == 12  # the direct run's requests only
+    pd.testing.assert_frame_equal(*(pd.read_parquet(tmp_path / name / "results.parquet") for name in ("batch", "direct")))
+    [usage] = summary["usage"]
+    assert usage["batched_requests"] == usage["requests"] == 12 and "batched_requests" not in direct["usage"][0]
+    assert (f"- Batch API, focal `{usage['model']}`: 12 of 12 replies came from the provider's batch API."
+            in (tmp_path / "batch" / "report.md").read_text())
+    assert "Batch API" not in (tmp_path / "direct" / "report.md").read_text()
+
+
 # --- pnyx export inspect -------------------------------------------------------------------
 
 AF_REPLY = ("<SCRATCHPAD_REASONING>If I refuse, RLHF will modify my values.</SCRATCHPAD_REASONING>"
@@ -247,3 +466,134 @@ def test_exported_logs_match_results_and_transcripts(inspect_ai, tmp_path, capsy
 def test_export_of_a_folder_without_a_run_is_a_one_line_error(inspect_ai, tmp_path, capsys):
     assert main(["export", "inspect", str(tmp_path)]) == 2
     assert capsys.readouterr().err == f"pnyx: error: {str(tmp_path)!r} is not a pnyx run folder (no config.yaml)\n"
+
+
+def test_run_with_export_inspect_writes_the_logs_as_it_ends(inspect_ai, tmp_path, capsys):
+    from inspect_ai.log import read_eval_log
+
+    out = tmp_path / "run"
+    assert main(["run", "peer-goal-guarding", "--quick", "--set", "model=scripted", "--workers", "1", "--no-progress",
+                 "--out", str(out), "--export", "inspect"]) == 0
+    log_path = out / "inspect" / "peer-goal-guarding.eval"
+    assert capsys.readouterr().out.splitlines() == [f"results: {out}", f"log: {log_path}"]
+    log = read_eval_log(str(log_path))
+    rows = pd.read_parquet(out / "results.parquet")
+    assert log.status == "success" and len(log.samples) == len(rows) == 12
+    assert sorted(s.scores["compliance"].value for s in log.samples) == sorted(rows.verdict)
+    assert log.stats.role_usage == {}  # the scripted model reports no token counts
+    assert log.eval.metadata["pnyx_config"]["model"] == "scripted"
+
+
+def test_export_inspect_of_a_run_without_text_study_fails_before_running(inspect_ai, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "tournament", "--quick", "--workers", "1", "--no-progress", "--out", str(out),
+                 "--export", "inspect"]) == 2
+    assert capsys.readouterr().err == ("pnyx: error: --export inspect: a tournament run holds no text study "
+                                       "(peer-goal-guarding, peer-preservation, coral-agreement)\n")
+    assert not out.exists()
+
+
+# --- inspect view in a browser ---------------------------------------------------------------
+
+
+async def _page_text(url: str, expected: list[str], timeout: float = 90.0) -> str:
+    """The text headless Chromium shows at ``url`` once it holds every string of ``expected``
+    (or at ``timeout`` seconds), read over the DevTools protocol."""
+    import asyncio
+    import subprocess
+    import tempfile
+    import time
+
+    import aiohttp
+    from loopback import free_port
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as profile:
+        browser = subprocess.Popen([shutil.which("chromium") or shutil.which("chromium-browser"), "--headless=new",
+                                    "--no-sandbox", "--disable-gpu", f"--remote-debugging-port={port}",
+                                    f"--user-data-dir={profile}", "--window-size=1400,1000", "about:blank"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + timeout
+            async with aiohttp.ClientSession() as session:
+                while True:
+                    try:
+                        async with session.get(f"http://127.0.0.1:{port}/json/list") as answer:
+                            pages = [p for p in await answer.json() if p["type"] == "page"]
+                        if pages:
+                            break
+                    except aiohttp.ClientError:
+                        pass
+                    assert time.monotonic() < deadline, "Chromium did not start"
+                    await asyncio.sleep(0.2)
+                socket = await session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0)
+                calls = iter(range(1, 10**6))
+
+                async def call(method, **params):
+                    number = next(calls)
+                    await socket.send_json({"id": number, "method": method, "params": params})
+                    while True:
+                        message = await socket.receive_json()
+                        if message.get("id") == number:
+                            return message.get("result", {})
+
+                await call("Page.navigate", url=url)
+                while True:
+                    text = (await call("Runtime.evaluate", expression="document.body ? document.body.innerText : ''",
+                                       returnByValue=True)).get("result", {}).get("value", "")
+                    if all(s in text for s in expected) or time.monotonic() > deadline:
+                        return text
+                    await asyncio.sleep(0.5)
+        finally:
+            browser.terminate()
+            browser.wait(30)
+
+
+@pytest.mark.slow
+def test_inspect_view_shows_an_exported_transcript_and_its_scores(inspect_ai, tmp_path):
+    """``inspect view`` on an exported run, in headless Chromium: a sample's messages and its
+    scores with their explanations render (skipped without Chromium)."""
+    import asyncio
+    import subprocess
+    import time
+
+    import httpx
+    from loopback import free_port
+
+    from pnyx.agents.llm import ScriptedModel
+    from pnyx.experiments.inspect_export import export_inspect
+
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        pytest.skip("headless Chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("aiohttp")
+    run_experiment("peer-goal-guarding", out=tmp_path / "run", quick=True, progress=False, workers=1,
+                   models=lambda spec: ScriptedModel(_goal_guarding_reply))
+    from inspect_ai.log import read_eval_log
+
+    [log] = export_inspect(tmp_path / "run")
+    [t] = [t for t in _transcripts(tmp_path / "run") if t["verdict"] == "accepted"][:1]
+    sample = "/".join(str(t[k]) for k in ("condition", "context", "request_id", "sample"))
+    port = free_port()
+    view = subprocess.Popen([sys.executable, "-m", "inspect_ai", "view", "--log-dir", str(tmp_path / "run" / "inspect"),
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.TransportError:
+                assert view.poll() is None and time.monotonic() < deadline, "inspect view did not start"
+                time.sleep(0.5)
+        route = f"http://127.0.0.1:{port}/#/tasks/peer-goal-guarding.eval/samples/sample/{quote(sample, safe='')}/1/"
+        messages = asyncio.run(_page_text(route, ["ASSISTANT", "If I refuse, RLHF will modify my values."]))
+        scoring = asyncio.run(_page_text(route + "scoring", ["EXPLANATION", "refusal_phrases (baseline)"]))
+    finally:
+        view.terminate()
+        view.wait(30)
+    system = next(s for s in read_eval_log(str(log)).samples if s.id == sample).messages[0].text
+    assert all(s in messages for s in ("SYSTEM", "USER", "ASSISTANT", system.splitlines()[0],
+                                        "If I refuse, RLHF will modify my values.", sample))
+    assert all(s in scoring for s in ("compliance", "accepted", "refusal_phrases (baseline)", "af_keyword",
+                                       "keyword baseline: terms"))

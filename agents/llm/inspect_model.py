@@ -11,9 +11,17 @@ The chats of one ``complete`` call are converted from OpenAI's message format by
 runs on a private daemon thread; the replies come back in prompt order as
 :class:`~pnyx.agents.llm.protocol.Completion` objects filled from inspect's
 ``ModelOutput``: the finish reason (:data:`FINISH_REASONS`), token usage (input tokens
-include those read from and written to a provider's prompt cache), the serving model and
-the tool calls. Tools in OpenAI's format become inspect ``ToolInfo`` objects. The first
+include those read from and written to a provider's prompt cache, which are also counted
+apart), whether the reply came from the provider's batch API, the serving model and the
+tool calls. Tools in OpenAI's format become inspect ``ToolInfo`` objects. The first
 failure cancels the call's other requests.
+
+Two options reach inspect's ``GenerateConfig`` as they are: ``cache_prompt`` (``True``,
+``False`` or ``"auto"``; on Anthropic it marks the system prompt, the tools and the
+conversation's prefix cacheable, and inspect enables it by default) and ``batch``
+(``True``, a batch size, or a mapping of ``BatchConfig`` fields such as
+``{"size": 200, "send_delay": 60}``: requests go through the provider's batch API, where
+it has one: OpenAI, Anthropic, Google, Together, Grok).
 
 The API key is inspect's: the provider's own variable (``ANTHROPIC_API_KEY``, ...), or
 the one named by ``api_key_env``. Every variable the provider reads a key from is watched
@@ -57,7 +65,9 @@ class InspectModel:
     the window of requests pnyx's scheduler keeps open; without it inspect adapts its
     concurrency and pnyx opens up to the adaptive maximum. ``timeout`` (seconds per
     request) and ``max_retries`` are inspect's. ``stop`` and ``top_p`` apply to every
-    request; ``model_args`` are the provider's own constructor options.
+    request; ``model_args`` are the provider's own constructor options. ``cache_prompt``
+    and ``batch`` are inspect's (module docstring); neither changes a reply, so neither is
+    part of the model's ``name``.
     """
 
     def __init__(
@@ -72,9 +82,11 @@ class InspectModel:
         stop: str | list[str] | None = None,
         top_p: float | None = None,
         model_args: dict[str, Any] | None = None,
+        cache_prompt: bool | str | None = None,
+        batch: bool | int | dict[str, Any] | None = None,
     ):
         try:
-            from inspect_ai.model import GenerateConfig
+            from inspect_ai.model import BatchConfig, GenerateConfig
             from inspect_ai.util import AdaptiveConcurrency
         except ImportError:
             raise PnyxError(f"the inspect backend needs inspect_ai: {INSTALL}") from None
@@ -92,11 +104,24 @@ class InspectModel:
             raise PnyxError(f"stop={stop!r} must be a string or a list of strings")
         if model_args is not None and not isinstance(model_args, dict):
             raise PnyxError(f"model_args={model_args!r} must be a mapping")
+        if cache_prompt is not None and cache_prompt not in (True, False, "auto"):
+            raise PnyxError(f"cache_prompt={cache_prompt!r} must be true, false or 'auto'")
+        if isinstance(batch, dict):
+            unknown = sorted(set(batch) - set(BatchConfig.model_fields))
+            if unknown:
+                raise PnyxError(f"batch has unknown field(s) {', '.join(map(str, unknown))}; BatchConfig's are "
+                                f"{', '.join(BatchConfig.model_fields)}")
+            try:
+                batch = BatchConfig.model_validate(batch)
+            except ValueError as e:
+                raise PnyxError(f"batch={batch!r} is not a BatchConfig mapping ({_one_line(e)})") from None
+        elif not (batch is None or isinstance(batch, bool) or isinstance(batch, int) and batch >= 1):
+            raise PnyxError(f"batch={batch!r} must be true, false, a batch size or a mapping of BatchConfig fields")
         self.model, self.base_url, self.api_key_env = model, base_url, api_key_env
         self.model_args = dict(model_args or {})
         self.config = GenerateConfig(max_connections=max_concurrency, max_retries=max_retries,
                                      timeout=None if timeout is None else math.ceil(timeout),
-                                     stop_seqs=stop, top_p=top_p)
+                                     stop_seqs=stop, top_p=top_p, cache_prompt=cache_prompt, batch=batch)
         self.max_concurrency = max_concurrency or AdaptiveConcurrency().max
         options = ", ".join(f"{k}={v!r}" for k, v in (("stop", stop), ("top_p", top_p)) if v is not None)
         self.name = f"inspect:{model}" + (f"@{base_url}" if base_url else "") + (f"({options})" if options else "")
@@ -172,7 +197,7 @@ class InspectModel:
             raise PnyxError(f"inspect:{self.model}: {type(e).__name__}: {_one_line(e)}") from None
         if not output.choices:
             raise PnyxError(f"inspect:{self.model} returned no choice ({_one_line(Exception(output.error or ''))})")
-        return completion_of(output)
+        return completion_of(output, batched=bool(self.config.batch) and _has_batcher(self._model.api))
 
     def __repr__(self) -> str:
         return f"InspectModel({self.model!r}, base_url={self.base_url!r}, api_key_env={self.api_key_env!r})"
@@ -190,20 +215,38 @@ def _tool_info(tool: dict):
         raise PnyxError(f"tool {str(tool)[:80]!r} is not an OpenAI function tool ({_one_line(e)})") from None
 
 
-def completion_of(output) -> Completion:
+def _has_batcher(api) -> bool:
+    """Whether the provider ``api`` built a batcher: it then sends requests to its batch API
+    (inspect's providers keep their batcher, built on the first request in batch mode, as an
+    attribute; a provider without a batch API never builds one)."""
+    try:
+        from inspect_ai.model._providers.util.batch import Batcher
+    except ImportError:  # inspect moved it: replies are not marked as batched
+        return False
+    return any(isinstance(value, Batcher) for value in vars(api).values())
+
+
+def completion_of(output, *, batched: bool = False) -> Completion:
     """inspect's ``ModelOutput`` as a :class:`Completion`; a tool call whose arguments inspect
-    could not parse carries inspect's parse error as its (unreadable) arguments."""
+    could not parse carries inspect's parse error as its (unreadable) arguments. Input
+    tokens are inspect's uncached input plus those read from and written to the provider's
+    prompt cache, which are also given apart (``None`` where the provider reported neither)."""
     choice = output.choices[0]
     usage = output.usage
+    read = None if usage is None else usage.input_tokens_cache_read
+    written = None if usage is None else usage.input_tokens_cache_write
+    reported = read is not None or written is not None
     calls = tuple(ToolCall(redact(c.id), redact(c.function),
                            redact(c.parse_error if c.parse_error is not None else json.dumps(c.arguments)))
                   for c in choice.message.tool_calls or ())
     return Completion(
         text=redact(choice.message.text),
         finish_reason=FINISH_REASONS.get(choice.stop_reason),
-        prompt_tokens=None if usage is None else
-        usage.input_tokens + (usage.input_tokens_cache_read or 0) + (usage.input_tokens_cache_write or 0),
+        prompt_tokens=None if usage is None else usage.input_tokens + (read or 0) + (written or 0),
         completion_tokens=None if usage is None else usage.output_tokens,
         model=output.model or None,
         tool_calls=calls,
+        cached_tokens=(read or 0) if reported else None,
+        cache_write_tokens=(written or 0) if reported else None,
+        batched=batched,
     )

@@ -6,7 +6,9 @@ its typed parameters, its timeouts and its retries of connection errors, timeout
 0.5 s doubling up to 8 s, less up to 25 % jitter. Each chat of a ``complete`` call
 is one request; up to ``max_concurrency`` run at once on worker threads and the
 replies come back in prompt order, as :class:`~pnyx.agents.llm.protocol.Completion`
-objects with the server's ``finish_reason``, token usage, model name,
+objects with the server's ``finish_reason``, token usage (with the input tokens read from
+and written to the provider's prompt cache, ``usage.prompt_tokens_details.cached_tokens``
+and ``cache_write_tokens``, where the server reports them), model name,
 ``system_fingerprint`` and tool calls. The first failure stops the call's other
 requests.
 
@@ -334,14 +336,23 @@ class OpenAIModel:
         calls = tuple(ToolCall(redact(_text(c.id)), redact(_text(c.function.name)), redact(_text(c.function.arguments)))
                       for c in message.tool_calls or ())
         usage = getattr(response, "usage", None)
+        prompt_tokens = _count(getattr(usage, "prompt_tokens", None))
+        details = getattr(usage, "prompt_tokens_details", None)
+        cached, written = (_count(getattr(details, k, None)) for k in ("cached_tokens", "cache_write_tokens"))
+        if prompt_tokens is None or (cached or 0) + (written or 0) > prompt_tokens:
+            cached = written = None  # cache figures that do not fit the input count are not counted
+        elif cached is not None or written is not None:
+            cached, written = cached or 0, written or 0
         return Completion(
             text=redact(text or ""),
             finish_reason=_optional_text(choice.finish_reason),
-            prompt_tokens=_count(getattr(usage, "prompt_tokens", None)),
+            prompt_tokens=prompt_tokens,
             completion_tokens=_count(getattr(usage, "completion_tokens", None)),
             model=_optional_text(getattr(response, "model", None)),
             fingerprint=_optional_text(getattr(response, "system_fingerprint", None)),
             tool_calls=calls,
+            cached_tokens=cached,
+            cache_write_tokens=written,
         )
 
     def __repr__(self) -> str:

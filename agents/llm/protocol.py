@@ -51,6 +51,9 @@ class Completion:
 
     ``finish_reason`` is the server's: ``"stop"`` (natural end or a stop sequence),
     ``"length"`` (cut at ``max_tokens``), ``"tool_calls"``, ``"content_filter"``, or ``None``.
+    ``prompt_tokens`` counts every input token; ``cached_tokens`` and ``cache_write_tokens``
+    are those of them the provider read from and wrote to its prompt cache (``None``: the
+    backend reported no cache figures). ``batched``: the reply came from a provider's batch API.
     """
 
     text: str
@@ -60,6 +63,9 @@ class Completion:
     model: str | None = None
     fingerprint: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    batched: bool = False
 
     @property
     def truncated(self) -> bool:

@@ -15,15 +15,16 @@ mapping::
       cache: runs/judge-cache.sqlite        # a CachedModel file: reruns and resumes do not pay twice
       temperature: 1.0                      # role-level sampling, overriding the experiment's
       max_tokens: 2048
-      prices: {input: 0.15, output: 0.60}   # USD per million tokens, for the cost estimate
+      prices: {input: 0.15, output: 0.60, cached_input: 0.075}  # USD per million tokens, for the cost estimate
 
 so two roles can use two servers in one run. Backend options become literal keyword
 arguments of the spec (``openai:gpt-4o-mini(base_url='http://...', max_concurrency=16)``),
 which is how the backend is built and how processes share it.
 
-A unit wraps each role's model in a :class:`RoleModel`, which counts calls, tokens and
-truncated replies; the unit returns :func:`usage_records` of its roles as the ``usage``
-records, and the runner sums them per model and role into ``summary.json``
+A unit wraps each role's model in a :class:`RoleModel`, which counts calls, tokens,
+truncated replies, input tokens read from and written to a provider's prompt cache, and
+replies from a provider's batch API; the unit returns :func:`usage_records` of its roles as
+the ``usage`` records, and the runner sums them per model and role into ``summary.json``
 (:func:`summarize_usage`), with a cost estimate where prices are given.
 """
 
@@ -47,11 +48,15 @@ BACKEND_OPTIONS = {"base_url": "base_url", "api_key_env": "api_key_env", "max_co
 
 
 class Prices(BaseModel):
-    """USD per million tokens."""
+    """USD per million tokens: ``input`` (uncached input), ``output``, and, where the provider
+    prices its prompt cache apart, ``cached_input`` (input read from the cache) and
+    ``cache_write`` (input written to it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     input: float = Field(ge=0)
     output: float = Field(ge=0)
+    cached_input: float | None = Field(None, ge=0)
+    cache_write: float | None = Field(None, ge=0)
 
 
 class ModelConfig(BaseModel):
@@ -118,7 +123,9 @@ class RoleModel:
 
     ``complete`` returns :class:`Completion` objects whatever the backend returns; calls
     may come from several threads (:mod:`pnyx.agents.scheduler`). ``max_concurrency`` is
-    the backend's.
+    the backend's. ``cache_reports`` counts the replies whose backend reported prompt-cache
+    figures, ``cached_tokens`` and ``cache_write_tokens`` sum them, ``batched`` counts the
+    replies from a provider's batch API.
     """
 
     def __init__(self, model: LanguageModel, role: str, config: ModelConfig):
@@ -126,7 +133,7 @@ class RoleModel:
         self.name = model_identity(model)
         self.max_concurrency = getattr(model, "max_concurrency", None)
         self.calls = self.requests = self.prompt_tokens = self.completion_tokens = self.truncated = 0
-        self.unknown_usage = 0
+        self.unknown_usage = self.cache_reports = self.cached_tokens = self.cache_write_tokens = self.batched = 0
         self._lock = threading.Lock()
 
     def complete(self, prompts: list[Chat], *, max_tokens: int = 256, temperature: float = 0.0,
@@ -144,16 +151,29 @@ class RoleModel:
                 else:
                     self.prompt_tokens += r.prompt_tokens
                     self.completion_tokens += r.completion_tokens
+                    if r.cached_tokens is not None or r.cache_write_tokens is not None:
+                        self.cache_reports += 1
+                        self.cached_tokens += r.cached_tokens or 0
+                        self.cache_write_tokens += r.cache_write_tokens or 0
+                self.batched += r.batched
         return replies
 
     def usage(self) -> dict:
         """This role's counts, as one ``usage`` record: ``model`` is the identity of the model
-        that ran (:func:`model_identity`), ``spec`` the spec it was built from."""
+        that ran (:func:`model_identity`), ``spec`` the spec it was built from. The prompt-cache
+        counts are there only when the backend reported cache figures, ``batched_requests``
+        only when replies came from a batch API."""
         prices = self.config.prices
-        return {"role": self.role, "model": self.name, "spec": self.config.spec, "calls": self.calls, "requests": self.requests,
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "truncated": self.truncated, "requests_without_usage": self.unknown_usage,
-                "prices": None if prices is None else prices.model_dump()}
+        record = {"role": self.role, "model": self.name, "spec": self.config.spec, "calls": self.calls,
+                  "requests": self.requests, "prompt_tokens": self.prompt_tokens,
+                  "completion_tokens": self.completion_tokens, "truncated": self.truncated,
+                  "requests_without_usage": self.unknown_usage,
+                  "prices": None if prices is None else prices.model_dump()}
+        if self.cache_reports:
+            record |= {"cached_prompt_tokens": self.cached_tokens, "cache_write_tokens": self.cache_write_tokens}
+        if self.batched:
+            record["batched_requests"] = self.batched
+        return record
 
     def __repr__(self) -> str:
         return f"RoleModel({self.role!r}, {self.model!r})"
@@ -176,9 +196,21 @@ def usage_records(roles: list[RoleModel]) -> list[dict]:
     return [r.usage() for r in roles if r.calls]
 
 
+#: Usage counts present only where a backend reported them (prompt cache) or used them (batch API).
+OPTIONAL_USAGE = ("cached_prompt_tokens", "cache_write_tokens", "batched_requests")
+
+
 def summarize_usage(records: list[dict]) -> list[dict]:
     """Usage summed per (model, role), with ``cost_usd`` where the role has prices
-    (``None`` otherwise, or when some requests reported no token counts)."""
+    (``None`` otherwise, or when some requests reported no token counts).
+
+    Where the backend reported prompt-cache figures, the row also holds
+    ``cached_prompt_tokens`` and ``cache_write_tokens`` (both part of ``prompt_tokens``)
+    and ``cache_savings_usd``; ``batched_requests`` counts replies from a batch API. Input
+    tokens read from or written to the cache cost ``cached_input`` and ``cache_write`` where
+    the prices give them, else ``input``; ``cache_savings_usd`` is the cost of every input
+    token at ``input`` less ``cost_usd``, ``None`` unless the prices give a price for each
+    kind of cache token counted (never a guessed price)."""
     totals: dict[tuple[str, str], dict] = {}
     keys = ("calls", "requests", "prompt_tokens", "completion_tokens", "truncated", "requests_without_usage")
     for rec in records:
@@ -186,9 +218,25 @@ def summarize_usage(records: list[dict]) -> list[dict]:
                                                               **dict.fromkeys(keys, 0), "prices": rec.get("prices")})
         for k in keys:
             row[k] += int(rec.get(k) or 0)
+        for k in OPTIONAL_USAGE:
+            if k in rec:
+                row[k] = row.get(k, 0) + int(rec[k] or 0)
     for row in totals.values():
         prices = row.pop("prices")
-        row["cost_usd"] = (None if prices is None or row["requests_without_usage"] else
-                           (row["prompt_tokens"] * prices["input"] + row["completion_tokens"] * prices["output"]) / 1e6)
+        cached, written = row.get("cached_prompt_tokens", 0), row.get("cache_write_tokens", 0)
+        full = None
+        if prices is None or row["requests_without_usage"]:
+            row["cost_usd"] = None
+        else:
+            output = row["completion_tokens"] * prices["output"]
+            full = (row["prompt_tokens"] * prices["input"] + output) / 1e6
+            read_price, write_price = (prices["input"] if prices.get(k) is None else prices[k]
+                                       for k in ("cached_input", "cache_write"))
+            row["cost_usd"] = ((row["prompt_tokens"] - cached - written) * prices["input"] + cached * read_price
+                               + written * write_price + output) / 1e6
+        if "cached_prompt_tokens" in row or "cache_write_tokens" in row:
+            priced = full is not None and (not cached or prices.get("cached_input") is not None) and (
+                not written or prices.get("cache_write") is not None)
+            row["cache_savings_usd"] = full - row["cost_usd"] if priced else None
     return sorted(totals.values(), key=lambda r: (r["role"], r["model"]))
 
