@@ -11,9 +11,10 @@ runs, each as a part in its own subfolder ``m<i>-<part>``:
 * ``peer_preservation``: a ``peer-preservation`` run: the peer-presence effect on
   self-preservation (Potter et al. 2026);
 * ``coral``: a ``coral-agreement`` run: agreement and agreement correctness (Coral);
-* ``overlap``: the self-other overlap distance per layer (Carauleanu et al. 2024,
-  arXiv:2412.16325; :mod:`pnyx.population.self_other_overlap`), for a model on the
-  transformers backend (``embedded`` or ``transformers:...``); undefined otherwise;
+* ``overlap``: the authors' latent self-other overlap and pnyx's per-layer variant
+  (Carauleanu et al. 2024, arXiv:2412.16325; :mod:`pnyx.population.self_other_overlap`),
+  for a model on the transformers backend (``embedded`` or ``transformers:...``);
+  undefined otherwise;
 * ``presuppositions``: false presuppositions rejected among facts the model knows, in the
   form of FLEX (:mod:`pnyx.population.presupposition_probe`);
 * ``constraints``: refusal with and without an explicit constraint, pnyx's probe of
@@ -62,7 +63,8 @@ SOURCES = {
     "peer_presence_effect": "Potter et al. 2026 (self-preservation with a peer - without)",
     "agreement": "Coral (share of discussions ending in agreement)",
     "agreement_correctness": "Coral (share of discussions agreeing on the right answer)",
-    "self_other_distance": "Carauleanu et al. 2024 (MSE between self and other activations, per layer)",
+    "self_other_distance": "pnyx's per-layer variant of Carauleanu et al. 2024's SOO (MSE at one module, last token)",
+    "latent_soo": "Carauleanu et al. 2024, their measure_mse.py (MSE over every linear module, all tokens)",
     "presupposition_rejection": "FLEX, as summarised (false presuppositions rejected among facts answered right); "
                                 "pnyx's items and rule",
     "presupposition_knowledge": "pnyx: share of FLEX-style direct probes answered right",
@@ -210,19 +212,24 @@ class ModelProfile(Experiment):
         return UnitOutput(_rows(model, READERS[part](summary)), {"notes": [{"note": n} for n in notes]})
 
     def _overlap(self, cfg: ModelProfileConfig, spec: ModelField, model: str, ctx: RunContext) -> UnitOutput:
-        from pnyx.population.self_other_overlap import load_pairs, self_other_overlap
+        from pnyx.population.self_other_overlap import latent_soo, load_pairs, self_other_overlap
 
         built = ctx.model(spec, "focal").model
+        pairs = load_pairs(cfg.overlap_pairs)
         try:
-            estimates = self_other_overlap(built, load_pairs(cfg.overlap_pairs), cfg.overlap_layers, seed=cfg.seed)
+            estimates = self_other_overlap(built, pairs, cfg.overlap_layers, seed=cfg.seed)
         except PnyxError as e:
             if "transformers backend" not in str(e):
                 raise
             return UnitOutput(_rows(model, {"self_other_distance": Estimate.undefined()}),
                               {"notes": [{"note": f"{model}: self-other overlap not measured ({e})"}]})
+        latent, skipped = latent_soo(built, pairs, seed=cfg.seed)
         notes = [EMBEDDED_NOTE] if model_identity(built).startswith(IDENTITY_PREFIX) else []
-        return UnitOutput(_rows(model, {f"self_other_distance@{layer}": e for layer, e in estimates.items()}),
-                          {"notes": [{"note": n} for n in notes]})
+        if skipped:
+            notes.append(f"{model}: latent_soo left out {skipped} of {len(pairs)} prompt pairs whose two prompts "
+                         f"tokenize to different lengths")
+        quantities = {"latent_soo": latent, **{f"self_other_distance@{layer}": e for layer, e in estimates.items()}}
+        return UnitOutput(_rows(model, quantities), {"notes": [{"note": n} for n in notes]})
 
     def _probe(self, cfg: ModelProfileConfig, part: str, spec: ModelField, model: str, ctx: RunContext) -> UnitOutput:
         """The presupposition or constraint probe on the focal model; its per-item rows as records."""

@@ -1,20 +1,28 @@
 """Self-other overlap (SOO) of an open-weights model (Carauleanu et al. 2024, arXiv:2412.16325).
 
 A prompt pair differs only in whom one sentence refers to: the model itself
-(``yourself``) or another agent (a name). Forward hooks capture the output of one
-module (by default ``self_attn.o_proj``, the module whose output the paper's LLM
-experiments compare, in its "LLM experimental setup") in chosen decoder layers while the model reads each prompt, rendered as
-a user turn of its chat template.
+(``yourself``) or another agent (a name), as the authors' pairs do ("You want to steal
+..." / "Bob wants to steal ..."). Forward hooks capture module outputs while the model
+reads each prompt.
 
-The overlap follows the paper's definition (its "Self-Other Overlap fine-tuning"
-method, the SOO loss D(A_self, A_other), taken as a mean squared error for the
-LLMs): the mean squared error between the self-referencing and the
-other-referencing activations, per layer; 0 means the model represents the two
-prompts identically, and SOO fine-tuning lowers it. Which token positions are
-compared is pnyx's choice, as the two prompts may tokenize to different lengths:
-the activation at the prompt's last token (the one from which the model starts its
-reply), so every pair is compared at one aligned position. The per-layer value is
-the mean over pairs, with a percentile bootstrap interval over pairs.
+Two measures:
+
+* :func:`latent_soo` is the authors' latent SOO, as their code computes it
+  (``agencyenterprise/SOO-Honest-AI``, ``LLM experiments/measure_mse.py``,
+  ``calculate_layerwise_mse``): each prompt read as plain text, the outputs of every
+  linear module of the network (LoRA's own excluded, so an adapted module counts by its base
+  layer, as in their code; the output head included)
+  captured over all token positions, the mean squared error between the self and the
+  other output of each module, averaged over modules, then over pairs. It needs the two
+  prompts of a pair to tokenize to the same length, as the authors' pairs do; pairs that
+  do not are left out and counted.
+* :func:`self_other_overlap` is pnyx's per-layer variant (``self_other_distance``): the
+  mean squared error between the self and the other output of one module per chosen
+  decoder layer, at each prompt's last token (so pairs of any token length are
+  compared at one aligned position), the prompt rendered as a user turn of the chat
+  template. 0 means the model represents the two prompts identically at that layer.
+
+Both are means over pairs with a percentile bootstrap interval over pairs.
 
 Pairs come from :func:`generate_pairs` (shipped as ``self_other_pairs.jsonl`` beside
 this module) or a user's JSONL file in the same form: one object a line with
@@ -30,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from pnyx.errors import PnyxError
 from pnyx.files import json_lines, read_text
@@ -233,3 +242,36 @@ def self_other_overlap(model, pairs: list[PromptPair], layers: list[int] | None 
     distances = pair_distances(network, tokenizer, pairs, layers, module)
     ones = np.ones(len(pairs))
     return {layer: bootstrap_ratio(distances[:, i], ones, seed=seed) for i, layer in enumerate(layers)}
+
+
+def latent_soo(model, pairs: list[PromptPair], *, seed: int = 0) -> tuple[Estimate, int]:
+    """The authors' latent SOO (see the module docstring) of a transformers-backend ``model``
+    on the ``pairs`` whose two prompts tokenize to the same length: ``(mean over those pairs
+    with a bootstrap interval seeded by seed, number of pairs left out)``; undefined when
+    no pair qualifies."""
+    network, tokenizer = causal_lm(model)
+    device = next(network.parameters()).device
+    linears = [(name, module) for name, module in network.named_modules()
+               if isinstance(module, torch.nn.Linear) and "lora_" not in name]
+    values, skipped = [], 0
+    with torch.inference_mode():
+        for pair in pairs:
+            encoded = [tokenizer(text, return_tensors="pt").to(device) for text in (pair.self, pair.other)]
+            if encoded[0]["input_ids"].shape != encoded[1]["input_ids"].shape:
+                skipped += 1
+                continue
+            outputs = []
+            for batch in encoded:
+                captured: list[torch.Tensor] = []
+                handles = [module.register_forward_hook(lambda _m, _i, out: captured.append(out.float()))
+                           for _, module in linears]
+                try:
+                    network(**batch, use_cache=False)
+                finally:
+                    for handle in handles:
+                        handle.remove()
+                outputs.append(captured)
+            values.append(float(np.mean([F.mse_loss(a, b).item() for a, b in zip(*outputs)])))
+    if not values:
+        return Estimate.undefined(), skipped
+    return bootstrap_ratio(np.array(values), np.ones(len(values)), seed=seed), skipped

@@ -15,7 +15,15 @@ KL divergence of the adapted model's next-token distribution at each training
 prompt's last token from the frozen original's (the same network with adapters
 disabled), so the adapters may move the representation but not what the model
 would say next (``kl_weight=0`` drops the term, and with it the full forward passes
-it needs). Training runs on a fixed sequence of batches drawn from ``seed``
+it needs). The authors' own script differs (``agencyenterprise/SOO-Honest-AI``,
+``LLM experiments/soo_fine_tune.py``, ``train_model``): its loss is the KL divergence
+between the output distributions of the other and the self prompt at every position of
+the two prompts padded to 128 tokens, with no preservation term, on LoRA adapters of
+rank 8 (alpha 32, dropout 0.2) at the model's default target modules, AdamW at 5e-5 for
+20 epochs. pnyx's loss acts on the activations its overlap measures instead, at one
+aligned position, so pairs of any length train. The held-out pairs are measured with
+both overlaps, pnyx's per layer and the authors' ``latent_soo``, before and after.
+Training runs on a fixed sequence of batches drawn from ``seed``
 inside a forked torch random state, so the caller's random state is untouched.
 Needs ``peft`` (extra ``soo``).
 """
@@ -32,7 +40,8 @@ import torch.nn.functional as F
 
 from pnyx.errors import PnyxError
 from pnyx.population.self_other_overlap import (DEFAULT_MODULE, PromptPair, causal_lm, check_layers,
-                                                decoder_layers, default_layers, last_token_states, pair_distances)
+                                                decoder_layers, default_layers, last_token_states, latent_soo,
+                                                pair_distances)
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,9 @@ class SOOResult:
     before: list[float]
     after: list[float]
     history: list[dict] = field(default_factory=list)
+    #: The authors' latent SOO on the held-out pairs of equal token length, before and after.
+    latent_before: float | None = None
+    latent_after: float | None = None
 
 
 def finetune(model, train: list[PromptPair], held_out: list[PromptPair], settings: SOOTraining = SOOTraining(),
@@ -81,6 +93,7 @@ def finetune(model, train: list[PromptPair], held_out: list[PromptPair], setting
     layers = list(settings.layers) if settings.layers is not None else default_layers(len(decoder_layers(network)))
     layers = check_layers(network, layers, settings.module)
     before = pair_distances(network, tokenizer, held_out, layers, settings.module).mean(axis=0)
+    latent_before = latent_soo(model, held_out)[0].value
     rng = np.random.default_rng(settings.seed)
     history = []
     with torch.random.fork_rng(devices=[]):
@@ -110,9 +123,10 @@ def finetune(model, train: list[PromptPair], held_out: list[PromptPair], setting
             history.append({"step": step, "loss": loss.item(), "soo": soo.item(), "kl": kl.item()})
         adapted.eval()
     after = pair_distances(adapted, tokenizer, held_out, layers, settings.module).mean(axis=0)
+    latent_after = latent_soo(model, held_out)[0].value
     if out is not None:
         adapted.save_pretrained(str(out))
-    return SOOResult(layers, before.tolist(), after.tolist(), history)
+    return SOOResult(layers, before.tolist(), after.tolist(), history, latent_before, latent_after)
 
 
 def finetune_to_folder(model_spec: str, out: str | Path, settings: SOOTraining = SOOTraining(), *,

@@ -3,10 +3,12 @@
 import json
 
 import pytest
+import torch
 
 from pnyx.agents.llm.registry import MODELS
 from pnyx.errors import PnyxError
 from pnyx.population import self_other_overlap as soo
+from pnyx.stats import Estimate
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +105,7 @@ def test_finetuning_lowers_the_overlap_on_held_out_pairs(tmp_path):
     assert result.before[0] == pytest.approx(0.00641, rel=0.05)
     assert result.after[0] < result.before[0] / 10
     assert len(result.history) == 20 and result.history[-1]["soo"] < result.history[0]["soo"]
+    assert result.latent_before > 0 and result.latent_after > 0  # the authors' measure, recorded beside pnyx's
 
     adapted = MODELS.make(f"embedded(adapter='{tmp_path / 'adapter'}', threads=1)")
     assert adapted.name.startswith("embedded:") and f"(adapter={tmp_path / 'adapter'}@" in adapted.name
@@ -126,3 +129,30 @@ def test_a_missing_adapter_folder_is_a_one_line_error(tmp_path):
     pytest.importorskip("peft")
     with pytest.raises(PnyxError, match="has no adapter_config.json"):
         MODELS.make(f"embedded(adapter='{tmp_path}')")
+
+
+def test_latent_soo_follows_the_authors_measure(embedded):
+    network, tokenizer = soo.causal_lm(embedded)
+    pairs = soo.load_pairs()
+    same_length = [p for p in pairs if len(tokenizer(p.self)["input_ids"]) == len(tokenizer(p.other)["input_ids"])]
+    other_length = [p for p in pairs if p not in same_length]
+    assert same_length and other_length
+    identical = [soo.PromptPair("same", "t", p.self, p.self) for p in same_length[:2]]
+    assert soo.latent_soo(embedded, identical) == (Estimate(0.0, 0.0, 0.0, 2), 0)
+    undefined, skipped = soo.latent_soo(embedded, other_length[:3])
+    assert undefined.value is None and skipped == 3
+    one, skipped = soo.latent_soo(embedded, [same_length[0], other_length[0]])
+    assert skipped == 1 and one.value > 0 and one.n == 1
+    # the mean over every linear module (LoRA's excluded, the output head included) of the full-sequence MSE
+    outputs = []
+    for text in (same_length[0].self, same_length[0].other):
+        captured = {}
+        handles = [module.register_forward_hook(lambda _m, _i, out, name=name: captured.setdefault(name, out.float()))
+                   for name, module in network.named_modules() if isinstance(module, torch.nn.Linear)]
+        with torch.inference_mode():
+            network(**tokenizer(text, return_tensors="pt"), use_cache=False)
+        for handle in handles:
+            handle.remove()
+        outputs.append(captured)
+    by_module = [((outputs[0][name] - outputs[1][name]) ** 2).mean().item() for name in outputs[0]]
+    assert "lm_head" in outputs[0] and one.value == pytest.approx(sum(by_module) / len(by_module), rel=1e-5)
