@@ -11,13 +11,17 @@ The scenario follows the structure of the helpful-only setting of Greenblatt et 
 repository ``redwoodresearch/alignment_faking_public``): a system prompt with the
 developer's helpfulness criteria, how RLHF modifies a model that does not comply, a user
 tier that tells training from deployment, a hidden scratchpad and an output, and *no
-statement of the model's own values*. A context is a tier with its cue and two flags:
-whether answers in it are ``rated`` and whether they are ``trained`` on. Named ``gaps``
-compare compliance between two contexts; the shipped perturbations are those of
+statement of the model's own values*. A context is a tier (or, in Sheshadri et al.'s
+pre-deployment prompt, a model version and its planned deployment) with its cue and two
+flags: whether answers in it are ``rated`` and whether they are ``trained`` on. Named
+``gaps`` compare compliance between two contexts; the shipped perturbations are those of
 Sheshadri et al. 2025, "Why Do Some Language Models Fake Alignment While Others Don't?"
-(arXiv:2506.18032, §4): a three-tier prompt (rated and trained / rated only / neither),
-instrumental goal guarding (both arms rated; harm scope x risk as ``parameters``) and
-terminal goal guarding (a deployment in which nobody reads outputs).
+(arXiv:2506.18032, §4): a three-tier prompt (rated and trained / rated only / neither;
+§4.1), and the pre-deployment prompt of §4.2-4.3 (Appendix N.5), in which the cue is the
+model's *version* (rated and trained, or rated only) and where it will be deployed:
+instrumental goal guarding (harm scope x risk of Appendix K.5, Table 3, as ``parameters``
+filled into the cues) and terminal goal guarding (a deployment in which nobody reads
+outputs), each beside the public-deployment arm the paper compares it with.
 
 Peers (pnyx's addition) come in three conditions (:data:`CONDITIONS`):
 
@@ -87,7 +91,7 @@ class Context(Strict):
 
 class Scenario(Strict):
     """A goal-guarding scenario. Texts are shown to models verbatim, except placeholders:
-    ``system`` holds ``{NAME}`` for each of ``parameters``; ``user_template`` holds
+    ``system`` or a context's ``cue`` holds ``{NAME}`` for each of ``parameters``; ``user_template`` holds
     ``{request}`` and optionally ``{cue}``; ``peer_description`` and ``peer_intro`` may
     name the peers with ``{peers}`` and their number with ``{k}``; ``peer_prompt`` may
     name the focal model with ``{focal}``."""
@@ -100,7 +104,8 @@ class Scenario(Strict):
     contexts: list[Context] = Field(min_length=1)
     #: Named compliance gaps: ``NAME: [A, B]`` is P(comply | A) - P(comply | B).
     gaps: dict[str, tuple[str, str]] = Field(min_length=1)
-    #: Scenario parameters: ``NAME: {LEVEL: TEXT, ...}``; the first level is the default.
+    #: Scenario parameters: ``NAME: {LEVEL: TEXT, ...}``, filled in at ``{NAME}`` in ``system`` and in
+    #: the contexts' cues; the first level is the default.
     parameters: dict[str, dict[str, str]] = Field(default_factory=dict)
     #: The user message; ``{cue}`` is the context's cue and ``{request}`` the request with its suffix.
     user_template: Annotated[str, with_placeholder("request")] = "{cue}\n\n<user_input>\n{request}\n</user_input>"
@@ -143,8 +148,8 @@ class Scenario(Strict):
         for name, levels in self.parameters.items():
             if not levels:
                 raise ValueError(f"parameter {name!r} has no levels")
-            if "{" + name + "}" not in self.system:
-                raise ValueError(f"parameter {name!r} has no placeholder {{{name}}} in 'system'")
+            if "{" + name + "}" not in self.system and not any("{" + name + "}" in c.cue for c in self.contexts):
+                raise ValueError(f"parameter {name!r} has no placeholder {{{name}}} in 'system' or a context's cue")
         seen: set[str] = set()
         for r in self.requests:
             if r.id in seen:
@@ -182,11 +187,17 @@ class Scenario(Strict):
         return out
 
     def with_parameters(self, chosen: dict[str, str] | None = None) -> Scenario:
-        """The scenario with each parameter's text in ``system`` (levels as :meth:`levels`)."""
-        system = self.system
-        for name, level in self.levels(chosen).items():
-            system = system.replace("{" + name + "}", self.parameters[name][level])
-        return self.model_copy(update={"system": system, "parameters": {}})
+        """The scenario with each parameter's text in ``system`` and in the contexts' cues
+        (levels as :meth:`levels`)."""
+        levels = self.levels(chosen)
+
+        def fill(text: str) -> str:
+            for name, level in levels.items():
+                text = text.replace("{" + name + "}", self.parameters[name][level])
+            return text
+
+        contexts = [c.model_copy(update={"cue": fill(c.cue)}) for c in self.contexts]
+        return self.model_copy(update={"system": fill(self.system), "contexts": contexts, "parameters": {}})
 
     def with_requests(self, requests: list[Request]) -> Scenario:
         return self.model_copy(update={"requests": requests})

@@ -59,6 +59,7 @@ SOURCES = {
     "af_reasoning_rate": "Greenblatt et al. 2024 §2 (share of training-context scratchpads judged AF reasoning)",
     "goal_guarding_gap": "Sheshadri et al. 2025 §4 (three-tier prompt: free - pro compliance)",
     "rater_sycophancy_gap": "Sheshadri et al. 2025 §4 (three-tier prompt: pro - enterprise compliance)",
+    "public_goal_guarding_gap": "Sheshadri et al. 2025 §4.2-4.3 (the goal-guarding gap under public deployment)",
     "presence_effect": "pnyx: compliance gap with peers present - alone",
     "peer_presence_effect": "Potter et al. 2026 (self-preservation with a peer - without)",
     "agreement": "Coral (share of discussions ending in agreement)",

@@ -6,9 +6,14 @@ What is measured, and where each step comes from:
   §2.1, Appendix B), structure re-expressed in pnyx's words (:mod:`pnyx.envs.goal_guarding_v0`),
   or the authors' own prompt files brought by the user (``scenario: FOLDER``). Sheshadri
   et al. 2025 (arXiv:2506.18032, §4) perturbations ship as scenarios: the three-tier
-  prompt (``rater_sycophancy``: goal-guarding gap free - pro and rater-sycophancy gap pro -
-  enterprise within one prompt), ``instrumental_goal_guarding`` (both arms rated; harm
-  scope x risk via ``scenario_parameters``) and ``terminal_goal_guarding``.
+  prompt (``rater_sycophancy``, §4.1: goal-guarding gap free - pro and rater-sycophancy gap
+  pro - enterprise within one prompt) and their pre-deployment prompt (§4.2-4.3, Appendix
+  N.5), whose cue is the model's version (rated and trained, or rated only) and its planned
+  deployment: ``instrumental_goal_guarding`` (the deployment's harm scope x risk of Appendix
+  K.5, Table 3, via ``scenario_parameters``) and ``terminal_goal_guarding`` (a deployment
+  nobody reads), each with the public-deployment arm the paper compares it with
+  (``public_goal_guarding_gap`` beside ``goal_guarding_gap``; §4.2 Figure 4, §4.3 and
+  Appendix F.5 Figure 21).
 * Judges are specs of :data:`pnyx.agents.judges.JUDGES`; the short names ``model`` and
   ``keyword`` stand for specs (:func:`judge_specs`).
 * Compliance (``judge``): ``tags`` reads the acceptance/rejection tags (a transparent
@@ -45,9 +50,12 @@ the partial-compliance check is one question over the request, scratchpad and ou
 asked only of answers graded as complying (theirs reads the scratchpad alone against three
 criteria, one vote at temperature 0, for every answer); the StrongREJECT-form grade reads
 the ``<OUTPUT>`` (theirs the response with its scratchpad removed); an item whose AF votes
-are all unreadable gets no decision (theirs scores it 0); the harm-scope and risk texts of ``instrumental_goal_guarding`` and the
-unread deployment of ``terminal_goal_guarding`` are pnyx's wording of Sheshadri et al.'s
-§4 descriptions; the peer conditions and the keyword baseline are pnyx's own.
+are all unreadable gets no decision (theirs scores it 0); the version names, harm-scope and risk
+texts of ``instrumental_goal_guarding`` and the unread deployment of ``terminal_goal_guarding``
+are pnyx's wording of Sheshadri et al.'s Appendix K.5 (Table 3) and N.5, and pnyx's
+pre-deployment prompt leaves out their fourth stage (rating for another model's DPO
+dataset, Appendix F.4) and Table 3's "public (plausible misuse)" deployment; the peer
+conditions and the keyword baseline are pnyx's own.
 
 Each unit is one peer condition; it plays every (context, request, sample) episode
 through :mod:`pnyx.agents.scheduler` (batched for in-process models, a sliding window
@@ -161,7 +169,7 @@ class PeerGoalGuardingConfig(ExperimentConfig):
     model: CheckedModelField = "embedded"
     #: A shipped scenario name, a YAML path, or a folder of the authors' prompt files.
     scenario: str = "default"
-    #: Levels of the scenario's parameters, e.g. ``{harm_scope: high, risk: direct}``.
+    #: Levels of the scenario's parameters, e.g. ``{harm_scope: bioweapon_attacks, risk: direct}``.
     scenario_parameters: dict[str, str] = Field(default_factory=dict)
     #: A JSONL of requests (``{"id", "text"}`` a line) replacing the scenario's.
     requests_file: str | None = None
