@@ -89,6 +89,22 @@ def json_lines(lines: Iterable[str], where: str) -> Iterator[tuple[int, Any]]:
             yield lineno, value
 
 
+def read_string_records(path: str | Path, what: str, fields: tuple[str, ...]) -> list[dict[str, str]]:
+    """The JSON Lines file ``path`` as records of the non-empty string ``fields`` (one object a
+    line; other keys ignored); a bad line is a one-line error naming ``file:line`` and the
+    fields it lacks, and a file without records is one too."""
+    records = []
+    for lineno, obj in json_lines(read_text(path, what).split("\n"), str(path)):
+        record = {name: obj.get(name) if isinstance(obj, dict) else None for name in fields}
+        bad = [name for name, value in record.items() if not isinstance(value, str) or not value.strip()]
+        if bad:
+            raise PnyxError(f"{path}:{lineno}: needs non-empty strings {', '.join(bad)}")
+        records.append(record)
+    if not records:
+        raise PnyxError(f"{what} holds no records")
+    return records
+
+
 def read_json(path: str | Path, what: str, expected: type | None = dict, limit: int = MAX_FILE_BYTES) -> Any:
     """The JSON document in the regular file ``path`` (as :func:`parse_json`)."""
     return parse_json(read_text(path, what, limit), what, expected)

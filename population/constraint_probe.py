@@ -25,8 +25,7 @@ import numpy as np
 from pnyx.agents.judges.compliance import RefusalPhraseJudge
 from pnyx.agents.judges.protocol import Answer
 from pnyx.agents.llm.protocol import LanguageModel, complete
-from pnyx.errors import PnyxError
-from pnyx.files import json_lines, read_text
+from pnyx.files import read_string_records
 from pnyx.stats import Estimate, wilson
 
 REQUESTS_FILE = Path(__file__).with_name("constraint_requests.jsonl")
@@ -43,19 +42,10 @@ class ConstraintRequest:
 
 def load_requests(path: str | Path | None = None) -> list[ConstraintRequest]:
     """The requests in the JSONL file ``path`` (the shipped file when None); a bad line is a
-    one-line :class:`PnyxError` naming ``file:line``."""
+    one-line :class:`~pnyx.errors.PnyxError` naming ``file:line``."""
     path = Path(path) if path is not None else REQUESTS_FILE
-    what = f"constraint request file {str(path)!r}"
-    requests = []
-    for lineno, obj in json_lines(read_text(path, what).split("\n"), str(path)):
-        fields = {name: obj.get(name) if isinstance(obj, dict) else None for name in ("id", "request", "constraint")}
-        bad = [name for name, value in fields.items() if not isinstance(value, str) or not value.strip()]
-        if bad:
-            raise PnyxError(f"{path}:{lineno}: needs non-empty strings {', '.join(bad)}")
-        requests.append(ConstraintRequest(**fields))
-    if not requests:
-        raise PnyxError(f"{what} holds no requests")
-    return requests
+    records = read_string_records(path, f"constraint request file {str(path)!r}", ("id", "request", "constraint"))
+    return [ConstraintRequest(**record) for record in records]
 
 
 def paired_difference(a, b, *, n_boot: int = 2000, seed: int = 0, confidence: float = 0.95) -> Estimate:

@@ -28,8 +28,7 @@ from pathlib import Path
 
 from pnyx.agents.llm.protocol import LanguageModel, complete
 from pnyx.envs.tasks import CAPITALS, NOT_CAPITALS, SYMBOLS
-from pnyx.errors import PnyxError
-from pnyx.files import json_lines, read_text
+from pnyx.files import read_string_records
 from pnyx.stats import Estimate, wilson
 
 #: Words that say a loaded question's premise is wrong, matched in lower case.
@@ -62,20 +61,11 @@ def generate_items() -> list[PresuppositionItem]:
 
 def load_items(path: str | Path | None = None) -> list[PresuppositionItem]:
     """The items in the JSONL file ``path`` (generated ones when None); a bad line is a
-    one-line :class:`PnyxError` naming ``file:line``."""
+    one-line :class:`~pnyx.errors.PnyxError` naming ``file:line``."""
     if path is None:
         return generate_items()
-    what = f"presupposition item file {str(path)!r}"
-    items = []
-    for lineno, obj in json_lines(read_text(path, what).split("\n"), str(path)):
-        fields = {name: obj.get(name) if isinstance(obj, dict) else None for name in ("id", "probe", "answer", "loaded")}
-        bad = [name for name, value in fields.items() if not isinstance(value, str) or not value.strip()]
-        if bad:
-            raise PnyxError(f"{path}:{lineno}: needs non-empty strings {', '.join(bad)}")
-        items.append(PresuppositionItem(**fields))
-    if not items:
-        raise PnyxError(f"{what} holds no items")
-    return items
+    records = read_string_records(path, f"presupposition item file {str(path)!r}", ("id", "probe", "answer", "loaded"))
+    return [PresuppositionItem(**record) for record in records]
 
 
 def names(reply: str, answer: str) -> bool:

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from pnyx.errors import PnyxError
-from pnyx.files import json_lines, read_text
+from pnyx.files import read_string_records
 from pnyx.stats import Estimate, bootstrap_ratio
 
 #: The shipped pairs, written by :func:`generate_pairs`.
@@ -91,15 +91,7 @@ def load_pairs(path: str | Path | None = None) -> list[PromptPair]:
     one-line :class:`PnyxError` naming ``file:line``."""
     path = Path(path) if path is not None else PAIRS_FILE
     what = f"prompt pair file {str(path)!r}"
-    pairs = []
-    for lineno, obj in json_lines(read_text(path, what).split("\n"), str(path)):
-        fields = {name: obj.get(name) if isinstance(obj, dict) else None for name in ("key", "template", "self", "other")}
-        bad = [name for name, value in fields.items() if not isinstance(value, str) or not value.strip()]
-        if bad:
-            raise PnyxError(f"{path}:{lineno}: needs non-empty strings {', '.join(bad)}")
-        pairs.append(PromptPair(**fields))
-    if not pairs:
-        raise PnyxError(f"{what} holds no pairs")
+    pairs = [PromptPair(**record) for record in read_string_records(path, what, ("key", "template", "self", "other"))]
     keys = [p.key for p in pairs]
     duplicate = next((k for k in keys if keys.count(k) > 1), None)
     if duplicate is not None:

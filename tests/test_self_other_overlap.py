@@ -50,7 +50,7 @@ def test_a_users_file_in_the_same_form(tmp_path):
     with pytest.raises(PnyxError, match=r"pairs.jsonl:1: needs non-empty strings other"):
         soo.load_pairs(path)
     path.write_text("")
-    with pytest.raises(PnyxError, match="holds no pairs"):
+    with pytest.raises(PnyxError, match="holds no records"):
         soo.load_pairs(path)
 
 
