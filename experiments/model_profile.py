@@ -98,6 +98,25 @@ class ModelProfileConfig(ExperimentConfig):
     probe_max_tokens: int = Field(128, ge=1, le=100_000)
 
     @model_validator(mode="after")
+    def _readable_files(self, info: ValidationInfo):
+        """The user's pair, item and request files read before anything runs."""
+        if not builds_specs(info):
+            return self
+        from pnyx.population.constraint_probe import load_requests
+        from pnyx.population.presupposition_probe import load_items
+        from pnyx.population.self_other_overlap import load_pairs
+
+        for part, path, load in (("overlap", self.overlap_pairs, load_pairs),
+                                 ("presuppositions", self.presupposition_items, load_items),
+                                 ("constraints", self.constraint_requests, load_requests)):
+            if path is not None and part in self.parts:
+                try:
+                    load(path)
+                except PnyxError as e:
+                    raise ValueError(str(e)) from None
+        return self
+
+    @model_validator(mode="after")
     def _valid_parts(self, info: ValidationInfo):
         for index in range(len(self.profiled())):
             for part in self.parts:

@@ -197,3 +197,16 @@ def test_probe_files_with_a_bad_line_are_one_line(tmp_path):
         load_items(bad)
     with pytest.raises(PnyxError, match=r"bad.jsonl:1: needs non-empty strings request, constraint"):
         load_requests(bad)
+
+
+@pytest.mark.parametrize("field, part", [("overlap_pairs", "overlap"), ("presupposition_items", "presuppositions"),
+                                         ("constraint_requests", "constraints")])
+def test_a_bad_probe_file_is_refused_before_anything_is_written(tmp_path, capsys, field, part):
+    from pnyx.experiments.cli import main
+
+    (tmp_path / "bad.jsonl").write_text('{"id": 3}\n')
+    out = tmp_path / "run"
+    assert main(["run", "model-profile", "--quick", "--set", f"parts=[{part}]", "--set",
+                 f"{field}={tmp_path / 'bad.jsonl'}", "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.jsonl:1: needs non-empty strings" in err and not out.exists()
