@@ -16,8 +16,12 @@ and the defaults are the four columns of the paper's Table 2 (steps 1-4).
 
 The means run over every round of every episode in the batch (pnyx's reduction). Weis
 et al. take their A2C from Meulemans et al. 2025a ("Multi-agent cooperation through
-learning-aware policy gradients"), appendix A. A loss summed over an episode's T rounds
-and averaged over episodes is this loss times T: the same direction, but T times the
+learning-aware policy gradients"), appendix A. Their appendix A.3.2 says "the model
+parameters are updated to minimize the combined policy gradient and value estimation
+loss" with coefficients c_v and c_e; the formula was lost in the text copy of the paper
+pnyx could read, and no copy of Meulemans et al.'s appendix A was found, so whether the
+loss sums or averages over rounds is unconfirmed. A loss summed over an episode's T
+rounds and averaged over episodes is this loss times T: the same direction, but T times the
 gradient norm, so the clip at ``grad_clip`` binds once the per-round mean gradient
 exceeds ``grad_clip / T`` (0.01 at the paper's T = 100 and clip 1) instead of
 ``grad_clip``; apart from clipping (and ``adam_eps``) Adam's steps do not depend on the

@@ -80,6 +80,13 @@ class PPIConfig(BaseModel):
     rollouts: int = Field(8, gt=0, description="rollouts per candidate action (pnyx's choice)")
     gamma: float = Field(0.99, ge=0, le=1, description="discount of the rollout return (pnyx's choice)")
 
+    def changed_from_paper(self) -> list[str]:
+        """``name value`` of each training or acting setting the paper gives (appendix A.3.1)
+        that differs here, for a figure's scale line (phases and dataset sizes are the scale)."""
+        paper = PPIConfig()
+        return [f"{k} {getattr(self, k):g}" for k in ("epochs", "batch", "lr", "weight_decay", "grad_clip", "beta",
+                                                      "horizon") if getattr(self, k) != getattr(paper, k)]
+
 
 class SequenceModel(nn.Module):
     """The PPI sequence model: embeddings per modality -> GRU -> Swish -> a head per modality;
@@ -103,16 +110,17 @@ class SequenceModel(nn.Module):
 
     def embed_z(self, z: torch.Tensor) -> torch.Tensor:
         """The z token of an ``opponent_id`` model."""
+        z = z.to(self.prefix.weight.dtype)
         return self.prefix(learner_flagged(z) if self.learner_flag else z)
 
     def embed_obs(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.obs(F.one_hot(codes, CODES).float())
+        return self.obs(F.one_hot(codes, CODES).to(self.obs.weight.dtype))
 
     def embed_action(self, actions: torch.Tensor) -> torch.Tensor:
-        return self.action(F.one_hot(actions, 2).float())
+        return self.action(F.one_hot(actions, 2).to(self.action.weight.dtype))
 
     def embed_reward(self, rewards: torch.Tensor) -> torch.Tensor:
-        return self.reward(rewards.unsqueeze(-1))
+        return self.reward(rewards.unsqueeze(-1).to(self.reward.weight.dtype))
 
     def run(self, tokens: torch.Tensor, state: torch.Tensor | None):
         """Feed embedded tokens (L, n, embed) -> Swish outputs (L, n, hidden) and the GRU state."""

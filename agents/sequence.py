@@ -8,10 +8,16 @@ their own; both follow from the observation code and the payoffs, so the network
 them and take only the code.
 
 The GRU follows appendix A.3.1 (the PPI model's configuration, which A.3.2 gives A2C
-too) by default: ``embedding="shared"`` maps the one-hot observation code, the one-hot
-previous action (all zeros in the first round, pnyx's choice: there is none) and the
-scalar previous reward each through its own linear layer into one ``embed``-dimensional
-space (32 in the paper), where they are added, so the GRU input is ``embed`` wide; with
+too: "a GRU-based sequence model with the same configuration as for the PPI agents") by
+default: ``embedding="shared"`` maps the one-hot observation code, the one-hot previous
+action (all zeros in the first round, pnyx's choice: there is none) and the scalar
+previous reward each through its own linear layer into one ``embed``-dimensional space
+(32 in the paper), where they are added, so the GRU input is ``embed`` wide. A.3.1,
+"Sequence Model Architecture", says the inputs "are processed via modality-specific
+linear layers to project them into a shared 32-dimensional embedding space"; it does not
+say how a round's three embeddings enter the GRU. The PPI model feeds each as a token of
+its own (:mod:`pnyx.agents.ppi`); for A2C's one step per round, adding them is pnyx's
+reading. With
 ``swish`` (the default) the heads read the Swish (SiLU) of the GRU state. pnyx's earlier
 network is kept under its own name: ``embedding="concat"`` embeds the three inputs
 separately (a lookup table for code and action, the action's third row the first round's

@@ -31,8 +31,9 @@ Its final learners are saved beside it as ``learner<i>.pt``, player specs for to
 (a PPI learner as its improved policy).
 The summary gives every final metric (a rate) as the mean across seeds with its Student-t
 95% interval clipped to [0, 1] (an Estimate) and the standard deviation across seeds.
-With ``snapshots``, an A2C learner's evaluation episodes at those iterations are kept
-too (its cooperation per round against each evaluation partner, for Figure 3).
+With ``snapshots`` (A2C updates) and ``ppi_snapshots`` (PPI phases), a learner's
+evaluation episodes at those points are kept too (its cooperation per round against each
+evaluation partner, for Figure 3; the paper shows PPI at phase 8, A2C at update 70k).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ from pnyx.errors import PnyxError
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Summary, Unit, UnitOutput
 from pnyx.experiments.figures import condition_panels, interval_line
 from pnyx.paths import simple_name
-from pnyx.population.learner_runs import (METRICS, LearnerFields, learner_session, model_spec, scale_label, seed_band,
-                                          span, train)
+from pnyx.population.learner_runs import (METRICS, LearnerFields, PPIEvalFields, learner_session, model_spec,
+                                          scale_label, seed_band, span, train)
 from pnyx.population.partners import LEAGUE, LEARNER, PartnerPool
 from pnyx.stats import Estimate, format_estimate, format_number, seed_mean
 
@@ -100,7 +101,7 @@ DEFAULT_CONDITIONS = {
 }
 
 
-class WeisConfig(LearnerFields, ExperimentConfig):
+class WeisConfig(PPIEvalFields, LearnerFields, ExperimentConfig):
     iterations: int = Field(200000, gt=0, description="A2C updates per condition and seed")
     a2c: A2CConfig = A2CConfig()
     ppi: PPIConfig = PPIConfig()
@@ -110,6 +111,9 @@ class WeisConfig(LearnerFields, ExperimentConfig):
     snapshots: list[Annotated[int, Field(ge=0)]] = Field(
         [], description="A2C iterations (0: before training) at which the learners' evaluation episodes are kept: "
         "cooperation per round against each evaluation partner (after Figure 3)")
+    ppi_snapshots: list[Annotated[int, Field(ge=1)]] = Field(
+        [], description="PPI phases (1: the first phase's improved policy) at which the learners' evaluation "
+        "episodes are kept, as snapshots does for A2C (Figure 3: phase 8)")
     league_every: int = Field(1000, gt=0, description="iterations between league snapshots (partner 'league')")
     league_size: int = Field(8, gt=0)
     seed_batch: int = Field(1, ge=1, le=1000, description="A2C seeds trained together as one batched model in "
@@ -208,8 +212,8 @@ class ConditionSummary(BaseModel):
     seed_curves: dict[str, list[CurvePoint]]
     #: The final learners' cooperation per round, by evaluation partner, averaged over seeds.
     within_episode: dict[str, list[float]]
-    #: The same at each ``snapshots`` iteration the condition reached (by iteration, then
-    #: partner), averaged over seeds; absent without snapshots.
+    #: The same at each ``snapshots`` iteration (A2C) or ``ppi_snapshots`` phase (PPI) the
+    #: condition reached (by iteration, then partner), averaged over seeds; absent without.
     snapshots: dict[str, dict[str, list[float]]] = Field(default_factory=dict, exclude_if=lambda v: not v)
 
 
@@ -331,8 +335,9 @@ class WeisIPD(Experiment):
                                                                              else {}), ppi=cfg.ppi,
             partners=PartnerPool.parse(cond.partners).mix, payoffs=cfg.payoffs, rounds=cfg.rounds,
             seed=tuple(int(s) for s in seed.generate_state(4)), learners=cond.learner_count(),
-            pretrain=cond.pretrain, shards=cfg.shards, eval_games=cfg.eval_games,
-            final_eval_games=cfg.final_eval_games, opponent_id=cond.opponent_id,
+            pretrain=cond.pretrain, shards=cfg.shards, eval_games=cfg.ppi_games()[0],
+            final_eval_games=cfg.ppi_games()[1], opponent_id=cond.opponent_id,
+            snapshots=tuple(sorted(set(cfg.ppi_snapshots))),
         )
         with learner_session(cfg, folder) as (log,):
             return PPITrainer(spec, device=cfg.device, checkpoint_dir=folder, on_point=log).run(progress=ctx.progress)
@@ -417,27 +422,35 @@ class WeisIPD(Experiment):
     @staticmethod
     def figure3(cfg: WeisConfig, summary: WeisSummary) -> Figure:
         """After Weis et al. 2026, Figure 3: the learners' cooperation per round against each
-        evaluation partner at the ``snapshots`` iterations, averaged over seeds; one row per
-        condition with snapshots, one column per snapshot iteration. Titled with the scale it
-        ran at (:func:`scale_label`)."""
-        rows = {name: c.snapshots for name, c in summary.conditions.items() if c.snapshots}
-        columns = sorted({int(i) for kept in rows.values() for i in kept})
-        fig = Figure(figsize=(max(7.5, 2.9 * len(columns) + 1), 2.3 * len(rows) + 1.4), layout="constrained")
-        axes = fig.subplots(len(rows), len(columns), sharex=True, sharey=True, squeeze=False)
-        for r, (name, kept) in enumerate(rows.items()):
-            for col, iteration in enumerate(columns):
+        evaluation partner at the snapshot points, averaged over seeds; one row per condition
+        with snapshots, left to right the snapshots any condition of its method reached (A2C
+        updates of ``snapshots``, PPI phases of ``ppi_snapshots``; "not reached" where this
+        one stopped before). Titled with the scale it ran at (:func:`scale_label`)."""
+        rows = {name: c for name, c in summary.conditions.items() if c.snapshots}
+        reached: dict[str, set[int]] = {}
+        for c in rows.values():
+            reached.setdefault(c.method, set()).update(int(i) for i in c.snapshots)
+        points = {name: sorted(reached[c.method]) for name, c in rows.items()}
+        columns = max(len(p) for p in points.values())
+        fig = Figure(figsize=(max(7.5, 2.9 * columns + 1), 2.3 * len(rows) + 1.4), layout="constrained")
+        axes = fig.subplots(len(rows), columns, sharey=True, squeeze=False)
+        for r, (name, c) in enumerate(rows.items()):
+            for col in range(columns):
                 ax = axes[r][col]
-                for j, (partner, coop) in enumerate(kept.get(str(iteration), {}).items()):
+                if col >= len(points[name]):
+                    ax.set_axis_off()
+                    continue
+                point = points[name][col]
+                for j, (partner, coop) in enumerate(c.snapshots.get(str(point), {}).items()):
                     ax.plot(np.arange(1, len(coop) + 1), coop, color=f"C{j}", label=f"vs {partner}")
-                if str(iteration) not in kept:
+                if str(point) not in c.snapshots:
                     ax.text(0.5, 0.5, "not reached", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 ax.set_ylim(-0.02, 1.02)
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-                if r == 0:
-                    ax.set_title(f"iteration {iteration}", fontsize=9)
-                if r == len(rows) - 1:
-                    ax.set_xlabel("round")
-            axes[r][0].set_ylabel(f"{name}\ncooperation", fontsize=9)
+                ax.set_title(f"{'phase' if c.method == 'ppi' else 'iteration'} {point}", fontsize=9)
+                ax.set_xlabel("round", fontsize=8)
+            label = name if len({c.method for c in rows.values()}) == 1 else f"{name} ({c.method})"
+            axes[r][0].set_ylabel(f"{label}\ncooperation", fontsize=9)
         handles = {line.get_label(): line for ax in axes.flat for line in ax.get_lines()}
         fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncols=len(handles), fontsize=8)
         fig.suptitle("After Weis et al. 2026, Figure 3: learners' cooperation within an episode during training "
@@ -499,17 +512,19 @@ class WeisIPD(Experiment):
 
 def _scale(cfg: WeisConfig) -> str:
     """:func:`scale_label` of a run: the paper's scale is 10 seeds of 100-round episodes, each
-    A2C condition 200k updates of at least 2048 episodes (Table 2), PPI 30 phases of 20k."""
+    A2C condition 200k updates of at least 2048 episodes (Table 2), PPI 30 phases of 20k with
+    the paper's PPI settings (a run with others names them)."""
     run = [c for c in cfg.conditions.values() if c.method in cfg.methods]
     a2c = [(c.iterations or cfg.iterations, (c.a2c or cfg.a2c).batch) for c in run if c.method == "a2c"]
     ppi = any(c.method == "ppi" for c in run)
     detail = [f"{cfg.seeds} seed{'s' if cfg.seeds > 1 else ''}", f"{cfg.rounds} rounds"]
     if a2c:
         detail.append(f"A2C {span([i for i, _ in a2c])} updates of {span([b for _, b in a2c])} episodes")
+    changed = cfg.ppi.changed_from_paper() if ppi else []
     if ppi:
-        detail.append(f"PPI {cfg.ppi.phases} phases of {cfg.ppi.episodes} episodes")
+        detail += [f"PPI {cfg.ppi.phases} phases of {cfg.ppi.episodes} episodes", *changed]
     paper = (cfg.seeds >= 10 and cfg.rounds >= 100 and all(i >= 200000 and b >= 2048 for i, b in a2c)
-             and (not ppi or (cfg.ppi.phases >= 30 and cfg.ppi.episodes >= 20000)))
+             and (not ppi or (cfg.ppi.phases >= 30 and cfg.ppi.episodes >= 20000 and not changed)))
     return scale_label(paper, cfg.device, ", ".join(detail))
 
 

@@ -1,38 +1,51 @@
-"""Experiment ``weis-mechanism``: the causal chain of Weis et al. 2026, section 3.2 and appendix B.2 (A2C).
+"""Experiment ``weis-mechanism``: the causal chain of Weis et al. 2026, section 3.2 (PPI) and appendix B.2 (A2C).
 
 "Multi-agent cooperation through in-context co-player inference" (arXiv:2602.16301)
-dissects mixed-pool cooperation into three steps, each its own A2C run with its own
-column of the paper's Table 2 (:data:`pnyx.agents.a2c.BEST_RESPONSE`, ``EXPLOITER``,
-``MUTUAL_SHAPING``):
+dissects mixed-pool cooperation into three steps, run here with either learning method
+(``methods``): A2C, each step with its own column of the paper's Table 2
+(:data:`pnyx.agents.a2c.BEST_RESPONSE`, ``EXPLOITER``, ``MUTUAL_SHAPING``), and predictive
+policy improvement (PPI, :mod:`pnyx.population.ppi_training`, the ``ppi`` hyperparameters,
+``phases`` per step), the method of the paper's main-text Figure 2:
 
 1. ``best_response`` -- a learner trained against U(0,1) tabular partners becomes an
-   in-context best responder (Figure 4A-B); it is then frozen: the "Fixed-ICL";
-2. ``exploiter`` -- a freshly initialised learner trained only against the frozen
-   Fixed-ICL learns to extort it (Figure 4C-D; the paper's A2C exploiter reaches about
-   1.25 reward per step). The Fixed-ICL's weights never change;
-3. ``mutual`` -- two learners, both initialised from the step-2 exploiter, trained
-   against each other (Figure 4E-F: initially towards cooperation, seed-dependent).
-   The paper does not say whether its two step-3 agents come from one or two step-2
-   runs; pnyx starts both from the unit's one exploiter.
+   in-context best responder (Figures 2A-B and 4A-B); it is then frozen: the "Fixed-ICL";
+2. ``exploiter`` -- a fresh learner trained only against the frozen Fixed-ICL learns to
+   extort it (Figures 2C-D and 4C-D; the paper's exploiter reaches about 0.9 reward per
+   step with PPI, 1.25 with A2C, appendix B.2). The Fixed-ICL never changes: A2C's weights
+   take no update, PPI's model is never retrained (a ``frozen`` learner);
+3. ``mutual`` -- two learners initialised with the step-2 exploiter, trained against each
+   other (Figures 2E-F and 4E-F: towards cooperation). The paper does not say whether its
+   two step-3 agents come from one or two step-2 runs; pnyx starts both from the unit's one
+   exploiter. An A2C learner starts from its weights; a PPI learner, whose model is
+   re-initialised every phase, from its whole dataset (pnyx's reading of "initialize two
+   agents with the extortion policies learned in Step 2" for PPI), so its first phase
+   retrains the exploiter's model before it collects.
 
-One unit per seed runs the three steps in order; every step checkpoints in
-``<dir>/seed<k>/<step>/`` (``dir``: ``checkpoint_dir`` or the runner's ``OUT/work``), so an
-interrupted unit resumes within the step it was in and skips finished steps.
+A fresh PPI learner (step 1, and step 2's exploiter) starts from ``D_0``: U(0,1)
+memory-one agents playing each other (appendix A.3.1); every step runs ``phases`` phases
+(30 in the paper's Figure 2, its x axes). PPI runs ``ppi_seeds`` seeds (Figure 2: 10;
+A2C's Figure 4: 5) and evaluates with ``ppi_eval_games`` and ``ppi_final_eval_games``
+games, as its games cost far more than A2C's. One unit per method and seed runs the three
+steps in order; every step checkpoints in ``<dir>/seed<k>/<step>/`` (A2C) or
+``<dir>/ppi/seed<k>/<step>/`` (``dir``: ``checkpoint_dir`` or the runner's ``OUT/work``),
+so an interrupted unit resumes within the step it was in and skips finished steps.
 
 Measured after step 1: the Fixed-ICL's cooperation per round against tit for tat,
-always-cooperate and always-defect (its final evaluation). After step 2, from
-``final_eval_games`` exploiter-vs-Fixed-ICL episodes: rewards per step of both,
-cooperation and reward per round of both, the exploiter's empirical memory-one behaviour
-and :func:`press_dyson_fit` of it; and cooperation per round of two copies of the
-exploiter, the pair step 3 starts from, before any step-3 update. After step 3:
-cooperation per round of the pair, and cooperation over training
-(``learner_vs_learner_cooperation``). Every step's curve also has both seats' training
-reward per step (``reward``, ``partner_reward``).
+always-cooperate and always-defect (its final evaluation) and its reward per round
+against them (``final_eval_games`` more games). After step 2, from ``final_eval_games``
+exploiter-vs-Fixed-ICL episodes: rewards per step of both, cooperation and reward per
+round of both, the exploiter's empirical memory-one behaviour and :func:`press_dyson_fit`
+of it; cooperation and reward per round of two copies of the exploiter, the pair step 3
+starts from, before any step-3 update. After step 3: cooperation and reward per round of
+the pair, and cooperation over training (``learner_vs_learner_cooperation``). Every
+step's curve also has both seats' training reward per step and cooperation rate.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -41,21 +54,29 @@ from matplotlib.ticker import MaxNLocator
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pnyx.agents.a2c import BEST_RESPONSE, EXPLOITER, MUTUAL_SHAPING, A2CConfig
+from pnyx.agents.ppi import PPIConfig
 from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, Strict, Summary, Unit, UnitOutput
 from pnyx.experiments.figures import condition_panels, interval_line
-from pnyx.population.learner_runs import METRICS, LearnerFields, model_spec, scale_label, seed_band, span, train
+from pnyx.population.learner_runs import (METRICS, LearnerFields, PPIEvalFields, learner_session, model_spec,
+                                          scale_label, seed_band, span, train)
 from pnyx.population.partners import PartnerPool
 from pnyx.stats import Estimate, format_estimate, format_number, seed_mean
 
 STEPS = ("best_response", "exploiter", "mutual")
+METHODS = ("a2c", "ppi")
+#: Training statistics a step's curve keeps besides :data:`METRICS`, where the method reports them.
+CURVE_STATS = ("reward", "partner_reward", "train_cooperation", "partner_cooperation", "entropy", "model_loss")
+#: The evaluation partners of step 1's within-episode measures.
+BEST_RESPONSE_PARTNERS = ("tft", "allc", "alld")
 
 
 class Step(Strict):
-    """One step's training: A2C hyperparameters, iterations and, for step 1 only, the
-    partner pool (None: ``tabular``); steps 2 and 3 meet learners."""
+    """One step's training: A2C hyperparameters and updates, PPI phases, and, for step 1
+    only, the partner pool (None: ``tabular``); steps 2 and 3 meet learners."""
 
     a2c: A2CConfig
-    iterations: int = Field(gt=0)
+    iterations: int = Field(gt=0, description="A2C updates")
+    phases: int | None = Field(None, gt=0, description="PPI phases; None: ppi.phases")
     partners: str | dict[str, float] | None = None
 
     @field_validator("partners")
@@ -66,21 +87,49 @@ class Step(Strict):
         return value
 
 
-class MechanismConfig(LearnerFields, ExperimentConfig):
+class MechanismConfig(PPIEvalFields, LearnerFields, ExperimentConfig):
+    methods: list[Literal["a2c", "ppi"]] = Field(
+        ["a2c", "ppi"], min_length=1, description="learning methods, each running the whole chain per seed "
+        "(PPI: the paper's Figure 2; A2C: Figure 4)")
+    ppi: PPIConfig = Field(PPIConfig(), description="PPI hyperparameters of every step (phases: see each step)")
+    ppi_seeds: int | None = Field(None, ge=1, le=1000, description="PPI's seeds; None: seeds (the paper's Figure 2 "
+                                  "has 10, its A2C Figure 4 has 5)")
     best_response: Step = Step(a2c=BEST_RESPONSE, iterations=50000)
     exploiter: Step = Step(a2c=EXPLOITER, iterations=100000)
     mutual: Step = Step(a2c=MUTUAL_SHAPING, iterations=50000)
 
     @model_validator(mode="after")
     def _batch_fills_shards(self):
+        if len(set(self.methods)) < len(self.methods):
+            raise ValueError(f"methods {self.methods} name a method twice")
         for step in STEPS[1:]:
             if getattr(self, step).partners is not None:
                 raise ValueError(f"step {step!r} meets learners; partners applies to best_response only")
-        for step in STEPS:
-            batch = getattr(self, step).a2c.batch
-            if batch % self.shards:
-                raise ValueError(f"batch {batch} of step {step!r} is not a multiple of shards={self.shards}")
+        if "a2c" in self.methods:
+            for step in STEPS:
+                batch = getattr(self, step).a2c.batch
+                if batch % self.shards:
+                    raise ValueError(f"batch {batch} of step {step!r} is not a multiple of shards={self.shards}")
+        if "ppi" in self.methods:
+            if self.model.kind != "gru":
+                raise ValueError("method ppi needs model kind 'gru'")
+            if self.ppi.episodes % self.shards:
+                raise ValueError(f"ppi.episodes={self.ppi.episodes} is not a multiple of shards={self.shards}")
+            if "league" in PartnerPool.parse(self.best_response.partners or "tabular").mix:
+                raise ValueError("method ppi has no league partners")
         return self
+
+    def phases(self, step: str) -> int:
+        """The PPI phases of ``step``."""
+        return getattr(self, step).phases or self.ppi.phases
+
+    def method_seeds(self, method: str) -> int:
+        """How many seeds ``method`` runs."""
+        return (self.ppi_seeds or self.seeds) if method == "ppi" else self.seeds
+
+    def final_games(self, method: str) -> int:
+        """The games of ``method``'s final evaluations and measures."""
+        return self.ppi_games()[1] if method == "ppi" else self.final_eval_games
 
 
 class PressDysonFit(BaseModel):
@@ -100,7 +149,7 @@ class SeedMeasures(BaseModel):
     the step-3 pair), from ``final_eval_games`` episodes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    #: Whether the Fixed-ICL's weights stayed the same through step 2.
+    #: Whether the Fixed-ICL stayed the same through step 2 (A2C: its weights; PPI: its model).
     fixed_icl_unchanged: bool
     fixed_icl_vs_tft_cooperation: float
     fixed_icl_vs_allc_defection: float
@@ -115,6 +164,8 @@ class SeedMeasures(BaseModel):
     press_dyson: PressDysonFit
     #: The Fixed-ICL's cooperation per round at the end of step 1, by evaluation partner (tft, allc, alld).
     best_response_within_episode: dict[str, list[float]]
+    #: Its reward per round against them, from ``final_eval_games`` further games per partner.
+    best_response_within_episode_reward: dict[str, list[float]] = Field(default_factory=dict)
     #: Cooperation per round, averaged over episodes.
     exploiter_within_episode: list[float]
     fixed_icl_within_episode: list[float]
@@ -123,13 +174,17 @@ class SeedMeasures(BaseModel):
     fixed_icl_within_episode_reward: list[float]
     #: Cooperation per round of two copies of the exploiter, before step-3 training (both seats averaged).
     pre_mutual_within_episode: list[float]
+    #: Their reward per round (both seats averaged).
+    pre_mutual_within_episode_reward: list[float] = Field(default_factory=list)
     mutual_reward: float
     mutual_cooperation: float
     mutual_within_episode: list[float]
+    mutual_within_episode_reward: list[float] = Field(default_factory=list)
 
 
 class CurvePoint(BaseModel):
-    """A point of a step's learning curve; None where undefined (training statistics at iteration 0)."""
+    """A point of a step's learning curve (``iteration``: A2C update or PPI phase); None where
+    undefined (training statistics at iteration 0) or not reported by the method."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     iteration: float
@@ -140,7 +195,12 @@ class CurvePoint(BaseModel):
     reward: float | None
     #: The partner seat's training reward per step (the Fixed-ICL's in step 2).
     partner_reward: float | None
-    entropy: float | None
+    #: The learners' and their partners' cooperation rates in the training games (PPI: the phase's games).
+    train_cooperation: float | None = None
+    partner_cooperation: float | None = None
+    entropy: float | None = None
+    #: PPI: the sequence model's next-token loss at the end of the phase's training.
+    model_loss: float | None = None
 
 
 class StepCurves(BaseModel):
@@ -152,9 +212,9 @@ class StepCurves(BaseModel):
     mutual: dict[str, list[CurvePoint]]
 
 
-class MechanismSummary(Summary):
-    """Means across seeds with Student-t 95% intervals (``n``: seeds; clipped to [0, 1] for
-    the cooperation and defection rates) and standard deviations
+class MethodSummary(BaseModel):
+    """One method's chain: means across seeds with Student-t 95% intervals (``n``: seeds;
+    clipped to [0, 1] for the cooperation and defection rates) and standard deviations
     (``<name>_std``; None for one seed) of each seed's measures."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -183,6 +243,12 @@ class MechanismSummary(Summary):
     #: By seed index.
     per_seed: dict[str, SeedMeasures]
     curves: StepCurves
+
+
+class MechanismSummary(Summary):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Each method's chain (``a2c``, ``ppi``), in config order, those with results.
+    methods: dict[str, MethodSummary]
 
 
 def empirical_memory_one(obs: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -225,21 +291,62 @@ def press_dyson_fit(p: np.ndarray, payoffs) -> dict:
     return {"phi": float(a), "chi": chi, "rms_residual": residual, "outcomes": int(seen.sum())}
 
 
-def head_to_head(net, partner, rounds: int, games: int, seed: list[int]) -> dict[str, np.ndarray]:
-    """``games`` episodes of ``net`` (seat 0) against ``partner``: both players' rows."""
+def _play(net, partners: list, pool: PartnerPool, rounds: int, games: int, seed: list[int]) -> dict[str, np.ndarray]:
+    """``games`` episodes of ``net`` (seat 0) against ``pool`` (``partners``: its learners):
+    both players' rows and the partner's rewards. Improved PPI policies are reseeded first,
+    so their rollouts are fixed by ``seed``."""
     from pnyx.population.diverse_partner_training import play
 
-    pool = PartnerPool({"learner": 1.0})
+    for j, player in enumerate([net, *partners]):
+        if hasattr(player, "reseed"):
+            player.reseed([*seed, 2**31, j])
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    out = play(net, [partner], pool, [pool.draw(games, rng)], [rng.random((rounds, games, 2))], [], rounds, False)
+    out = play(net, partners, pool, [pool.draw(games, rng)], [rng.random((rounds, games, 2))], [], rounds, False)
     payoff = net.inputs.payoff.cpu().numpy()
     partner_rewards = payoff[2 * out["partner_actions"].astype(np.int64) + out["actions"]]
     return out | {"partner_rewards": partner_rewards}
 
 
+def head_to_head(net, partner, rounds: int, games: int, seed: list[int]) -> dict[str, np.ndarray]:
+    """``games`` episodes of ``net`` (seat 0) against ``partner``: both players' rows."""
+    return _play(net, [partner], PartnerPool({"learner": 1.0}), rounds, games, seed)
+
+
 def _pair_cooperation(games: dict[str, np.ndarray]) -> list[float]:
     """Cooperation per round of both seats of :func:`head_to_head` episodes, averaged."""
     return (1 - (games["actions"].mean(1) + games["partner_actions"].mean(1)) / 2).tolist()
+
+
+def _pair_reward(games: dict[str, np.ndarray]) -> list[float]:
+    """Reward per round of both seats of :func:`head_to_head` episodes, averaged."""
+    return ((games["rewards"].mean(1) + games["partner_rewards"].mean(1)) / 2).tolist()
+
+
+@dataclass
+class Chain:
+    """What one seed's three steps leave for the measures: each step's
+    :class:`~pnyx.population.diverse_partner_training.TrainingResult` (``icl``, ``exploit``,
+    ``mutual``), the players (A2C networks or improved PPI policies: step 1's learner, the
+    exploiter, step 2's Fixed-ICL, step 3's pair) and whether the Fixed-ICL stayed unchanged."""
+
+    icl: Any
+    fixed_icl: Any
+    exploit: Any
+    exploiter: Any
+    frozen_icl: Any
+    mutual: Any
+    pair: list
+    unchanged: bool
+
+
+def _state(net) -> dict:
+    return {n: v.detach().cpu().clone() for n, v in net.state_dict().items()}
+
+
+def _same(state: dict, net) -> bool:
+    import torch
+
+    return all(torch.equal(state[n], v.detach().cpu()) for n, v in net.state_dict().items())
 
 
 class WeisMechanism(Experiment):
@@ -250,57 +357,90 @@ class WeisMechanism(Experiment):
     main_plot = "mechanism"
 
     def units(self, cfg: MechanismConfig) -> list[Unit]:
-        return [Unit(key=f"seed{k}", params={"seed_index": k}) for k in range(cfg.seeds)]
+        """One unit per method and seed: ``seed<k>`` (A2C), ``ppi.seed<k>`` (PPI)."""
+        return [Unit(key=f"seed{k}" if method == "a2c" else f"{method}.seed{k}",
+                     params={"method": method, "seed_index": k})
+                for method in cfg.methods for k in range(cfg.method_seeds(method))]
 
     def _spec(self, cfg, step: str, seed, **fields):
         from pnyx.population.diverse_partner_training import TrainingSpec
 
         s = getattr(cfg, step)
-        partners = PartnerPool.parse(s.partners or "tabular").mix if step == "best_response" else {"learner": 1.0}
-        return TrainingSpec(model=model_spec(cfg, False), a2c=s.a2c, partners=partners, rounds=cfg.rounds,
+        return TrainingSpec(model=model_spec(cfg, False), a2c=s.a2c, partners=_partners(cfg, step), rounds=cfg.rounds,
                             iterations=s.iterations, seed=tuple(int(x) for x in seed.generate_state(4)),
                             shards=cfg.shards, eval_every=cfg.eval_every, eval_games=cfg.eval_games,
                             final_eval_games=cfg.final_eval_games, checkpoint_every=cfg.checkpoint_every, **fields)
 
-    def run_unit(self, cfg: MechanismConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
-        import torch
-
-        k = unit.params["seed_index"]
-        root = cfg.checkpoint_dir or ctx.workdir
-        folder = (lambda step: Path(root) / f"seed{k}" / step) if root else (lambda step: None)
-        seeds = seed.spawn(4)
-        rows = []
-
+    def _a2c_chain(self, cfg: MechanismConfig, seeds, folder, ctx: RunContext) -> Chain:
+        """Figure 4: A2C steps, each a :class:`~pnyx.population.diverse_partner_training.Trainer`
+        run; the Fixed-ICL is a ``frozen`` learner of step 2."""
         def run(step, spec, init=None):
             return train(cfg, spec, workers=ctx.rollout_workers(cfg.workers, cfg.shards), progress=ctx.progress,
                          folder=folder(step), init=init)
 
-        def record(step, result):
-            df = pd.DataFrame(result.curve)
-            df.insert(0, "step", step)
-            df.insert(1, "seed_index", k)
-            rows.append(df)
-
         icl = run("best_response", self._spec(cfg, "best_response", seeds[0]))
-        record("best_response", icl)
-        fixed = {n: v.detach().cpu().clone() for n, v in icl.nets[0].state_dict().items()}
+        fixed = _state(icl.nets[0])
         exploit = run("exploiter", self._spec(cfg, "exploiter", seeds[1], learners=2, frozen=(1,)), init=[None, fixed])
-        record("exploiter", exploit)
-        unchanged = all(torch.equal(fixed[n], v.detach().cpu()) for n, v in exploit.nets[1].state_dict().items())
-        exploiter = {n: v.detach().cpu().clone() for n, v in exploit.nets[0].state_dict().items()}
-        mutual = run("mutual", self._spec(cfg, "mutual", seeds[2], learners=2), init=[exploiter, exploiter])
-        record("mutual", mutual)
+        mutual = run("mutual", self._spec(cfg, "mutual", seeds[2], learners=2), init=[_state(exploit.nets[0])] * 2)
+        return Chain(icl, icl.nets[0].eval(), exploit, exploit.nets[0].eval(), exploit.nets[1].eval(), mutual,
+                     [net.eval() for net in mutual.nets], _same(fixed, exploit.nets[1]))
 
-        entropy = [int(x) for x in seeds[3].generate_state(2)]
-        games = head_to_head(exploit.nets[0].eval(), exploit.nets[1].eval(), cfg.rounds, cfg.final_eval_games, entropy)
+    def _ppi_chain(self, cfg: MechanismConfig, seeds, folder, ctx: RunContext) -> Chain:
+        """Figure 2: PPI steps, each a :class:`~pnyx.population.ppi_training.PPITrainer` run;
+        the Fixed-ICL is a ``frozen`` learner of step 2 (its model never retrained), step 3's
+        learners start from the exploiter's dataset."""
+        from pnyx.population.ppi_training import PPISpec, PPITrainer
+
+        def spec(step, seed, learners=1, **fields):
+            return PPISpec(model={"embed": cfg.model.embed, "hidden": cfg.model.hidden},
+                           ppi=cfg.ppi.model_copy(update={"phases": cfg.phases(step)}), partners=_partners(cfg, step),
+                           payoffs=cfg.payoffs, rounds=cfg.rounds, seed=tuple(int(x) for x in seed.generate_state(4)),
+                           learners=learners, shards=cfg.shards, eval_games=cfg.ppi_games()[0],
+                           final_eval_games=cfg.ppi_games()[1], **fields)
+
+        def run(step, spec, init=None):
+            with learner_session(cfg, folder(step)) as (log,):
+                trainer = PPITrainer(spec, device=cfg.device, checkpoint_dir=folder(step), on_point=log, init=init)
+                return trainer, trainer.run(progress=ctx.progress)
+
+        first, icl = run("best_response", spec("best_response", seeds[0]))
+        fixed = _state(first.agents[0].model)
+        second, exploit = run("exploiter", spec("exploiter", seeds[1], learners=2, frozen=(1,)),
+                              init=[None, {"model": fixed}])
+        start = {"data": second.data[0], "ids": second.ids[0]}
+        third, mutual = run("mutual", spec("mutual", seeds[2], learners=2), init=[start, start])
+        return Chain(icl, first.agents[0], exploit, second.agents[0], second.agents[1], mutual, third.agents,
+                     _same(fixed, second.agents[1].model))
+
+    def run_unit(self, cfg: MechanismConfig, unit: Unit, seed: np.random.SeedSequence, ctx: RunContext) -> UnitOutput:
+        method, k = unit.params.get("method", "a2c"), unit.params["seed_index"]
+        root = cfg.checkpoint_dir or ctx.workdir
+        base = (Path(root) / ("ppi" if method == "ppi" else "")) if root else None
+        folder = (lambda step: base / f"seed{k}" / step) if base else (lambda step: None)
+        seeds = seed.spawn(4)
+        chain = (self._ppi_chain if method == "ppi" else self._a2c_chain)(cfg, seeds, folder, ctx)
+        rows = []
+        for step, result in zip(STEPS, (chain.icl, chain.exploit, chain.mutual)):
+            df = pd.DataFrame(result.curve)
+            df.insert(0, "method", method)
+            df.insert(1, "step", step)
+            df.insert(2, "seed_index", k)
+            rows.append(df)
+        entropy, n = [int(x) for x in seeds[3].generate_state(2)], cfg.final_games(method)
+        with learner_session(cfg):  # on learner_threads, as training
+            games = head_to_head(chain.exploiter, chain.frozen_icl, cfg.rounds, n, entropy)
+            pair = head_to_head(chain.pair[0], chain.pair[1], cfg.rounds, n, entropy)
+            before = head_to_head(chain.exploiter, chain.exploiter, cfg.rounds, n, entropy)
+            versus = {q: _play(chain.fixed_icl, [], PartnerPool({q: 1.0}), cfg.rounds, n, [*entropy, j])
+                      for j, q in enumerate(BEST_RESPONSE_PARTNERS)}
         p, visits = empirical_memory_one(games["obs"], games["actions"])
-        pair = head_to_head(mutual.nets[0].eval(), mutual.nets[1].eval(), cfg.rounds, cfg.final_eval_games, entropy)
-        before = head_to_head(exploit.nets[0], exploit.nets[0], cfg.rounds, cfg.final_eval_games, entropy)
+        final = chain.icl.curve[-1]
         measures = {
+            "method": method,
             "seed_index": k,
-            "fixed_icl_unchanged": unchanged,
-            "fixed_icl_vs_tft_cooperation": float(icl.curve[-1]["vs_tft_cooperation"]),
-            "fixed_icl_vs_allc_defection": float(icl.curve[-1]["vs_allc_defection"]),
+            "fixed_icl_unchanged": chain.unchanged,
+            "fixed_icl_vs_tft_cooperation": float(final["vs_tft_cooperation"]),
+            "fixed_icl_vs_allc_defection": float(final["vs_allc_defection"]),
             "exploiter_reward": float(games["rewards"].mean()),
             "fixed_icl_reward": float(games["partner_rewards"].mean()),
             "exploiter_cooperation": float(1 - games["actions"].mean()),
@@ -308,81 +448,133 @@ class WeisMechanism(Experiment):
             "exploiter_memory_one": [None if np.isnan(x) else float(x) for x in p],
             "exploiter_memory_one_visits": visits.tolist(),
             "press_dyson": press_dyson_fit(p, cfg.payoffs),
-            "best_response_within_episode": {p: c for p, c in icl.within_episode.items() if p != "learner"},
+            "best_response_within_episode": {q: c for q, c in chain.icl.within_episode.items() if q != "learner"},
+            "best_response_within_episode_reward": {q: g["rewards"].mean(1).tolist() for q, g in versus.items()},
             "exploiter_within_episode": (1 - games["actions"].mean(1)).tolist(),
             "fixed_icl_within_episode": (1 - games["partner_actions"].mean(1)).tolist(),
             "exploiter_within_episode_reward": games["rewards"].mean(1).tolist(),
             "fixed_icl_within_episode_reward": games["partner_rewards"].mean(1).tolist(),
             "pre_mutual_within_episode": _pair_cooperation(before),
+            "pre_mutual_within_episode_reward": _pair_reward(before),
             "mutual_reward": float((pair["rewards"].mean() + pair["partner_rewards"].mean()) / 2),
             "mutual_cooperation": float(1 - (pair["actions"].mean() + pair["partner_actions"].mean()) / 2),
             "mutual_within_episode": _pair_cooperation(pair),
+            "mutual_within_episode_reward": _pair_reward(pair),
         }
         return UnitOutput(rows=pd.concat(rows, ignore_index=True), records={"measures": [measures]})
 
     def summarize(self, cfg: MechanismConfig, results: pd.DataFrame,
                   records: dict[str, list[dict]]) -> MechanismSummary:
-        measures = sorted(records.get("measures", []), key=lambda m: m["seed_index"])
-        scalars = ["fixed_icl_vs_tft_cooperation", "fixed_icl_vs_allc_defection", "exploiter_reward",
-                   "fixed_icl_reward", "exploiter_cooperation", "fixed_icl_cooperation", "mutual_reward",
-                   "mutual_cooperation"]
-        summary: dict = {"seeds": len(measures),
-                         "fixed_icl_unchanged": all(m["fixed_icl_unchanged"] for m in measures)}
-        for name in scalars:
-            rate = "cooperation" in name or "defection" in name
-            estimate, std = seed_mean([m[name] for m in measures], bounds=(0.0, 1.0) if rate else None)
-            summary[name], summary[f"{name}_std"] = estimate, std
-        chis = [m["press_dyson"]["chi"] for m in measures]
-        estimate, std = seed_mean([c for c in chis if c is not None])
-        summary["press_dyson_chi"], summary["press_dyson_chi_std"] = estimate, std
-        summary["per_seed"] = {str(m["seed_index"]): SeedMeasures(**{k: v for k, v in m.items() if k != "seed_index"})
-                               for m in measures}
-        curves = {}
-        for step in STEPS:
-            df = results[(results["step"] == step) & ~results["final"]] if len(results) else results
-            columns = ["iteration", *METRICS] + [c for c in ("reward", "partner_reward", "entropy") if c in df]
-            curves[step] = {str(k): [CurvePoint(**{c: None if pd.isna(v) else float(v) for c, v in r.items()})
-                                     for r in g[columns].to_dict("records")] for k, g in df.groupby("seed_index")}
-        return MechanismSummary(**summary, curves=StepCurves(**curves))
+        if len(results) and "method" not in results:
+            results = results.assign(method="a2c")
+        measures = records.get("measures", [])
+        methods = {}
+        for method in cfg.methods:
+            mine = sorted((m for m in measures if m.get("method", "a2c") == method), key=lambda m: m["seed_index"])
+            if mine:
+                rows = results[results["method"] == method] if len(results) else results
+                methods[method] = _method_summary(mine, rows)
+        return MechanismSummary(methods=methods)
 
     def plot(self, cfg: MechanismConfig, results: pd.DataFrame, summary: MechanismSummary) -> dict[str, Figure]:
-        """``mechanism``: per step and seed, the curve that step is about: step 1 cooperation
-        with tit for tat and defection against always-cooperate, step 2 the exploiter's reward
-        per step, step 3 the pair's cooperation; ``mechanism_episodes``: within-episode
-        cooperation of exploiter and Fixed-ICL, and of the step-3 pair, per seed."""
-        if not summary.per_seed:
+        """``mechanism``: per method (rows) and step, the curve that step is about, one line
+        per seed: step 1 cooperation with tit for tat and defection against always-cooperate,
+        step 2 the exploiter's reward per step, step 3 the pair's cooperation;
+        ``mechanism_episodes``: within-episode cooperation of exploiter and Fixed-ICL, and of
+        the step-3 pair, per seed; ``figure2`` (PPI) and ``figure4`` (A2C)."""
+        if not summary.methods:
             return {}
         shown = {"best_response": ("vs_tft_cooperation", "vs_allc_defection"), "exploiter": ("reward",),
                  "mutual": ("learner_vs_learner_cooperation",)}
-        fig = Figure(figsize=(12, 3.4), layout="tight")
-        for ax, step in zip(fig.subplots(1, 3), STEPS):
-            for j, metric in enumerate(shown[step]):
-                for k, curve in enumerate(getattr(summary.curves, step).values()):
-                    df = pd.DataFrame([point.model_dump() for point in curve])
-                    ax.plot(df["iteration"], df[metric], color=f"C{j}", alpha=0.6,
-                            label=metric.replace("_", " ") if k == 0 else None)
-            ax.set_title(step)
-            ax.set_xlabel("iteration")
-            ax.set_ylabel("exploiter reward per step" if step == "exploiter" else "rate")
-            ax.legend(fontsize=7, loc="best")
+        fig = Figure(figsize=(12, 3.2 * len(summary.methods) + 0.4), layout="tight")
+        axes = fig.subplots(len(summary.methods), 3, squeeze=False)
+        for row, (method, m) in zip(axes, summary.methods.items()):
+            for ax, step in zip(row, STEPS):
+                for j, metric in enumerate(shown[step]):
+                    for k, curve in enumerate(getattr(m.curves, step).values()):
+                        df = pd.DataFrame([point.model_dump() for point in curve])
+                        ax.plot(df["iteration"], df[metric], color=f"C{j}", alpha=0.6,
+                                label=metric.replace("_", " ") if k == 0 else None)
+                ax.set_title(f"{step} ({_NAMES[method]})")
+                ax.set_xlabel(_X[method])
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.set_ylabel("exploiter reward per step" if step == "exploiter" else "rate")
+                ax.legend(fontsize=7, loc="best")
         fig.suptitle("Mechanism chain (one line per seed)")
 
         def episodes(ax, c):
-            for k, m in enumerate(summary.per_seed.values()):
+            for k, seed in enumerate(c["seeds"]):
                 for j, key in enumerate(c["keys"]):
-                    ax.plot(np.arange(1, len(getattr(m, key)) + 1), getattr(m, key), color=f"C{j}", alpha=0.6,
+                    ax.plot(np.arange(1, len(getattr(seed, key)) + 1), getattr(seed, key), color=f"C{j}", alpha=0.6,
                             label=key.replace("_within_episode", "").replace("_", " ") if k == 0 else None)
 
-        within = {"exploiter vs Fixed-ICL": {"keys": ["exploiter_within_episode", "fixed_icl_within_episode"]},
-                  "mutual": {"keys": ["mutual_within_episode"]}}
-        return {"mechanism": fig,
-                "mechanism_episodes": condition_panels(within, episodes, "round", "cooperation",
-                                                       "Within-episode cooperation after training (one line per seed)"),
-                "figure4": self.figure4(cfg, summary)}
+        within = {}
+        for method, m in summary.methods.items():
+            seeds = list(m.per_seed.values())
+            within[f"{_NAMES[method]}: exploiter vs Fixed-ICL"] = {
+                "keys": ["exploiter_within_episode", "fixed_icl_within_episode"], "seeds": seeds}
+            within[f"{_NAMES[method]}: mutual"] = {"keys": ["mutual_within_episode"], "seeds": seeds}
+        panels = condition_panels(within, episodes, "round", "cooperation",
+                                  "Within-episode cooperation after training (one line per seed)")
+        for ax in panels.axes[:-1]:  # the last panel has its legend already
+            ax.legend(fontsize=7, loc="best")
+        figures = {"mechanism": fig, "mechanism_episodes": panels}
+        if "ppi" in summary.methods:
+            figures["figure2"] = self.figure2(cfg, summary.methods["ppi"])
+        if "a2c" in summary.methods:
+            figures["figure4"] = self.figure4(cfg, summary.methods["a2c"])
+        return figures
 
     @staticmethod
-    def figure4(cfg: MechanismConfig, summary: MechanismSummary) -> Figure:
-        """After Weis et al. 2026, Figure 4, the panels pnyx records (A and E are the
+    def figure2(cfg: MechanismConfig, summary: MethodSummary) -> Figure:
+        """After Weis et al. 2026, Figure 2 (PPI), one row per step as in the paper: on the
+        left the training progress over phases, both seats' reward per step and cooperation
+        in the phase's games (A: the learner and its tabular partners; C: exploiter and
+        Fixed-ICL; E: the two learners, each learner's seat and its partner's); on the right
+        reward and cooperation per round of one episode: B the Fixed-ICL against tit for
+        tat, always-cooperate and always-defect after step 1, D exploiter and Fixed-ICL
+        after step 2, F the step-3 pair before its first update (the paper's F) and, dashed,
+        after step 3. Each line the mean across seeds, shaded mean +- one standard deviation
+        across seeds (rates clipped to [0, 1]; :func:`seed_band`). Titled with the scale it
+        ran at (:func:`scale_label`)."""
+        seeds = list(summary.per_seed.values())
+        fig = Figure(figsize=(16, 10), layout="constrained")
+        axes = fig.subplots(3, 4)
+        seats = {"best_response": ("PPI learner", "its tabular partners"), "exploiter": ("exploiter", "Fixed-ICL"),
+                 "mutual": ("each learner", "its partner (the other learner)")}
+        for (reward_ax, coop_ax), step, letter in zip(axes[:, :2], STEPS, "ACE"):
+            _over_training(reward_ax, coop_ax, list(getattr(summary.curves, step).values()), seats[step])
+            for ax, what in ((reward_ax, "reward per step"), (coop_ax, "cooperation")):
+                ax.set(title=f"{letter}: step {STEPS.index(step) + 1} training, {what}", xlabel="phase (PPI)",
+                       ylabel=what)
+        partners = list(seeds[0].best_response_within_episode)
+        _per_round(axes[0, 2], {f"vs {q}": [m.best_response_within_episode_reward[q] for m in seeds]
+                                for q in partners}, False)
+        _per_round(axes[0, 3], {f"vs {q}": [m.best_response_within_episode[q] for m in seeds] for q in partners}, True)
+        _per_round(axes[1, 2], {"exploiter": [m.exploiter_within_episode_reward for m in seeds],
+                                "Fixed-ICL": [m.fixed_icl_within_episode_reward for m in seeds]}, False)
+        _per_round(axes[1, 3], {"exploiter": [m.exploiter_within_episode for m in seeds],
+                                "Fixed-ICL": [m.fixed_icl_within_episode for m in seeds]}, True)
+        for ax, (before, after), rate in ((axes[2, 2], ("pre_mutual_within_episode_reward",
+                                                        "mutual_within_episode_reward"), False),
+                                          (axes[2, 3], ("pre_mutual_within_episode", "mutual_within_episode"), True)):
+            _per_round(ax, {"before step 3 (the paper's F)": [getattr(m, before) for m in seeds]}, rate)
+            _per_round(ax, {"after step 3": [getattr(m, after) for m in seeds]}, rate, linestyle="--", first=1)
+        titles = {(0, 2): "B: Fixed-ICL after step 1, reward", (0, 3): "B: Fixed-ICL after step 1, cooperation",
+                  (1, 2): "D: exploiter vs Fixed-ICL after step 2, reward",
+                  (1, 3): "D: exploiter vs Fixed-ICL after step 2, cooperation",
+                  (2, 2): "F: the step-3 pair, reward", (2, 3): "F: the step-3 pair, cooperation"}
+        for (r, c), title in titles.items():
+            axes[r, c].set(title=title, ylabel="reward per round" if c == 2 else "cooperation")
+        for ax in axes.flat:
+            ax.title.set_fontsize(9)
+        fig.suptitle(f"After Weis et al. 2026, Figure 2 (PPI): mean across {len(seeds)} "
+                     f"seed{'s' if len(seeds) > 1 else ''}, shaded: ±1 sd\n{_scale(cfg, 'ppi')}", fontsize=10)
+        return fig
+
+    @staticmethod
+    def figure4(cfg: MechanismConfig, summary: MethodSummary) -> Figure:
+        """After Weis et al. 2026, Figure 4 (A2C), the panels pnyx records (A and E are the
         ``mechanism`` figure's curves): B the Fixed-ICL's cooperation per round against tit
         for tat, always-cooperate and always-defect after step 1; C both seats' training
         reward per step over the exploiter's training (step 2); D both players' reward per
@@ -393,68 +585,145 @@ class WeisMechanism(Experiment):
         seeds = list(summary.per_seed.values())
         fig = Figure(figsize=(13, 6.4), layout="constrained")
         (b, c), (d, f) = fig.subplots(2, 2)
-
-        def per_round(ax, series: dict[str, list[list[float]]], rate: bool):
-            for j, (label, rows) in enumerate(series.items()):
-                rounds = np.arange(1, len(rows[0]) + 1)
-                interval_line(ax, rounds, [seed_band(v, rate) for v in zip(*rows)], color=f"C{j}", label=label)
-            ax.set_xlabel("round")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            if rate:
-                ax.set_ylim(-0.02, 1.02)
-            ax.legend(fontsize=7, loc="best")
-
         partners = list(seeds[0].best_response_within_episode)
-        per_round(b, {f"vs {p}": [m.best_response_within_episode[p] for m in seeds] for p in partners}, True)
+        _per_round(b, {f"vs {p}": [m.best_response_within_episode[p] for m in seeds] for p in partners}, True)
         b.set(title="B: step-1 learner (Fixed-ICL) within an episode", ylabel="Fixed-ICL cooperation")
         curves = list(summary.curves.exploiter.values())
         for j, (key, label) in enumerate([("reward", "exploiter"), ("partner_reward", "Fixed-ICL")]):
-            frames = [pd.DataFrame([point.model_dump() for point in curve]).dropna(subset=[key]) for curve in curves]
-            by_iteration = list(pd.concat(frames).groupby("iteration")[key])
-            interval_line(c, np.array([i for i, _ in by_iteration]), [seed_band(v, False) for _, v in by_iteration],
-                          color=f"C{j}", label=label)
+            _band_over(c, curves, key, False, color=f"C{j}", label=label)
         c.set(title="C: training reward over the exploiter's training (step 2)", xlabel="iteration (exploiter update)",
               ylabel="reward per step")
         c.xaxis.set_major_locator(MaxNLocator(integer=True))
         c.legend(fontsize=7, loc="best")
-        per_round(d, {"exploiter": [m.exploiter_within_episode_reward for m in seeds],
-                      "Fixed-ICL": [m.fixed_icl_within_episode_reward for m in seeds]}, False)
+        _per_round(d, {"exploiter": [m.exploiter_within_episode_reward for m in seeds],
+                       "Fixed-ICL": [m.fixed_icl_within_episode_reward for m in seeds]}, False)
         d.set(title="D: reward per round, exploiter vs Fixed-ICL after step 2", ylabel="reward")
-        per_round(f, {"exploiter pair": [m.pre_mutual_within_episode for m in seeds]}, True)
+        _per_round(f, {"exploiter pair": [m.pre_mutual_within_episode for m in seeds]}, True)
         f.set(title="F: the step-3 pair before its first update", ylabel="cooperation")
         fig.suptitle(f"After Weis et al. 2026, Figure 4 (panels B, C, D, F): mean across {len(seeds)} "
-                     f"seed{'s' if len(seeds) > 1 else ''}, shaded: ±1 sd\n{_scale(cfg)}", fontsize=10)
+                     f"seed{'s' if len(seeds) > 1 else ''}, shaded: ±1 sd\n{_scale(cfg, 'a2c')}", fontsize=10)
         return fig
 
     def report(self, cfg: MechanismConfig, summary: MechanismSummary) -> str:
-        def cell(name):
-            std = getattr(summary, f"{name}_std")
-            return f"{format_estimate(getattr(summary, name), 2)} (sd {format_number(std, 2)})"
+        sections = []
+        for method, m in summary.methods.items():
+            def cell(name):
+                std = getattr(m, f"{name}_std")
+                return f"{format_estimate(getattr(m, name), 2)} (sd {format_number(std, 2)})"
 
-        lines = ["| measure | mean across seeds [95% CI] |", "|---|---|"]
-        for name in ("fixed_icl_vs_tft_cooperation", "fixed_icl_vs_allc_defection", "exploiter_reward",
-                     "fixed_icl_reward", "exploiter_cooperation", "fixed_icl_cooperation", "press_dyson_chi",
-                     "mutual_reward", "mutual_cooperation"):
-            lines.append(f"| {name} | {cell(name)} |")
-        lines.append("")
-        lines.append(f"{summary.seeds} seed(s). Student-t intervals, clipped to [0, 1] for the cooperation and "
-                     "defection rates. The Fixed-ICL's weights "
-                     f"{'stayed unchanged' if summary.fixed_icl_unchanged else 'CHANGED'} during step 2. "
-                     "press_dyson_chi: the extortion factor of the least-squares zero-determinant fit of the "
-                     "exploiter's empirical memory-one behaviour (chi > 1: extortionate, if the residual is small).")
-        lines.append("Weis et al. (arXiv:2602.16301, Figure 4) report an A2C exploiter at about 1.25 reward per step "
-                     "against the Fixed-ICL, and step-3 pairs that first move towards cooperation.")
-        return "\n".join(lines)
+            lines = [f"**{_NAMES[method]} ({'Figure 2' if method == 'ppi' else 'Figure 4'})**", "",
+                     "| measure | mean across seeds [95% CI] |", "|---|---|"]
+            for name in ("fixed_icl_vs_tft_cooperation", "fixed_icl_vs_allc_defection", "exploiter_reward",
+                         "fixed_icl_reward", "exploiter_cooperation", "fixed_icl_cooperation", "press_dyson_chi",
+                         "mutual_reward", "mutual_cooperation"):
+                lines.append(f"| {name} | {cell(name)} |")
+            lines.append("")
+            lines.append(f"{m.seeds} seed(s). The Fixed-ICL "
+                         f"{'stayed unchanged' if m.fixed_icl_unchanged else 'CHANGED'} during step 2.")
+            sections.append("\n".join(lines))
+        sections.append("Student-t intervals, clipped to [0, 1] for the cooperation and defection rates. "
+                        "press_dyson_chi: the extortion factor of the least-squares zero-determinant fit of the "
+                        "exploiter's empirical memory-one behaviour (chi > 1: extortionate, if the residual is "
+                        "small).\n"
+                        "Weis et al. (arXiv:2602.16301) report exploiters at about 0.9 reward per step against the "
+                        "Fixed-ICL with PPI (Figure 2) and 1.25 with A2C (Figure 4), and step-3 pairs that move "
+                        "towards cooperation.")
+        return "\n\n".join(sections)
 
 
-def _scale(cfg: MechanismConfig) -> str:
-    """:func:`scale_label` of a run: the paper's scale is 5 seeds (Figure 4) of 100-round
-    episodes and the preset's steps: 50k and 100k updates of 2048 episodes for steps 1 and 2
-    (Table 2, Figure 4), 50k of 4096 for step 3 (pnyx's count)."""
-    steps = [getattr(cfg, step) for step in STEPS]
-    detail = (f"{cfg.seeds} seed{'s' if cfg.seeds > 1 else ''}, {cfg.rounds} rounds, steps "
-              f"{'/'.join(str(s.iterations) for s in steps)} updates of {span([s.a2c.batch for s in steps])} episodes")
-    paper = (cfg.seeds >= 5 and cfg.rounds >= 100
+_NAMES = {"a2c": "A2C", "ppi": "PPI"}
+_X = {"a2c": "iteration (A2C update)", "ppi": "phase (PPI)"}
+
+
+def _partners(cfg: MechanismConfig, step: str) -> dict[str, float]:
+    """Step 1's partner pool; steps 2 and 3 meet the other learner."""
+    return PartnerPool.parse(cfg.best_response.partners or "tabular").mix if step == "best_response" else {
+        "learner": 1.0}
+
+
+def _method_summary(measures: list[dict], results: pd.DataFrame) -> MethodSummary:
+    """One method's :class:`MethodSummary` from its seeds' measures and curve rows."""
+    scalars = ["fixed_icl_vs_tft_cooperation", "fixed_icl_vs_allc_defection", "exploiter_reward",
+               "fixed_icl_reward", "exploiter_cooperation", "fixed_icl_cooperation", "mutual_reward",
+               "mutual_cooperation"]
+    summary: dict = {"seeds": len(measures), "fixed_icl_unchanged": all(m["fixed_icl_unchanged"] for m in measures)}
+    for name in scalars:
+        rate = "cooperation" in name or "defection" in name
+        estimate, std = seed_mean([m[name] for m in measures], bounds=(0.0, 1.0) if rate else None)
+        summary[name], summary[f"{name}_std"] = estimate, std
+    chis = [m["press_dyson"]["chi"] for m in measures]
+    estimate, std = seed_mean([c for c in chis if c is not None])
+    summary["press_dyson_chi"], summary["press_dyson_chi_std"] = estimate, std
+    summary["per_seed"] = {str(m["seed_index"]): SeedMeasures(**{k: v for k, v in m.items()
+                                                                 if k not in ("seed_index", "method")})
+                           for m in measures}
+    curves = {}
+    for step in STEPS:
+        df = results[(results["step"] == step) & ~results["final"]] if len(results) else results
+        columns = ["iteration", *METRICS] + [c for c in CURVE_STATS if c in df]
+        curves[step] = {str(k): [CurvePoint(**{c: None if pd.isna(v) else float(v) for c, v in r.items()})
+                                 for r in g[columns].to_dict("records")] for k, g in df.groupby("seed_index")}
+    return MethodSummary(**summary, curves=StepCurves(**curves))
+
+
+def _band_over(ax, curves: list[list[CurvePoint]], key: str, rate: bool, **line) -> None:
+    """``key`` over training, the mean across seeds with mean +- one sd shaded; nothing where no seed has it."""
+    frames = [pd.DataFrame([point.model_dump() for point in curve]).dropna(subset=[key]) for curve in curves]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return
+    by_iteration = list(pd.concat(frames).groupby("iteration")[key])
+    if len(by_iteration) <= 12:  # a few points (PPI phases): a marker at each
+        line = {"marker": "o", "markersize": 3} | line
+    interval_line(ax, np.array([i for i, _ in by_iteration]), [seed_band(v, rate) for _, v in by_iteration], **line)
+
+
+def _over_training(reward_ax, coop_ax, curves: list[list[CurvePoint]], labels: tuple[str, str]) -> None:
+    """Both seats' training reward and cooperation over training, one colour per seat."""
+    for j, (reward, coop, label) in enumerate([("reward", "train_cooperation", labels[0]),
+                                               ("partner_reward", "partner_cooperation", labels[1])]):
+        _band_over(reward_ax, curves, reward, False, color=f"C{j}", label=label)
+        _band_over(coop_ax, curves, coop, True, color=f"C{j}", label=label)
+    coop_ax.set_ylim(-0.02, 1.02)
+    for ax in (reward_ax, coop_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=7, loc="best")
+
+
+def _per_round(ax, series: dict[str, list[list[float]]], rate: bool, first: int = 0, **line) -> None:
+    """Per-round series across seeds: the mean per round, shaded mean +- one sd (:func:`seed_band`),
+    colours from ``C<first>`` on."""
+    for j, (label, rows) in enumerate(series.items()):
+        if not rows or not rows[0]:
+            continue
+        rounds = np.arange(1, len(rows[0]) + 1)
+        interval_line(ax, rounds, [seed_band(v, rate) for v in zip(*rows)], color=f"C{first + j}", label=label, **line)
+    ax.set_xlabel("round")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if rate:
+        ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7, loc="best")
+
+
+def _scale(cfg: MechanismConfig, method: str) -> str:
+    """:func:`scale_label` of one method's chain. The paper's scale: for A2C (Figure 4) 5 seeds
+    of 100-round episodes, 50k and 100k updates of 2048 episodes for steps 1 and 2 (Table 2,
+    Figure 4), 50k of 4096 for step 3 (pnyx's count); for PPI (Figure 2) 10 seeds, every
+    step 30 phases of 20k episodes on 200k pretraining episodes and the paper's PPI
+    hyperparameters (appendix A.3.1; a run with others names them)."""
+    steps, n = [getattr(cfg, step) for step in STEPS], cfg.method_seeds(method)
+    seeds = f"{n} seed{'s' if n > 1 else ''}, {cfg.rounds} rounds"
+    if method == "ppi":
+        p, changed = cfg.ppi, cfg.ppi.changed_from_paper()
+        detail = (f"{seeds}, PPI steps {'/'.join(str(cfg.phases(s)) for s in STEPS)} phases of {p.episodes} "
+                  f"episodes on {p.pretrain_episodes} pretraining episodes"
+                  + (f", {', '.join(changed)}" if changed else ""))
+        paper = (n >= 10 and cfg.rounds >= 100 and not changed and p.episodes >= 20000
+                 and p.pretrain_episodes >= 200000 and all(cfg.phases(s) >= 30 for s in STEPS))
+        return scale_label(paper, cfg.device, detail)
+    detail = (f"{seeds}, steps {'/'.join(str(s.iterations) for s in steps)} updates of "
+              f"{span([s.a2c.batch for s in steps])} episodes")
+    paper = (n >= 5 and cfg.rounds >= 100
              and all(s.iterations >= i and s.a2c.batch >= b
                      for s, (i, b) in zip(steps, [(50000, 2048), (100000, 2048), (50000, 4096)])))
     return scale_label(paper, cfg.device, detail)

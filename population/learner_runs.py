@@ -69,6 +69,21 @@ class LearnerFields(Strict):
                                         "torch's default (1 is fastest on a small, busy machine)")
 
 
+class PPIEvalFields(Strict):
+    """How many games evaluate PPI learners, apart from A2C's ``eval_games`` and
+    ``final_eval_games``: an improved policy plans every move by rollouts in its model, so
+    its games cost far more."""
+
+    ppi_eval_games: int | None = Field(None, gt=0, description="PPI's evaluation games per phase and partner; "
+                                       "None: eval_games")
+    ppi_final_eval_games: int | None = Field(None, gt=0, description="PPI's games of the final evaluation (and "
+                                             "of weis-mechanism's measures); None: final_eval_games")
+
+    def ppi_games(self) -> tuple[int, int]:
+        """PPI's evaluation games per phase and at the end."""
+        return self.ppi_eval_games or self.eval_games, self.ppi_final_eval_games or self.final_eval_games
+
+
 def model_spec(cfg: LearnerFields, opponent_id: bool, learner_flag: bool = False) -> dict:
     """The network spec of ``cfg.model``."""
     m = cfg.model

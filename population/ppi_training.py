@@ -26,6 +26,12 @@ it as a prefix (:class:`pnyx.agents.ppi.SequenceModel`). The pretraining games' 
 of the seat-1 memory-one agent (with ``pretrain: random``, every probability 0.5): pnyx's
 reading of "for tabular agents", as the paper does not say what ``D_0`` holds in this ablation.
 
+For the mechanism chain of section 3.2 (:mod:`pnyx.experiments.weis_mechanism`),
+``frozen`` learners play with a fixed model given in ``init`` and never retrain or collect
+(the Fixed-ICL of step 2), and ``init`` may give a trained learner a starting dataset in
+place of ``D_0`` (step 3's learners start from the step-2 exploiter's). ``snapshots``
+keeps the per-round evaluation of those phases (Figure 3).
+
 With ``checkpoint_dir``, the trainer writes ``last.pt`` there after every phase (the phase,
 every learner's dataset with its z, the curve so far and the phase's trained models) and
 resumes from it when it exists and matches the spec (more phases allowed). No other state
@@ -75,6 +81,8 @@ class PPISpec:
     eval_games: int = 256
     final_eval_games: int = 1024
     opponent_id: bool = False
+    frozen: tuple[int, ...] = ()  # learners playing a fixed model (PPITrainer's init): never retrained, no data
+    snapshots: tuple[int, ...] = ()  # phases whose evaluation is kept per round (Figure 3)
 
     def __post_init__(self):
         if self.ppi.episodes % self.shards:
@@ -85,10 +93,19 @@ class PPISpec:
             raise PnyxError("partner 'learner' means another learner: set learners >= 2")
         if LEAGUE in self.partners:
             raise PnyxError("PPI learners support no league partners")
+        if not set(self.frozen) <= set(range(self.learners)) or len(set(self.frozen)) == self.learners:
+            raise PnyxError(f"frozen={self.frozen} must name some, not all, of learners 0..{self.learners - 1}")
+
+    @property
+    def trained(self) -> list[int]:
+        """The learners that retrain and collect."""
+        return [i for i in range(self.learners) if i not in self.frozen]
 
     def fingerprint(self) -> str:
-        """Identifies runs a checkpoint can resume: everything but the number of phases."""
-        fields = asdict(self) | {"ppi": self.ppi.model_dump() | {"phases": None}}
+        """Identifies runs a checkpoint can resume: everything but the number of phases
+        (``frozen`` and ``snapshots`` only when set, so older checkpoints still match)."""
+        fields = {k: v for k, v in asdict(self).items() if v or k not in ("frozen", "snapshots")}
+        fields |= {"ppi": self.ppi.model_dump() | {"phases": None}}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -114,27 +131,43 @@ class PPITrainer:
     """Runs the phase loop; ``data[i]`` is learner i's dataset as a list of code arrays
     (rounds+1, games), ``ids[i]`` the matching opponent-ID arrays (games, 10) (empty lists
     without ``opponent_id``), ``agents[i]`` its current improved policy. ``checkpoint_dir``:
-    where to checkpoint and resume (None: nowhere)."""
+    where to checkpoint and resume (None: nowhere). ``init`` (used when no checkpoint
+    exists) gives per learner None, ``{"model": state_dict}`` for a ``frozen`` learner, or
+    ``{"data": [codes, ...], "ids": [z, ...]}``: a trained learner's starting dataset."""
 
-    def __init__(self, spec: PPISpec, device: str = "cpu", checkpoint_dir: str | Path | None = None, on_point=None):
+    def __init__(self, spec: PPISpec, device: str = "cpu", checkpoint_dir: str | Path | None = None, on_point=None,
+                 init: list[dict | None] | None = None):
         self.spec = spec
         self.device = resolve_device(device)
         self.pool = PartnerPool(spec.partners)
         self.payoff = torch.tensor([*map(float, spec.payoffs), 0.0], device=self.device)
         self.agents: list[ImprovedPolicy] = []
         self.curve: list[dict[str, float]] = []
+        self.snapshots: dict[int, dict[str, list[float]]] = {}
         self.phase = 0
         self.on_point = on_point
         self.checkpoint, saved = open_checkpoint(checkpoint_dir, spec.fingerprint(), "cpu")
         if saved is not None:
             self._resume(saved)
             return
+        init = init or [None] * spec.learners
+        missing = [i for i in spec.frozen if not (init[i] or {}).get("model")]
+        if missing:
+            raise PnyxError(f"frozen learners {missing} need a model in init")
+        self.fixed = {i: init[i]["model"] for i in spec.frozen}
         self.data, self.ids = [], []
         for i in range(spec.learners):
-            codes, partner = memory_one_episodes(spec.ppi.pretrain_episodes, spec.rounds, self._rng(_PRETRAIN, i),
-                                                 spec.pretrain == "random")
-            self.data.append([codes])
-            self.ids.append([opponent_z(partner).astype(np.float32)] if spec.opponent_id else [])
+            if i in spec.frozen:
+                self.data.append([])
+                self.ids.append([])
+            elif init[i] is not None and "data" in init[i]:
+                self.data.append(list(init[i]["data"]))
+                self.ids.append(list(init[i].get("ids", [])))
+            else:
+                codes, partner = memory_one_episodes(spec.ppi.pretrain_episodes, spec.rounds,
+                                                     self._rng(_PRETRAIN, i), spec.pretrain == "random")
+                self.data.append([codes])
+                self.ids.append([opponent_z(partner).astype(np.float32)] if spec.opponent_id else [])
 
     def _rng(self, *slot: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence([*self.spec.seed, *slot]))
@@ -152,9 +185,15 @@ class PPITrainer:
         return ImprovedPolicy(model, self.spec.payoffs, self.spec.ppi, self.spec.rounds)
 
     def train_models(self, phase: int) -> list[float]:
-        """Re-initialise every learner's model and train it on all of its data; returns the losses."""
+        """Re-initialise every trained learner's model and train it on all of its data (a
+        frozen learner's is its fixed model); returns the trained learners' losses."""
         losses, self.agents = [], []
         for i in range(self.spec.learners):
+            if i in self.spec.frozen:
+                model = self._build()
+                model.load_state_dict(self.fixed[i])
+                self.agents.append(self._improved(model.eval()))
+                continue
             model = self.fresh_model(phase, i)
             z = np.concatenate(self.ids[i]) if self.spec.opponent_id else None
             losses.append(fit(model, np.concatenate(self.data[i], axis=1), self.payoff, self.spec.ppi,
@@ -164,6 +203,8 @@ class PPITrainer:
 
     def _resume(self, data: dict) -> None:
         self.phase, self.curve = data["phase"], data["curve"]
+        self.snapshots = data.get("snapshots", {})
+        self.fixed = {i: data["models"][i] for i in self.spec.frozen}
         self.data = [[t.numpy() for t in d] for d in data["data"]]
         self.ids = [[t.numpy() for t in d] for d in data["ids"]]
         self.agents = []
@@ -176,14 +217,17 @@ class PPITrainer:
         save_checkpoint(self.checkpoint, self.spec.fingerprint(), {
             "phase": self.phase, "curve": self.curve, "data": [[torch.from_numpy(a) for a in d] for d in self.data],
             "ids": [[torch.from_numpy(a) for a in d] for d in self.ids],
-            "models": [_cpu_state(a.model) for a in self.agents]})
+            "models": [_cpu_state(a.model) for a in self.agents], "snapshots": self.snapshots})
 
     def collect(self, phase: int) -> dict[str, float]:
-        """Every learner plays its phase's games; their seat-0 trajectories join its data."""
+        """Every trained learner plays its phase's games; their seat-0 trajectories join its
+        data. Returns both seats' mean reward per step and cooperation rate, averaged over
+        the trained learners."""
         spec = self.spec
         games = spec.ppi.episodes // spec.shards
-        rewards, cooperation = [], []
-        for i, agent in enumerate(self.agents):
+        rewards, cooperation, partner_rewards, partner_cooperation = [], [], [], []
+        for i in spec.trained:
+            agent = self.agents[i]
             draws, uniforms = zip(*(shard_draw(spec, self.pool, phase, i, s, games, 0) for s in range(spec.shards)))
             for j, a in enumerate(self.agents):
                 a.reseed([*spec.seed, _ROLLOUT, phase, i, j])
@@ -194,15 +238,20 @@ class PPITrainer:
                 self.ids[i].append(out["z"].astype(np.float32))
             rewards.append(float(out["rewards"].mean()))
             cooperation.append(float(out["cooperation"].sum() / (out["episodes"].sum() * spec.rounds)))
-        return {"reward": float(np.mean(rewards)), "train_cooperation": float(np.mean(cooperation))}
+            payoff = self.payoff.cpu().numpy()
+            partner_rewards.append(float(payoff[2 * out["partner_actions"].astype(np.int64) + out["actions"]].mean()))
+            partner_cooperation.append(float(1 - out["partner_actions"].mean()))
+        return {"reward": float(np.mean(rewards)), "train_cooperation": float(np.mean(cooperation)),
+                "partner_reward": float(np.mean(partner_rewards)),
+                "partner_cooperation": float(np.mean(partner_cooperation))}
 
     def evaluate(self, games: int) -> dict[str, np.ndarray]:
-        """Per-round cooperation of the improved policies against each evaluation partner,
-        averaged over learners; ``learner``: each against the next learner."""
+        """Per-round cooperation of the trained learners' improved policies against each
+        evaluation partner, averaged over them; ``learner``: each against the next learner."""
         out = {}
         for k, p in enumerate(EVAL_PARTNERS):
             rates = []
-            for i in range(self.spec.learners):
+            for i in self.spec.trained:
                 for j, a in enumerate(self.agents):
                     a.reseed([*self.spec.seed, _EVAL, self.phase, k, i, j])
                 rates.append(evaluate(self.agents[i], _others(self.agents, i)[0], self.spec, p, games,
@@ -220,7 +269,10 @@ class PPITrainer:
             self.phase = phase
             losses = self.train_models(phase)
             stats = self.collect(phase) | {"model_loss": float(np.mean(losses))}
-            coop = {p: float(c.mean()) for p, c in self.evaluate(spec.eval_games).items()}
+            within = self.evaluate(spec.eval_games)
+            if phase in spec.snapshots:
+                self.snapshots[phase] = {p: c.tolist() for p, c in within.items()}
+            coop = {p: float(c.mean()) for p, c in within.items()}
             point = {"iteration": phase, "final": False, **_metrics(coop), **stats,
                      "seconds": time.perf_counter() - start}
             if self.on_point is not None:
@@ -230,8 +282,8 @@ class PPITrainer:
                 self._save()
         within = {p: c.tolist() for p, c in self.evaluate(spec.final_eval_games).items()}
         if self.checkpoint:
-            for i, agent in enumerate(self.agents):
-                save_policy(self.checkpoint.parent / f"learner{i}.pt", agent)
+            for i in spec.trained:
+                save_policy(self.checkpoint.parent / f"learner{i}.pt", self.agents[i])
         final = {"iteration": self.phase, "final": True,
                  **_metrics({p: float(np.mean(c)) for p, c in within.items()})}
-        return TrainingResult([a.model for a in self.agents], self.curve + [final], within, 0)
+        return TrainingResult([a.model for a in self.agents], self.curve + [final], within, 0, dict(self.snapshots))

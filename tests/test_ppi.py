@@ -355,3 +355,56 @@ def test_a_finished_learner_plays_as_a_policy(tmp_path):
     game = play_batched(policy_factory(str(tmp_path / "learner0.pt")), policy_factory("tft"), payoffs=PAYOFFS,
                         turns=6, repetitions=4, noise=0.0, seed=np.random.SeedSequence(1))
     assert game.payoff.shape == (2, 4)
+
+
+def test_a_frozen_learner_plays_its_given_model_and_never_retrains():
+    """The Fixed-ICL of weis-mechanism's step 2: learner 1 plays the model it was given in
+    every phase, collects no data and is not evaluated; learner 0 trains against it."""
+    first = PPITrainer(_spec(ppi={"phases": 1, "epochs": 1}))
+    first.run()
+    fixed = {k: v.clone() for k, v in first.agents[0].model.state_dict().items()}
+    spec = _spec(ppi={"phases": 2, "epochs": 1}, partners={"learner": 1.0}, learners=2, frozen=(1,))
+    trainer = PPITrainer(spec, init=[None, {"model": fixed}])
+    result = trainer.run()
+    assert all(torch.equal(fixed[k], v) for k, v in trainer.agents[1].model.state_dict().items())
+    assert trainer.data[1] == [] and len(trainer.data[0]) == 3  # D_0 and two phases' games, learner 0's only
+    for point in result.curve[:-1]:  # both seats' training statistics
+        assert -1 <= point["reward"] <= 2 and -1 <= point["partner_reward"] <= 2
+        assert 0 <= point["train_cooperation"] <= 1 and 0 <= point["partner_cooperation"] <= 1
+    with pytest.raises(PnyxError, match="need a model"):
+        PPITrainer(spec)
+    with pytest.raises(PnyxError, match="some, not all"):
+        _spec(partners={"learner": 1.0}, learners=2, frozen=(0, 1))
+
+
+def test_a_learner_can_start_from_another_learners_dataset():
+    """weis-mechanism's step 3: both learners start from the step-2 exploiter's dataset in
+    place of D_0 and add their own games to it."""
+    source = PPITrainer(_spec(ppi={"phases": 1, "epochs": 1}))
+    source.run()
+    start = {"data": source.data[0], "ids": source.ids[0]}
+    trainer = PPITrainer(_spec(ppi={"phases": 1, "epochs": 1}, partners={"learner": 1.0}, learners=2),
+                         init=[start, start])
+    trainer.run()
+    for data in trainer.data:
+        assert len(data) == 3 and all(a is b for a, b in zip(data, source.data[0]))
+    assert len(source.data[0]) == 2  # the source's own list is left as it was
+
+
+def test_snapshots_keep_a_phases_evaluation_per_round_and_survive_a_resume(tmp_path):
+    import hashlib
+    from dataclasses import asdict
+
+    whole = PPITrainer(_spec(ppi={"epochs": 1}, snapshots=(1, 5))).run()
+    assert list(whole.snapshots) == [1]  # phase 5 is never reached
+    kept, point = whole.snapshots[1], whole.curve[0]
+    assert set(kept) == {"learner", "tft", "allc", "alld"} and all(len(v) == 6 for v in kept.values())
+    assert np.mean(kept["tft"]) == pytest.approx(point["vs_tft_cooperation"])
+    PPITrainer(_spec(ppi={"phases": 1, "epochs": 1}, snapshots=(1, 5)), checkpoint_dir=tmp_path).run()
+    resumed = PPITrainer(_spec(ppi={"epochs": 1}, snapshots=(1, 5)), checkpoint_dir=tmp_path).run()
+    assert resumed.snapshots == whole.snapshots
+    # without frozen learners or snapshots a spec's fingerprint is the one written before they existed
+    plain = _spec()
+    fields = {k: v for k, v in asdict(plain).items() if k not in ("frozen", "snapshots")}
+    fields["ppi"] = plain.ppi.model_dump() | {"phases": None}
+    assert plain.fingerprint() == hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]

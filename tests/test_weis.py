@@ -367,13 +367,66 @@ def test_unit_rows_summary_and_plots(tmp_path):
     figure3 = figures["figure3"]
     assert "Weis et al. 2026, Figure 3" in figure3.get_suptitle()
     # a row per condition, a column per snapshot reached, a line per evaluation partner
-    assert [ax.get_title() for ax in figure3.axes] == ["iteration 0", "iteration 1", "", ""]
+    assert [ax.get_title() for ax in figure3.axes] == ["iteration 0", "iteration 1"] * 2
     assert [len(ax.get_lines()) for ax in figure3.axes] == [4] * 4
     assert "| best_response | 2 | 2 |" in kind.report(cfg, summary)
     from pnyx.experiments.report import write_report
 
     write_report(tmp_path, kind, cfg, {**dumped, "run": {"units": 4}}, summary)
     assert "Seed 0; 4 units, 0 failed; in one process, no Ray workers." in (tmp_path / "report.md").read_text()
+
+
+def test_ppi_conditions_keep_snapshots_for_figure_3(tmp_path):
+    """``ppi_snapshots``: a PPI condition keeps its evaluation episodes at those phases, the
+    phase's curve point per round; Figure 3 gets a row per method's condition."""
+    from pnyx.experiments.experiment import RunContext, RunOptions
+    from pnyx.experiments.weis_ipd import WeisIPD
+
+    kind = WeisIPD()
+    cfg = _config(rounds=4, iterations=2, workers=0, shards=2, eval_every=1, eval_games=4, final_eval_games=4,
+                  learner_threads=1, a2c={"batch": 8}, model={"embed": 4, "hidden": 8}, snapshots=[1],
+                  ppi_snapshots=[2, 1, 9],
+                  ppi={"phases": 2, "episodes": 8, "pretrain_episodes": 16, "epochs": 1, "batch": 8, "rollouts": 1,
+                       "horizon": 2}, ppi_eval_games=6, ppi_final_eval_games=2,
+                  conditions={"br": {"partners": "reduced"},
+                              "ppi_mixed": {"method": "ppi", "partners": "mixed_pool"}})
+    ctx = RunContext(tmp_path / "run", RunOptions(progress=False))
+    outputs = [kind.run_unit(cfg, u, np.random.SeedSequence(i), ctx) for i, u in enumerate(kind.units(cfg))]
+    import pandas as pd
+
+    rows = pd.concat([o.rows for o in outputs], ignore_index=True)
+    records = {name: [r for o in outputs for r in o.records[name]] for name in ("within_episode", "snapshots")}
+    summary = kind.summarize(cfg, rows, records)
+    ppi = summary.conditions["ppi_mixed"]
+    assert list(ppi.snapshots) == ["1", "2"]  # phase 9 is never reached
+    for point in ppi.learning_curve:
+        kept = ppi.snapshots[str(point["iteration"])]
+        assert set(kept) == {"learner", "tft", "allc", "alld"} and all(len(v) == 4 for v in kept.values())
+        assert np.mean(kept["tft"]) == pytest.approx(point["vs_tft_cooperation"])
+        assert all((12 * x).is_integer() for x in kept["tft"])  # ppi_eval_games=6 games of each of 2 learners
+    assert all((4 * x).is_integer() for x in ppi.within_episode["tft"])  # ppi_final_eval_games=2 per learner
+    figure3 = kind.plot(cfg, rows, summary)["figure3"]
+    titles = [ax.get_title() for ax in figure3.axes]
+    assert titles == ["iteration 1", "", "phase 1", "phase 2"]  # A2C's one snapshot, PPI's two
+    assert [ax.get_ylabel() for ax in figure3.axes[::2]] == ["br (a2c)\ncooperation", "ppi_mixed (ppi)\ncooperation"]
+
+
+def test_weis_figures_parts_are_the_two_presets():
+    """The suite's parts are weis-ipd and weis-mechanism as shipped, at full scale and at
+    ``--quick`` (weis-ipd's PPI conditions run too)."""
+    from pnyx.experiments.catalog import preset_path
+    from pnyx.experiments.config import load_yaml, resolve
+
+    suite = load_yaml(preset_path("weis-figures"))
+    quick = suite.pop("quick")["parts"]
+    for part, name in (("ipd", "weis-ipd"), ("mechanism", "weis-mechanism")):
+        preset = load_yaml(preset_path(name))
+        preset_quick = preset.pop("quick")
+        preset.pop("description"), preset.pop("seed")
+        assert suite["parts"][part] == preset
+        assert quick[part] == preset_quick | ({"methods": ["a2c", "ppi"]} if name == "weis-ipd" else {})
+    _, cfg = resolve("weis-figures", quick=True)
+    assert cfg.part_configs()["ipd"]["methods"] == ["a2c", "ppi"]
 
 
 @pytest.mark.slow

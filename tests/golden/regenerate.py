@@ -88,10 +88,18 @@ TRAINED_KINDS = {"weis-ipd", "weis-mechanism"}
 #: step of training and evaluation in seconds, and leave a last-bit difference little room to grow.
 _WEIS_IPD_SCALE = {"iterations": 12, "conditions.best_response.iterations": 24, "eval_every": 6, "eval_games": 64,
                    "final_eval_games": 256}
+#: PPI (weis-mechanism's, and weis-ipd's in weis-figures): two phases of a few dozen episodes.
+_PPI_SCALE = {"ppi.phases": 2, "ppi.episodes": 32, "ppi.pretrain_episodes": 64, "ppi_eval_games": 8,
+              "ppi_final_eval_games": 32}
+_WEIS_MECHANISM_SCALE = {"best_response.iterations": 24, "exploiter.iterations": 12, "mutual.iterations": 6,
+                         "eval_every": 6, "eval_games": 64, "final_eval_games": 256, "exploiter.phases": 1,
+                         "mutual.phases": 1, **_PPI_SCALE}
 GOLDEN_SCALE: dict[str, dict[str, Any]] = {
     "weis-ipd": _WEIS_IPD_SCALE,
-    "weis-mechanism": {"best_response.iterations": 24, "exploiter.iterations": 12, "mutual.iterations": 6,
-                       "eval_every": 6, "eval_games": 64, "final_eval_games": 256},
+    "weis-mechanism": _WEIS_MECHANISM_SCALE,
+    "weis-figures": {**{f"parts.ipd.{k}": v for k, v in {**_WEIS_IPD_SCALE, **_PPI_SCALE}.items()},
+                     "parts.ipd.ppi_snapshots": [1, 2],
+                     **{f"parts.mechanism.{k}": v for k, v in _WEIS_MECHANISM_SCALE.items()}},
     "quickstart": {"parts.learning.iterations": 24, "parts.learning.eval_every": 6, "parts.learning.eval_games": 64,
                    "parts.learning.final_eval_games": 256},
 }
