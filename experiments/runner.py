@@ -164,7 +164,7 @@ def _execute_ray(kind, cfg, todo, store, bar, workers, ctx, env) -> tuple[dict, 
     if env:
         remote = remote.options(runtime_env=dict(env))
     data = absolute_paths(cfg.model_dump(mode="json"))
-    inputs = ray.put(pack_inputs(data))
+    inputs = pack_inputs(data)
     pending = [remote.remote(kind, data, batch, ctx, inputs) for batch in _batches(todo, workers)]
     nodes: dict[str, dict] = {}
     retries = 0
