@@ -40,7 +40,7 @@ from typing import Callable
 import pyarrow.parquet as pq
 
 from loopback import ChatServer, DripServer, EndlessServer, HangingServer, chat_reply, free_port
-from test_hostile_files import DEEP, plant
+from test_hostile_files import DEEP, SUITE, plant
 
 PNYX = str(Path(sys.executable).with_name("pnyx"))
 KEY = "sk-pnyxsweep-5f0c2b9e8d7a41c3b6e0"
@@ -603,8 +603,7 @@ for command, stored in (("report", "summary.json"), ("report", "config.yaml"), (
                         ("--resume", "config.yaml"), ("--resume", "inputs.json")):
     for damage in ("garbled", "latin-1", "list", "deep", "dev-zero", "fifo"):
         def _part(root, command=command, stored=stored, damage=damage):
-            (root / "suite.yaml").write_text("kind: suite\nparts:\n  t: {kind: tournament, players: [tft, alld], "
-                                             "turns: 3, repetitions: 1}\n")
+            (root / "suite.yaml").write_text(SUITE)
             run = ["run", str(root / "suite.yaml"), "--workers", "1", "--no-progress", "--out", str(root / "suite")]
             prepare(run, root)
             plant(root / "suite" / "t" / stored, damage)
