@@ -9,20 +9,23 @@
 * The config's relative file paths made absolute in the driver (:func:`absolute_paths`), and
   the files it names sent with the units (:func:`pack_inputs`, :func:`unpack_inputs`), so
   workers need no shared disk; inputs over :data:`MAX_SHIPPED_BYTES` in all stay on the
-  driver's paths, which every node must then see.
+  driver's paths, which every node must then see. A worker runs on those paths but names
+  things as the driver does (:func:`worker_names`): a player ``ckpt/a.pt`` stays
+  ``ckpt/a.pt`` in the rows, wherever its copy lies.
 * Ray's failures as one line (:func:`ray_failure`).
 """
 
 from __future__ import annotations
 
 import importlib
-
 import importlib.util
 import os
 import re
 import traceback
 from pathlib import Path
 from typing import Any, Mapping
+
+import pandas as pd
 
 from pnyx.errors import PnyxError
 from pnyx.experiments.inputs import FOLDER_FIELDS, fingerprint, module_source, named_modules
@@ -228,6 +231,48 @@ def unpack_inputs(data: dict, packed: dict, root: Path | None = None) -> dict:
         old, new = json.dumps(path)[1:-1], json.dumps(moved[path])[1:-1]
         text = re.sub(r"(?<![\w.\-/])" + re.escape(old) + r"(?![\w.\-])", lambda _: new, text)
     return json.loads(text)
+
+
+def worker_names(driver: Any, worker: Any) -> dict[str, str]:
+    """``{driver string: worker string}`` for every string of the config data ``driver`` that
+    :func:`absolute_paths` and :func:`unpack_inputs` changed into ``worker`` (the same data
+    with the paths a worker reads). :func:`renamed` with it, or with it inverted, turns
+    unit parameters into the worker's names and rows and records back into the driver's."""
+    names: dict[str, str] = {}
+    if isinstance(driver, Mapping) and isinstance(worker, Mapping):
+        for key in driver.keys() & worker.keys():
+            names.update(worker_names(driver[key], worker[key]))
+    elif isinstance(driver, list) and isinstance(worker, list) and len(driver) == len(worker):
+        for a, b in zip(driver, worker):
+            names.update(worker_names(a, b))
+    elif isinstance(driver, str) and isinstance(worker, str) and driver != worker:
+        names[driver] = worker
+    return names
+
+
+def renamed(value: Any, names: Mapping[str, str]) -> Any:
+    """``value`` with every string that is a key of ``names`` replaced by its value, inside
+    mappings, lists and tuples, and in the string and categorical columns of data frames."""
+    if not names:
+        return value
+    if isinstance(value, str):
+        return names.get(value, value)
+    if isinstance(value, Mapping):
+        return {renamed(key, names): renamed(item, names) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(renamed(item, names) for item in value)
+    if isinstance(value, pd.DataFrame):
+        frame = value.copy(deep=False)
+        for column in frame.columns:
+            series = frame[column]
+            if isinstance(series.dtype, pd.CategoricalDtype):
+                if any(name in names for name in series.cat.categories if isinstance(name, str)):
+                    frame[column] = series.cat.rename_categories(
+                        lambda name: names.get(name, name) if isinstance(name, str) else name)
+            elif series.dtype == object or isinstance(series.dtype, pd.StringDtype):
+                frame[column] = series.map(lambda item: names.get(item, item) if isinstance(item, str) else item)
+        return frame
+    return value
 
 
 def _items(value: Any):

@@ -44,10 +44,10 @@ from pnyx.agents.llm import ModelConfig, shared_model
 from pnyx.agents.llm.registry import check_ready
 from pnyx.agents.llm.roles import model_config, summarize_usage
 from pnyx.errors import PnyxError
-from pnyx.experiments.cluster import (absolute_paths, check_nodes, pack_inputs, ray_failure, run_env, task_env,
-                                      unpack_inputs)
+from pnyx.experiments.cluster import (absolute_paths, check_nodes, pack_inputs, ray_failure, renamed, run_env,
+                                      task_env, unpack_inputs, worker_names)
 from pnyx.experiments.config import resolve, validate
-from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, RunOptions, Unit
+from pnyx.experiments.experiment import Experiment, ExperimentConfig, RunContext, RunOptions, Unit, UnitOutput
 from pnyx.experiments.inputs import first_change, fingerprint
 from pnyx.experiments.report import write_report
 from pnyx.experiments.store import (DamagedChunk, UnitResult, UnitStore, atomic_write, atomic_write_text, concat_rows,
@@ -141,10 +141,11 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def _run_on_node(kind: Experiment, cfg: dict, units: list[Unit], ctx: RunContext, inputs: dict) -> tuple:
+def _run_on_node(kind: Experiment, driver: dict, data: dict, units: list[Unit], ctx: RunContext, inputs: dict) -> tuple:
     """:func:`run_units` in a Ray task on the config's input files sent with it
     (:func:`~pnyx.experiments.cluster.unpack_inputs`), with the node that ran it and the
-    task's attempt (0 unless retried)."""
+    task's attempt (0 unless retried). ``driver`` is the config as the driver names things,
+    ``data`` the same with absolute paths; rows and records come back in the driver's names."""
     import ray
 
     try:
@@ -152,7 +153,13 @@ def _run_on_node(kind: Experiment, cfg: dict, units: list[Unit], ctx: RunContext
     except AttributeError:
         attempt = 0
     node = ray.get_runtime_context().get_node_id()
-    return node, ray.util.get_node_ip_address(), attempt, run_units(kind, unpack_inputs(cfg, inputs), units, ctx)
+    local = unpack_inputs(data, inputs)
+    names = worker_names(driver, local)
+    back = {worker: name for name, worker in names.items()}
+    units = [Unit(unit.key, renamed(unit.params, names)) for unit in units]
+    results = [(key, output if output is None else UnitOutput(renamed(output.rows, back), renamed(output.records, back)),
+                error) for key, output, error in run_units(kind, local, units, ctx)]
+    return node, ray.util.get_node_ip_address(), attempt, results
 
 
 def _execute_ray(kind, cfg, todo, store, bar, workers, ctx, env) -> tuple[dict, int]:
@@ -163,9 +170,10 @@ def _execute_ray(kind, cfg, todo, store, bar, workers, ctx, env) -> tuple[dict, 
     remote = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(_run_on_node)
     if env:
         remote = remote.options(runtime_env=dict(env))
-    data = absolute_paths(cfg.model_dump(mode="json"))
+    driver = cfg.model_dump(mode="json")
+    data = absolute_paths(driver)
     inputs = pack_inputs(data)
-    pending = [remote.remote(kind, data, batch, ctx, inputs) for batch in _batches(todo, workers)]
+    pending = [remote.remote(kind, driver, data, batch, ctx, inputs) for batch in _batches(todo, workers)]
     nodes: dict[str, dict] = {}
     retries = 0
     try:

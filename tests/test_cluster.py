@@ -180,3 +180,33 @@ def test_inputs_beyond_the_bound_are_not_packed(tmp_path, monkeypatch):
     monkeypatch.setattr(cluster, "MAX_SHIPPED_BYTES", 500)
     [(_, _, content)] = cluster.pack_inputs({"tasks": str(tmp_path / "tasks.jsonl")})["files"].values()
     assert content is None
+
+
+def test_a_checkpoint_player_keeps_its_driver_name_on_ray(tmp_path, ray_session, monkeypatch):
+    """The worker reads a copy of ``l.pt`` at another path; rows still name the player ``l.pt``."""
+    from pnyx.agents.sequence import build_net, save_policy
+
+    monkeypatch.chdir(tmp_path)
+    save_policy(tmp_path / "l.pt", build_net({"kind": "gru", "payoffs": [3.0, 0.0, 5.0, 1.0], "embed": 8, "hidden": 16}))
+    config = tournament_yaml(tmp_path, ["tft", "l.pt"])
+    on_ray = pnyx.run(config, out=tmp_path / "ray", workers=2, progress=False)
+    here = pnyx.run(config, out=tmp_path / "here", workers=1, progress=False)
+    assert on_ray.summary["run"]["failed"] == 0 and on_ray.summary["provenance"]["nodes"]
+    assert list(on_ray.results["player"].cat.categories) == ["tft", "l.pt"]
+    assert on_ray.summary["payoff_matrix"] == here.summary["payoff_matrix"]
+
+
+def test_worker_names_map_every_changed_string_and_back(tmp_path):
+    import pandas as pd
+
+    from pnyx.experiments.cluster import renamed, worker_names
+
+    driver = {"players": ["tft", "l.pt", "learner(path='l.pt')"], "turns": 5}
+    worker = {"players": ["tft", "/n/l.pt", "learner(path='/n/l.pt')"], "turns": 5}
+    names = worker_names(driver, worker)
+    assert names == {"l.pt": "/n/l.pt", "learner(path='l.pt')": "learner(path='/n/l.pt')"}
+    assert renamed({"a": "l.pt", "b": ["tft", 1]}, names) == {"a": "/n/l.pt", "b": ["tft", 1]}
+    rows = pd.DataFrame({"player": pd.Categorical(["/n/l.pt", "tft"]), "note": ["/n/l.pt", "x"], "v": [1, 2]})
+    back = renamed(rows, {worker: name for name, worker in names.items()})
+    assert list(back["player"]) == ["l.pt", "tft"] and list(back["note"]) == ["l.pt", "x"]
+    assert list(rows["player"]) == ["/n/l.pt", "tft"]
