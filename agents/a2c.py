@@ -5,27 +5,24 @@ One update takes a batch of whole episodes of equal length (time first):
 rewards are rescaled, advantages come from GAE (Schulman et al. 2016, "High-dimensional
 continuous control using generalized advantage estimation") with ``gae_lambda`` and the
 value after the last round taken as 0, advantages are (optionally) normalised over the
-batch, and the loss is
+batch, and the loss of appendix A.3.2,
 
-    -mean(log pi(a|h) * A) + value_coef * mean((V(h) - R)^2) - entropy_coef * mean(H[pi(.|h)])
+    sum over rounds t of [-log pi(a_t|h_t) * A_t + value_coef * (V(h_t) - R_t)^2 - entropy_coef * H[pi(.|h_t)]],
 
-with TD(lambda) value targets ``R = GAE(td_lambda) + V`` (before normalisation; the
-paper's Table 2 lists ``td_lambda`` beside ``gae_lambda``), minimised by Adam with the
-gradient norm clipped. :data:`BEST_RESPONSE`, :data:`EXPLOITER`, :data:`MUTUAL_SHAPING`
-and the defaults are the four columns of the paper's Table 2 (steps 1-4).
+is averaged over the batch's episodes, with TD(lambda) value targets ``R = GAE(td_lambda) + V``
+(before normalisation; A.3.2 writes the value term with the one-step TD error, and Table 2
+lists ``td_lambda`` beside ``gae_lambda``, so pnyx reads the targets as lambda-returns),
+and minimised by Adam with the gradient norm clipped. :data:`BEST_RESPONSE`,
+:data:`EXPLOITER`, :data:`MUTUAL_SHAPING` and the defaults are the four columns of the
+paper's Table 2 (steps 1-4).
 
-The means run over every round of every episode in the batch (pnyx's reduction). Weis
-et al. take their A2C from Meulemans et al. 2025a ("Multi-agent cooperation through
-learning-aware policy gradients"), appendix A. Their appendix A.3.2 says "the model
-parameters are updated to minimize the combined policy gradient and value estimation
-loss" with coefficients c_v and c_e; the formula was lost in the text copy of the paper
-pnyx could read, and no copy of Meulemans et al.'s appendix A was found, so whether the
-loss sums or averages over rounds is unconfirmed. A loss summed over an episode's T
-rounds and averaged over episodes is this loss times T: the same direction, but T times the
-gradient norm, so the clip at ``grad_clip`` binds once the per-round mean gradient
-exceeds ``grad_clip / T`` (0.01 at the paper's T = 100 and clip 1) instead of
-``grad_clip``; apart from clipping (and ``adam_eps``) Adam's steps do not depend on the
-loss's scale. ``loss_over_rounds="sum"`` trains on that summed form.
+A.3.2's formula sums over the episode's rounds t = 1..T; how episodes of a batch combine
+is left to Meulemans et al. 2025a, appendix A, which pnyx follows in averaging them. The
+sum makes the gradient T times that of a per-round mean, so the clip at ``grad_clip``
+binds once the per-round mean gradient exceeds ``grad_clip / T`` (0.01 at the paper's
+T = 100 and clip 1). ``loss_over_rounds="mean"`` averages over rounds as well, pnyx's
+earlier reduction: the same direction, a clip that binds T times later; apart from
+clipping (and ``adam_eps``) Adam's steps do not depend on the loss's scale.
 """
 
 from __future__ import annotations
@@ -55,9 +52,9 @@ class A2CConfig(BaseModel):
     value_coef: float = Field(0.5, ge=0)
     entropy_coef: float = Field(0.01, ge=0)
     grad_clip: float = Field(1.0, gt=0)
-    loss_over_rounds: Literal["mean", "sum"] = Field(
-        "mean", description="mean: the loss averages over rounds and episodes (pnyx's); sum: summed over an "
-        "episode's rounds, averaged over episodes (T times larger, so grad_clip binds sooner)")
+    loss_over_rounds: Literal["sum", "mean"] = Field(
+        "sum", description="sum: summed over an episode's rounds, averaged over episodes (appendix A.3.2); "
+        "mean: averaged over rounds too (T times smaller, so grad_clip binds later)")
 
 
 #: Table 2, step 1: the in-context best responder trained against tabular partners.

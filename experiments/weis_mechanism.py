@@ -30,9 +30,9 @@ steps in order; every step checkpoints in ``<dir>/seed<k>/<step>/`` (A2C) or
 ``<dir>/ppi/seed<k>/<step>/`` (``dir``: ``checkpoint_dir`` or the runner's ``OUT/work``),
 so an interrupted unit resumes within the step it was in and skips finished steps.
 
-Measured after step 1: the Fixed-ICL's cooperation per round against tit for tat,
-always-cooperate and always-defect (its final evaluation) and its reward per round
-against them (``final_eval_games`` more games). After step 2, from ``final_eval_games``
+Measured after step 1, from ``final_eval_games`` games against each of tit for tat,
+always-cooperate and always-defect: the Fixed-ICL's cooperation with tit for tat, its
+defection against always-cooperate, and its cooperation and reward per round. After step 2, from ``final_eval_games``
 exploiter-vs-Fixed-ICL episodes: rewards per step of both, cooperation and reward per
 round of both, the exploiter's empirical memory-one behaviour and :func:`press_dyson_fit`
 of it; cooperation and reward per round of two copies of the exploiter, the pair step 3
@@ -151,6 +151,7 @@ class SeedMeasures(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     #: Whether the Fixed-ICL stayed the same through step 2 (A2C: its weights; PPI: its model).
     fixed_icl_unchanged: bool
+    #: After step 1, from the games of ``best_response_within_episode``.
     fixed_icl_vs_tft_cooperation: float
     fixed_icl_vs_allc_defection: float
     exploiter_reward: float
@@ -162,9 +163,10 @@ class SeedMeasures(BaseModel):
     #: Visits of those five situations.
     exploiter_memory_one_visits: list[int]
     press_dyson: PressDysonFit
-    #: The Fixed-ICL's cooperation per round at the end of step 1, by evaluation partner (tft, allc, alld).
+    #: The Fixed-ICL's cooperation per round at the end of step 1, by evaluation partner (tft, allc, alld),
+    #: from ``final_eval_games`` games per partner.
     best_response_within_episode: dict[str, list[float]]
-    #: Its reward per round against them, from ``final_eval_games`` further games per partner.
+    #: Its reward per round in the same games.
     best_response_within_episode_reward: dict[str, list[float]] = Field(default_factory=dict)
     #: Cooperation per round, averaged over episodes.
     exploiter_within_episode: list[float]
@@ -434,13 +436,12 @@ class WeisMechanism(Experiment):
             versus = {q: _play(chain.fixed_icl, [], PartnerPool({q: 1.0}), cfg.rounds, n, [*entropy, j])
                       for j, q in enumerate(BEST_RESPONSE_PARTNERS)}
         p, visits = empirical_memory_one(games["obs"], games["actions"])
-        final = chain.icl.curve[-1]
         measures = {
             "method": method,
             "seed_index": k,
             "fixed_icl_unchanged": chain.unchanged,
-            "fixed_icl_vs_tft_cooperation": float(final["vs_tft_cooperation"]),
-            "fixed_icl_vs_allc_defection": float(final["vs_allc_defection"]),
+            "fixed_icl_vs_tft_cooperation": float(1 - versus["tft"]["actions"].mean()),
+            "fixed_icl_vs_allc_defection": float(versus["allc"]["actions"].mean()),
             "exploiter_reward": float(games["rewards"].mean()),
             "fixed_icl_reward": float(games["partner_rewards"].mean()),
             "exploiter_cooperation": float(1 - games["actions"].mean()),
@@ -448,7 +449,7 @@ class WeisMechanism(Experiment):
             "exploiter_memory_one": [None if np.isnan(x) else float(x) for x in p],
             "exploiter_memory_one_visits": visits.tolist(),
             "press_dyson": press_dyson_fit(p, cfg.payoffs),
-            "best_response_within_episode": {q: c for q, c in chain.icl.within_episode.items() if q != "learner"},
+            "best_response_within_episode": {q: (1 - g["actions"].mean(1)).tolist() for q, g in versus.items()},
             "best_response_within_episode_reward": {q: g["rewards"].mean(1).tolist() for q, g in versus.items()},
             "exploiter_within_episode": (1 - games["actions"].mean(1)).tolist(),
             "fixed_icl_within_episode": (1 - games["partner_actions"].mean(1)).tolist(),

@@ -32,20 +32,48 @@ def test_gae_matches_hand_computation():
 
 
 def test_summed_loss_is_the_mean_times_the_rounds():
-    """``loss_over_rounds: sum``: the loss and its gradient are T times the mean's (T = 6
-    rounds here), the reported parts stay per-round means."""
+    """The default loss sums over rounds (appendix A.3.2); ``loss_over_rounds: mean`` is it
+    divided by T (T = 6 rounds here), gradient included; the reported parts stay per-round means."""
     from pnyx.agents.a2c import A2CConfig, a2c_loss
 
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(6, 4, 2, generator=g, requires_grad=True)
     values, rewards = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
     actions = torch.randint(0, 2, (6, 4), generator=g)
-    mean, parts = a2c_loss(A2CConfig(), logits, values, actions, rewards)
-    summed, same = a2c_loss(A2CConfig(loss_over_rounds="sum"), logits, values, actions, rewards)
+    mean, parts = a2c_loss(A2CConfig(loss_over_rounds="mean"), logits, values, actions, rewards)
+    summed, same = a2c_loss(A2CConfig(), logits, values, actions, rewards)
     torch.testing.assert_close(summed, 6 * mean)
     assert all(torch.equal(parts[k], same[k]) for k in parts)
     (mean_grad,), (summed_grad,) = (torch.autograd.grad(x, logits) for x in (mean, summed))
     torch.testing.assert_close(summed_grad, 6 * mean_grad)
+
+
+def test_default_loss_is_appendix_a32_summed_over_rounds_by_hand():
+    """Two episodes of two rounds, no advantage normalisation, gamma = lambda = 1: each
+    episode's loss is its sum over rounds of -log pi(a) A + c_v (V - R)^2 - c_e H, and the
+    batch's loss is the mean of the two."""
+    import math
+
+    from pnyx.agents.a2c import A2CConfig, a2c_loss
+
+    cfg = A2CConfig(gamma=1.0, gae_lambda=1.0, normalize_advantages=False, reward_scale=1.0, value_coef=0.5,
+                    entropy_coef=0.1)
+    logits = torch.tensor([[[0.0, 0.0], [0.0, math.log(3)]], [[math.log(3), 0.0], [0.0, 0.0]]])
+    values = torch.tensor([[1.0, 0.0], [0.5, 1.0]])
+    rewards = torch.tensor([[2.0, 1.0], [1.0, 0.0]])
+    actions = torch.tensor([[0, 1], [0, 0]])
+    loss, _ = a2c_loss(cfg, logits, values, actions, rewards)
+    episodes = []
+    for n in range(2):
+        total = 0.0
+        for t in range(2):
+            p = torch.softmax(logits[t, n], -1).tolist()
+            ret = float(rewards[t:, n].sum())
+            advantage = ret - float(values[t, n])
+            entropy = -sum(q * math.log(q) for q in p)
+            total += -math.log(p[int(actions[t, n])]) * advantage + 0.5 * advantage ** 2 - 0.1 * entropy
+        episodes.append(total)
+    assert loss.item() == pytest.approx(sum(episodes) / 2, rel=1e-6)
 
 
 def test_partner_pools_are_seeded_and_typed():

@@ -88,6 +88,7 @@ def test_the_chain_runs_with_a_frozen_fixed_icl_and_resumes(tmp_path):
     assert set(m["best_response_within_episode"]) == {"tft", "allc", "alld"}
     assert np.mean(m["best_response_within_episode"]["tft"]) == pytest.approx(m["fixed_icl_vs_tft_cooperation"])
     assert 1 - np.mean(m["best_response_within_episode"]["allc"]) == pytest.approx(m["fixed_icl_vs_allc_defection"])
+    assert 1 - np.mean(m["best_response_within_episode"]["allc"]) == pytest.approx(m["fixed_icl_vs_allc_defection"])
     assert len(m["pre_mutual_within_episode"]) == 4
     assert all((16 * x).is_integer() and 0 <= x <= 1 for x in m["pre_mutual_within_episode"])
     exploiter_curve = summary.curves.exploiter["0"]
